@@ -1,0 +1,44 @@
+export type { Clock } from './clock.js';
+export { systemClock } from './clock.js';
+export type { Codec, JsonCodecOptions } from './codec/codec.js';
+export { JsonCodec } from './codec/codec.js';
+export { UndecodableArgumentError, UnserializableArgumentError } from './codec/errors.js';
+export type { TransactionContext, TransactionPhase } from './context/transaction-context.js';
+export { Compensable, type CompensableDecorator } from './decorators/compensable.js';
+export type { CompensableOptions } from './decorators/metadata.js';
+export { Participant, type ParticipantDecorator } from './decorators/participant.js';
+export { DuplicateParticipantError, InvalidParticipantError, NotRegisteredError } from './participants/errors.js';
+export { decide, type RecoveryStep } from './recovery/decision.js';
+export type { RecoverOptions, RecoveryOutcome, RecoveryResult } from './recovery/recoverer.js';
+export { CorruptRecordError, DuplicateTransactionError, OptimisticLockError, StorageError } from './storage/errors.js';
+export { MemoryStorage } from './storage/memory-storage.js';
+export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
+export type {
+  CompensableSpec,
+  RecoveryOptions,
+  RegisterOptions,
+  StartRecoveryOptions,
+  TccOptions,
+} from './tcc.js';
+export { Tcc } from './tcc.js';
+export { TccError } from './tcc-error.js';
+export { InvalidOptionError } from './tcc-options-error.js';
+export {
+  ConfirmFailedError,
+  DeadlineExceededError,
+  TransactionHangingError,
+  TransactionRequiredError,
+  TransactionStateError,
+} from './transaction/errors.js';
+export { type ErrorClass, Propagation, type TransactionOptions } from './transaction/options.js';
+export type { RemoteInvoker, SettlePhase } from './transaction/phase-driver.js';
+export type {
+  LocalParticipant,
+  Participant as ParticipantRecord,
+  ParticipantStatus,
+  RemoteParticipant,
+  TransactionRecord,
+  TransactionStatus,
+  TransactionType,
+} from './transaction/record.js';
+export { STUCK_STATUSES, TERMINAL_STATUSES } from './transaction/record.js';

@@ -1,0 +1,62 @@
+import type { TransactionRecord, TransactionStatus, TransactionType } from '../transaction/record.js';
+
+/** Query of {@link TransactionStorage.findStuck}. */
+export interface FindStuckQuery {
+  domain: string;
+  /** Only records whose `updatedAt` is strictly before this time (ms since the epoch). */
+  updatedBefore: number;
+  limit: number;
+  /** Opaque cursor returned by the previous page; omit for the first page. */
+  cursor?: string;
+}
+
+/** Filter of {@link TransactionStorage.list} and {@link TransactionStorage.count}, for operators. */
+export interface ListQuery {
+  domain?: string;
+  status?: TransactionStatus;
+  type?: TransactionType;
+  /** `true`: only parked records; `false`: only records not parked; omitted: both. */
+  parked?: boolean;
+  limit?: number;
+  cursor?: string;
+}
+
+/** One page of records and the cursor of the next page, absent on the last page. */
+export interface Page {
+  records: TransactionRecord[];
+  cursor?: string;
+}
+
+/**
+ * The transaction log. Every backend passes the conformance suite of `@tcc/core/testing`.
+ *
+ * Rules every implementation keeps:
+ * - writes are atomic compare-and-sets on `version`; a lost race is an `OptimisticLockError`;
+ * - the store keeps no reference to objects passed in and returns fresh objects from reads;
+ * - `findStuck` returns records in TRYING, CONFIRMING or CANCELLING that are not parked,
+ *   ordered by `(updatedAt, xid)`, and its cost does not grow with finished records;
+ * - terminal records (CONFIRMED, CANCELLED) are never stuck and disappear after `expiresAt`.
+ */
+export interface TransactionStorage {
+  /** Stores a new record (`version` 1). Throws `DuplicateTransactionError` if the xid exists. */
+  create(record: TransactionRecord): Promise<void>;
+  /**
+   * Replaces the record whose stored version is `expectedVersion` with `record`
+   * (whose `version` is `expectedVersion + 1`). Throws `OptimisticLockError` otherwise,
+   * including when the record does not exist.
+   */
+  update(record: TransactionRecord, expectedVersion: number): Promise<void>;
+  /**
+   * Like `update` for a terminal record: it leaves the stuck index and is kept as a
+   * tombstone until `record.expiresAt` (required).
+   */
+  complete(record: TransactionRecord, expectedVersion: number): Promise<void>;
+  /** Deletes the record if its stored version is `expectedVersion`, else `OptimisticLockError`. */
+  remove(xid: string, expectedVersion: number): Promise<void>;
+  /** The record, or `undefined` if it does not exist or its tombstone expired. */
+  get(xid: string): Promise<TransactionRecord | undefined>;
+  findStuck(query: FindStuckQuery): Promise<Page>;
+  list(query: ListQuery): Promise<Page>;
+  count(query: Omit<ListQuery, 'limit' | 'cursor'>): Promise<number>;
+  close(): Promise<void>;
+}

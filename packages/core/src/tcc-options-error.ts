@@ -1,0 +1,30 @@
+import { TccError } from './tcc-error.js';
+
+/** An option given to the SDK has a value it cannot work with; the message names it. */
+export class InvalidOptionError extends TccError {
+  constructor(message: string) {
+    super('TCC_INVALID_OPTION', message);
+  }
+}
+
+/** Describes a value for an error message without dumping large objects. */
+export function describeValue(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'null prototype'})`;
+}
+
+export function requirePositiveInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new InvalidOptionError(`${name} must be a positive integer, got ${describeValue(value)}`);
+  }
+  return value;
+}
+
+export function requireNonNegativeInteger(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new InvalidOptionError(`${name} must be a non-negative integer, got ${describeValue(value)}`);
+  }
+  return value;
+}

@@ -1,0 +1,289 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { type Clock, systemClock } from './clock.js';
+import { type Codec, JsonCodec } from './codec/codec.js';
+import type { Scope } from './context/scope.js';
+import type { TransactionContext } from './context/transaction-context.js';
+import { bindInstance, invokerOf } from './decorators/instance-binding.js';
+import { compensableOf, participantNameOf } from './decorators/metadata.js';
+import type { AnyFunction, CompensableAction } from './participants/compensable-action.js';
+import { DuplicateParticipantError, InvalidParticipantError } from './participants/errors.js';
+import { checkName } from './participants/names.js';
+import { ParticipantRegistry } from './participants/registry.js';
+import { RecoveryPoller } from './recovery/poller.js';
+import { type RecoverOptions, Recoverer, type RecoveryResult } from './recovery/recoverer.js';
+import type { TransactionStorage } from './storage/transaction-storage.js';
+import { Telemetry } from './telemetry/telemetry.js';
+import {
+  describeValue,
+  InvalidOptionError,
+  requireNonNegativeInteger,
+  requirePositiveInteger,
+} from './tcc-options-error.js';
+import { resolveTransactionOptions, type TransactionOptions } from './transaction/options.js';
+import { PhaseDriver, type RemoteInvoker } from './transaction/phase-driver.js';
+import { RecordLog } from './transaction/record-log.js';
+import { TransactionManager } from './transaction/transaction-manager.js';
+
+/** Tuning of recovery, shared by `tcc.recover`, `tcc.startRecovery` and the BullMQ worker. */
+export interface RecoveryOptions {
+  /** Attempts before a record is parked for an operator. Default 30. */
+  maxRetries?: number;
+  /** A record untouched this long (ms) is considered stuck. Default 30,000. */
+  recoverAfterMs?: number;
+  /** Pause between passes of `startRecovery` (ms). Default 10,000. */
+  intervalMs?: number;
+  /** Records read per `findStuck` page. Default 100. */
+  batchSize?: number;
+}
+
+export interface TccOptions {
+  /** Name of this service; records are owned and recovered per domain. */
+  domain: string;
+  /** The transaction log. */
+  storage: TransactionStorage;
+  /** Encodes try arguments into records. Default: `new JsonCodec()`. */
+  codec?: Codec;
+  clock?: Clock;
+  /** Default try deadline of roots begun here, in ms. Default 60,000. */
+  timeoutMs?: number;
+  /** Keep finished roots as CONFIRMED/CANCELLED tombstones this long (ms). Default 0: delete. */
+  retainMs?: number;
+  recovery?: RecoveryOptions;
+}
+
+export interface StartRecoveryOptions extends Pick<RecoveryOptions, 'intervalMs' | 'recoverAfterMs' | 'batchSize'> {
+  /** Called with the result of every attempt (e.g. to log parked records). */
+  onResult?: (result: RecoveryResult) => void;
+  /** Called when a pass fails (e.g. the store is unreachable). Default: `console.error`. */
+  onError?: (error: unknown) => void;
+}
+
+/** The three functions of a participant written without classes. */
+export interface CompensableSpec<A extends unknown[], R> extends TransactionOptions {
+  try: (...args: A) => Promise<R> | R;
+  confirm: (...args: A) => unknown;
+  cancel: (...args: A) => unknown;
+}
+
+export interface RegisterOptions {
+  /** Participant name; default: `@Participant(name)`, else the class name. */
+  name?: string;
+}
+
+const DOMAIN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * The TCC runtime of one service (domain): registers participants, runs transactions and
+ * recovers the ones a failure left unfinished.
+ *
+ * @example
+ * const tcc = new Tcc({ domain: 'order', storage: new MemoryStorage() });
+ * tcc.register(new CapitalService());
+ * await tcc.transaction(async () => { await capital.record(req); await packets.use(req); });
+ */
+export class Tcc {
+  readonly domain: string;
+  readonly storage: TransactionStorage;
+  readonly #registry = new ParticipantRegistry();
+  readonly #als = new AsyncLocalStorage<Scope>();
+  readonly #manager: TransactionManager;
+  readonly #recoverer: Recoverer;
+  readonly #recovery: Required<RecoveryOptions>;
+  readonly #clock: Clock;
+  #remote: RemoteInvoker | undefined;
+  #poller: RecoveryPoller | undefined;
+
+  constructor(options: TccOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError(`new Tcc(options): options must be an object, got ${describeValue(options)}`);
+    }
+    const { domain, storage, codec = new JsonCodec(), clock = systemClock } = options;
+    if (typeof domain !== 'string' || !DOMAIN.test(domain)) {
+      throw new InvalidOptionError(
+        `new Tcc: domain must be 1-64 characters of letters, digits, _ . - (not starting with . or -), got ${describeValue(domain)}`,
+      );
+    }
+    requireMethods(storage, 'storage', ['create', 'update', 'complete', 'remove', 'get', 'findStuck', 'list', 'count']);
+    requireMethods(codec, 'codec', ['encode', 'decode']);
+    requireMethods(clock, 'clock', ['now']);
+    const timeoutMs = requirePositiveInteger(options.timeoutMs ?? 60_000, 'new Tcc: timeoutMs');
+    const retainMs = requireNonNegativeInteger(options.retainMs ?? 0, 'new Tcc: retainMs');
+    this.#recovery = resolveRecovery(options.recovery, 'new Tcc: recovery');
+
+    this.domain = domain;
+    this.storage = storage;
+    this.#clock = clock;
+    const telemetry = new Telemetry(domain);
+    const log = new RecordLog(storage, clock, retainMs, Math.max(retainMs, 24 * 3600_000));
+    const driver = new PhaseDriver(this.#registry, codec, this.#als, () => this.#remote);
+    this.#manager = new TransactionManager({ domain, codec, clock, log, driver, telemetry, als: this.#als, timeoutMs });
+    this.#recoverer = new Recoverer(domain, storage, log, this.#manager, clock, telemetry, this.#recovery.maxRetries);
+  }
+
+  /**
+   * Registers an object whose class has `@Compensable` methods. Its participant name is
+   * `options.name`, else `@Participant(name)`, else the class name. Confirm and cancel
+   * methods are checked here, so a misspelt name fails at start-up, not at confirm time.
+   */
+  register<T extends object>(instance: T, options: RegisterOptions = {}): T {
+    if (instance === null || typeof instance !== 'object') {
+      throw new InvalidParticipantError(`tcc.register: expected an object, got ${describeValue(instance)}`);
+    }
+    const className = instance.constructor?.name || 'object';
+    const name = checkName(options.name ?? participantNameOf(instance.constructor) ?? className, `tcc.register(${className})`);
+    if (invokerOf(instance) !== undefined) {
+      throw new DuplicateParticipantError(name, `(${className} instance) is already registered; register each object once`);
+    }
+    const byMethod = collectActions(instance, className, name);
+    this.#registry.add(name, [...byMethod.values()]);
+    bindInstance(instance, (method, args) => this.#manager.call(byMethod.get(method)!, args));
+    return instance;
+  }
+
+  /**
+   * A compensable function without classes or decorators: calling it runs `try` as a
+   * participant (joining or beginning a transaction like a `@Compensable` method), and the
+   * transaction later calls `confirm` or `cancel` with the same arguments.
+   */
+  compensable<A extends unknown[], R>(name: string, spec: CompensableSpec<A, R>): (...args: A) => Promise<R> {
+    checkName(name, 'tcc.compensable');
+    if (spec === null || typeof spec !== 'object') {
+      throw new InvalidParticipantError(`tcc.compensable(${name}): expected { try, confirm, cancel }, got ${describeValue(spec)}`);
+    }
+    for (const key of ['try', 'confirm', 'cancel'] as const) {
+      if (typeof spec[key] !== 'function') {
+        throw new InvalidParticipantError(`tcc.compensable(${name}): ${key} must be a function, got ${describeValue(spec[key])}`);
+      }
+    }
+    const action: CompensableAction = {
+      name,
+      try: spec.try as AnyFunction,
+      confirm: spec.confirm as AnyFunction,
+      cancel: spec.cancel as AnyFunction,
+      confirmName: 'confirm',
+      cancelName: 'cancel',
+      options: resolveTransactionOptions(spec, `tcc.compensable(${name})`),
+    };
+    this.#registry.add(name, [action]);
+    return (...args: A) => this.#manager.call(action, args) as Promise<R>;
+  }
+
+  /**
+   * Runs `body` as the try phase of a root: compensable calls inside it enlist, and when it
+   * returns every participant is confirmed (or, if it throws, cancelled and the error rethrown).
+   */
+  transaction<R>(body: () => Promise<R> | R, options?: TransactionOptions): Promise<R> {
+    try {
+      return this.#manager.transaction(body, resolveTransactionOptions(options, 'tcc.transaction'));
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The transaction in scope, or `undefined` outside one. */
+  current(): TransactionContext | undefined {
+    return this.#manager.current();
+  }
+
+  /** Runs the next recovery step of one record (see `RecoveryOutcome`). */
+  recover(xid: string, options?: RecoverOptions): Promise<RecoveryResult> {
+    if (typeof xid !== 'string' || xid === '') {
+      return Promise.reject(new InvalidOptionError(`tcc.recover: xid must be a non-empty string, got ${describeValue(xid)}`));
+    }
+    return this.#recoverer.recover(xid, options);
+  }
+
+  /** Starts the in-process recovery poller (the embedded default; `@tcc/recovery` scales out). */
+  startRecovery(options: StartRecoveryOptions = {}): void {
+    if (this.#poller !== undefined) {
+      throw new InvalidOptionError('tcc.startRecovery: recovery is already running; call tcc.stop() first');
+    }
+    const tuning = resolveRecovery({ ...this.#recovery, ...withoutCallbacks(options) }, 'tcc.startRecovery');
+    this.#poller = new RecoveryPoller({
+      domain: this.domain,
+      storage: this.storage,
+      clock: this.#clock,
+      recover: (xid) => this.#recoverer.recover(xid),
+      intervalMs: tuning.intervalMs,
+      recoverAfterMs: tuning.recoverAfterMs,
+      batchSize: tuning.batchSize,
+      onResult: options.onResult,
+      onError: options.onError ?? ((error) => console.error('[tcc] recovery pass failed:', error)),
+    });
+    this.#poller.start();
+  }
+
+  /** Stops the poller and waits for confirms and cancels running in the background. */
+  async stop(): Promise<void> {
+    const poller = this.#poller;
+    this.#poller = undefined;
+    await poller?.stop();
+    await this.#manager.drain();
+  }
+
+  /** @internal Used by the HTTP transport to reach remote participants. */
+  setRemoteInvoker(invoker: RemoteInvoker): void {
+    this.#remote = invoker;
+  }
+}
+
+function collectActions(instance: object, className: string, participant: string): Map<string, CompensableAction> {
+  const actions = new Map<string, CompensableAction>();
+  const target = instance as Record<string, unknown>;
+  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+    for (const key of Object.getOwnPropertyNames(proto)) {
+      const meta = compensableOf(Object.getOwnPropertyDescriptor(proto, key)?.value);
+      // A subclass's override wins over the method it overrides.
+      if (meta === undefined || actions.has(key)) continue;
+      const { confirmMethod, cancelMethod } = meta.options;
+      for (const [role, method] of [
+        ['confirmMethod', confirmMethod],
+        ['cancelMethod', cancelMethod],
+      ] as const) {
+        if (typeof target[method] !== 'function') {
+          throw new InvalidParticipantError(
+            `${className}.${key}: ${role} ${JSON.stringify(method)} is not a method of ${className}`,
+          );
+        }
+        if (compensableOf(target[method]) !== undefined) {
+          throw new InvalidParticipantError(`${className}.${key}: ${role} ${JSON.stringify(method)} is itself @Compensable`);
+        }
+      }
+      actions.set(key, {
+        name: `${participant}.${key}`,
+        try: meta.original.bind(instance),
+        confirm: (target[confirmMethod] as AnyFunction).bind(instance),
+        cancel: (target[cancelMethod] as AnyFunction).bind(instance),
+        confirmName: confirmMethod,
+        cancelName: cancelMethod,
+        options: resolveTransactionOptions(meta.options, `${className}.${key}`),
+      });
+    }
+  }
+  if (actions.size === 0) {
+    throw new InvalidParticipantError(`tcc.register: ${className} has no @Compensable method`);
+  }
+  return actions;
+}
+
+function requireMethods(value: unknown, name: string, methods: readonly string[]): void {
+  const missing = methods.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
+  if (missing.length > 0) {
+    throw new InvalidOptionError(`new Tcc: ${name} must implement ${missing.join(', ')}; got ${describeValue(value)}`);
+  }
+}
+
+function resolveRecovery(options: RecoveryOptions | undefined, where: string): Required<RecoveryOptions> {
+  const o = options ?? {};
+  return {
+    maxRetries: requirePositiveInteger(o.maxRetries ?? 30, `${where}.maxRetries`),
+    recoverAfterMs: requireNonNegativeInteger(o.recoverAfterMs ?? 30_000, `${where}.recoverAfterMs`),
+    intervalMs: requirePositiveInteger(o.intervalMs ?? 10_000, `${where}.intervalMs`),
+    batchSize: requirePositiveInteger(o.batchSize ?? 100, `${where}.batchSize`),
+  };
+}
+
+function withoutCallbacks(options: StartRecoveryOptions): RecoveryOptions {
+  const { onResult: _r, onError: _e, ...tuning } = options;
+  return tuning;
+}

@@ -1,0 +1,286 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { randomUUID } from 'node:crypto';
+import type { Clock } from '../clock.js';
+import type { Codec } from '../codec/codec.js';
+import type { Scope } from '../context/scope.js';
+import type { TransactionContext } from '../context/transaction-context.js';
+import type { CompensableAction } from '../participants/compensable-action.js';
+import { OptimisticLockError } from '../storage/errors.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
+import { ActiveTransaction } from './active-transaction.js';
+import {
+  ConfirmFailedError,
+  DeadlineExceededError,
+  messageOf,
+  TransactionRequiredError,
+  TransactionStateError,
+} from './errors.js';
+import type { ResolvedTransactionOptions } from './options.js';
+import { type PhaseDriver, type PhaseFailure, participantLabel, type SettlePhase } from './phase-driver.js';
+import type { LocalParticipant, TransactionRecord } from './record.js';
+import type { RecordLog } from './record-log.js';
+
+export interface ManagerConfig {
+  readonly domain: string;
+  readonly codec: Codec;
+  readonly clock: Clock;
+  readonly log: RecordLog;
+  readonly driver: PhaseDriver;
+  readonly telemetry: Telemetry;
+  readonly als: AsyncLocalStorage<Scope>;
+  /** Default try deadline of roots, in ms. */
+  readonly timeoutMs: number;
+}
+
+/**
+ * Begins roots, enlists participants and settles (confirms or cancels) what the process began.
+ * Writes on the happy path of a root with k participants: k enlist writes (the first creates
+ * the record), CONFIRMING (the commit point) and the final remove: k + 2.
+ */
+export class TransactionManager {
+  readonly #background = new Set<Promise<unknown>>();
+
+  constructor(private readonly config: ManagerConfig) {}
+
+  current(): TransactionContext | undefined {
+    return this.config.als.getStore();
+  }
+
+  /** Calls a compensable action according to its propagation. */
+  call(action: CompensableAction, args: unknown[]): Promise<unknown> {
+    const joinable = this.config.als.getStore()?.joinable;
+    switch (action.options.propagation) {
+      case 'REQUIRED':
+        return joinable ? this.join(joinable, action, args) : this.root(action.options, (tx) => this.join(tx, action, args));
+      case 'REQUIRES_NEW':
+        return this.root(action.options, (tx) => this.join(tx, action, args));
+      case 'MANDATORY':
+        if (!joinable) return Promise.reject(new TransactionRequiredError(action.name));
+        return this.join(joinable, action, args);
+      case 'SUPPORTS':
+        return joinable ? this.join(joinable, action, args) : invoke(action.try, args);
+    }
+  }
+
+  /** `tcc.transaction`: the body runs as the try phase of a root (or joins, per propagation). */
+  transaction<R>(body: () => Promise<R> | R, options: ResolvedTransactionOptions): Promise<R> {
+    const joinable = this.config.als.getStore()?.joinable;
+    switch (options.propagation) {
+      case 'REQUIRED':
+        return joinable ? invoke(body, []) : this.root(options, body);
+      case 'REQUIRES_NEW':
+        return this.root(options, body);
+      case 'MANDATORY':
+        if (!joinable) return Promise.reject(new TransactionRequiredError('tcc.transaction'));
+        return invoke(body, []);
+      case 'SUPPORTS':
+        return invoke(body, []);
+    }
+  }
+
+  /** Resolves when confirms and cancels running in the background have finished. */
+  async drain(): Promise<void> {
+    while (this.#background.size > 0) await Promise.allSettled([...this.#background]);
+  }
+
+  /**
+   * Confirms or cancels every participant not yet done, then ends the record. On failure the
+   * progress and the error are written and the failure is returned (the record stays for
+   * recovery); `beforeFailureWrite` lets recovery park the record in that same write.
+   */
+  async settle(
+    record: TransactionRecord,
+    phase: SettlePhase,
+    beforeFailureWrite?: (record: TransactionRecord) => void,
+  ): Promise<PhaseFailure | undefined> {
+    const { telemetry, driver, log } = this.config;
+    const span = telemetry.start(phase === 'confirm' ? 'tcc.confirm' : 'tcc.cancel', record.globalId, record.xid, record.status);
+    const failure = await telemetry.within(span, () => driver.run(record, phase));
+    if (failure === undefined) {
+      try {
+        await log.finish(record, phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED');
+      } catch (error) {
+        // Every participant is done but the store did not take the end: recovery finds the
+        // record still open and runs the phase again, so confirm and cancel must be idempotent.
+        telemetry.end(span, record, error);
+        return { participant: undefined, error };
+      }
+      telemetry.end(span, record);
+      return undefined;
+    }
+    record.lastError = `${phase} of ${participantLabel(failure.participant)} failed: ${messageOf(failure.error)}`;
+    beforeFailureWrite?.(record);
+    try {
+      await log.save(record);
+    } catch {
+      // Lost to another writer or the store is down: the stored record still says what is left.
+    }
+    telemetry.end(span, record, failure.error);
+    return failure;
+  }
+
+  private begin(options: ResolvedTransactionOptions): ActiveTransaction {
+    const now = this.config.clock.now();
+    return new ActiveTransaction(
+      randomUUID(),
+      this.config.domain,
+      now,
+      now + (options.timeoutMs ?? this.config.timeoutMs),
+      options,
+    );
+  }
+
+  private async root<R>(
+    options: ResolvedTransactionOptions,
+    body: (tx: ActiveTransaction) => Promise<R> | R,
+  ): Promise<R> {
+    const { als, telemetry } = this.config;
+    const tx = this.begin(options);
+    const span = telemetry.start('tcc.try', tx.globalId, tx.globalId, 'TRYING');
+    let result: R;
+    try {
+      result = await telemetry.within(span, () => als.run(tx.scope, invoke, body, [tx]));
+      if (tx.tryFailure !== undefined) throw tx.tryFailure.error;
+    } catch (error) {
+      telemetry.end(span, tx.record, error);
+      await this.abort(tx, error);
+      throw error;
+    }
+    telemetry.end(span, tx.record);
+    await this.commit(tx);
+    return result;
+  }
+
+  private async join(tx: ActiveTransaction, action: CompensableAction, args: unknown[]): Promise<unknown> {
+    if (tx.state !== 'trying') {
+      throw new TransactionStateError(
+        `${action.name} cannot join transaction ${tx.globalId}: its try phase has ended` +
+          ' (await every compensable call inside the transaction body)',
+      );
+    }
+    // Encoding first: arguments that cannot be stored are refused before anything is written.
+    const participant: LocalParticipant = {
+      id: `p${tx.participants.length + 1}`,
+      kind: 'local',
+      target: action.name,
+      confirm: action.confirmName,
+      cancel: action.cancelName,
+      args: this.config.codec.encode(args),
+      status: 'TRYING',
+    };
+    await this.enlist(tx, participant);
+    try {
+      return await this.config.als.run(tx.scope.enter(participant.id, 'try'), invoke, action.try, args);
+    } catch (error) {
+      tx.tryFailure ??= { error };
+      throw error;
+    }
+  }
+
+  /** Persists the participant before its try runs, so a crash during the try is cancelled. */
+  private async enlist(tx: ActiveTransaction, participant: LocalParticipant): Promise<void> {
+    const { log, clock } = this.config;
+    tx.participants.push(participant);
+    try {
+      await tx.serialize(() => {
+        if (tx.record !== undefined) return log.save(tx.record);
+        tx.record = tx.newRecord(clock.now());
+        return log.create(tx.record).catch((error: unknown) => {
+          tx.record = undefined;
+          throw error;
+        });
+      });
+    } catch (error) {
+      tx.participants.splice(tx.participants.indexOf(participant), 1);
+      tx.tryFailure ??= { error };
+      throw error;
+    }
+  }
+
+  private async commit(tx: ActiveTransaction): Promise<void> {
+    const { log, clock } = this.config;
+    tx.state = 'settling';
+    await tx.settled();
+    const record = tx.record;
+    if (record === undefined) return;
+    if (clock.now() > tx.deadline) {
+      await this.cancel(tx, record);
+      throw new DeadlineExceededError(tx.globalId, tx.deadline, 'the try finished too late, so it was cancelled');
+    }
+    record.status = 'CONFIRMING';
+    try {
+      await log.save(record);
+    } catch (error) {
+      record.status = 'TRYING';
+      if (error instanceof OptimisticLockError) {
+        throw new DeadlineExceededError(
+          tx.globalId,
+          tx.deadline,
+          'another process (recovery after the deadline, or an operator) took the record over before it committed',
+        );
+      }
+      // The commit point may or may not have been written: cancelling is safe either way,
+      // because it is a compare-and-set that fails if CONFIRMING did land.
+      await this.cancel(tx, record);
+      throw error;
+    }
+    if (tx.options.asyncConfirm) {
+      this.inBackground(this.finishSettle(tx, record, 'confirm'));
+      return;
+    }
+    const failure = await this.finishSettle(tx, record, 'confirm');
+    if (failure !== undefined) {
+      throw new ConfirmFailedError(tx.globalId, participantLabel(failure.participant), failure.error);
+    }
+  }
+
+  /** The try failed: cancel what was enlisted, unless the error asks to leave it to recovery. */
+  private async abort(tx: ActiveTransaction, error: unknown): Promise<void> {
+    tx.state = 'settling';
+    await tx.settled();
+    const record = tx.record;
+    if (record === undefined) return;
+    if (tx.options.delayCancelOn.some((errorClass) => error instanceof errorClass)) return;
+    await this.cancel(tx, record);
+  }
+
+  private async cancel(tx: ActiveTransaction, record: TransactionRecord): Promise<void> {
+    record.status = 'CANCELLING';
+    try {
+      await this.config.log.save(record);
+    } catch {
+      // Left TRYING: recovery cancels it once the deadline has passed.
+      record.status = 'TRYING';
+      return;
+    }
+    const settling = this.finishSettle(tx, record, 'cancel');
+    if (tx.options.asyncCancel) this.inBackground(settling);
+    else await settling;
+  }
+
+  private async finishSettle(
+    tx: ActiveTransaction,
+    record: TransactionRecord,
+    phase: SettlePhase,
+  ): Promise<PhaseFailure | undefined> {
+    const failure = await this.settle(record, phase);
+    this.config.telemetry.transactionEnded(
+      failure !== undefined ? 'pending' : phase === 'confirm' ? 'confirmed' : 'cancelled',
+      tx.createdAt,
+      this.config.clock.now(),
+    );
+    return failure;
+  }
+
+  private inBackground(work: Promise<unknown>): void {
+    // Failures are already written to the record for recovery; nothing is left to report here.
+    const tracked = work.catch(() => {});
+    this.#background.add(tracked);
+    void tracked.then(() => this.#background.delete(tracked));
+  }
+}
+
+// Awaited so that a synchronous throw and a rejection take the same path.
+async function invoke<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, args: A): Promise<R> {
+  return await fn(...args);
+}
