@@ -11,7 +11,7 @@ export { DuplicateParticipantError, InvalidParticipantError, NotRegisteredError 
 export { decide, type RecoveryStep } from './recovery/decision.js';
 export type { RecoverOptions, RecoveryOutcome, RecoveryResult } from './recovery/recoverer.js';
 export { CorruptRecordError, DuplicateTransactionError, OptimisticLockError, StorageError } from './storage/errors.js';
-export { MemoryStorage } from './storage/memory-storage.js';
+export { MemoryStorage, type MemoryStorageOptions, type MemoryStorageStats } from './storage/memory-storage.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
 export type {
   CompensableSpec,

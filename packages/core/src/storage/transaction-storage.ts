@@ -35,10 +35,20 @@ export interface Page {
  * - the store keeps no reference to objects passed in and returns fresh objects from reads;
  * - `findStuck` returns records in TRYING, CONFIRMING or CANCELLING that are not parked,
  *   ordered by `(updatedAt, xid)`, and its cost does not grow with finished records;
- * - terminal records (CONFIRMED, CANCELLED) are never stuck and disappear after `expiresAt`.
+ * - terminal records (CONFIRMED, CANCELLED) are never stuck, are written only by `complete` or
+ *   by `create` with an `expiresAt` (an empty-rollback tombstone), and disappear once
+ *   `expiresAt <= now`, after which the xid may be created again;
+ * - an update replaces the whole record: optional fields it leaves out (`parkedAt`,
+ *   `lastError`) are gone afterwards;
+ * - `list` and `count` include live tombstones; `list` returns 100 records when no limit is given;
+ * - xids compare by code unit (PostgreSQL: `COLLATE "C"`);
+ * - `close()` may be called twice; every other method rejects after it.
  */
 export interface TransactionStorage {
-  /** Stores a new record (`version` 1). Throws `DuplicateTransactionError` if the xid exists. */
+  /**
+   * Stores a new record (`version` 1). Throws `DuplicateTransactionError` if the xid exists,
+   * including as a live tombstone.
+   */
   create(record: TransactionRecord): Promise<void>;
   /**
    * Replaces the record whose stored version is `expectedVersion` with `record`

@@ -1,0 +1,5 @@
+/**
+ * Test helpers of `@tcc/core/testing`. Importing this module imports vitest, an optional peer
+ * dependency: use it from test files only.
+ */
+export { describeStorageConformance, makeRecord, type StorageHarness } from './storage-conformance.js';
