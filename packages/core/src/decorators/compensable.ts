@@ -13,7 +13,7 @@ type TryMethod = (...args: any[]) => Promise<unknown>;
  */
 export interface CompensableDecorator {
   <T extends TryMethod>(value: T, context: ClassMethodDecoratorContext): T;
-  (target: object, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<TryMethod>): void;
+  <T extends TryMethod>(target: object, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<T>): void;
 }
 
 /**
