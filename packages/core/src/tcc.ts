@@ -136,7 +136,13 @@ export class Tcc {
     }
     const byMethod = collectActions(instance, className, name);
     this.#registry.add(name, [...byMethod.values()]);
-    bindInstance(instance, (method, args) => this.#manager.call(byMethod.get(method)!, args));
+    bindInstance(instance, (method, args) => {
+      const action = byMethod.get(method);
+      if (action !== undefined) return this.#manager.call(action, args);
+      // An overridden compensable method reached through `super`: its body is part of the
+      // overriding try, not a participant of its own.
+      return Promise.resolve(compensableOf(method)!.original.apply(instance, args));
+    });
     return instance;
   }
 
@@ -227,14 +233,18 @@ export class Tcc {
   }
 }
 
-function collectActions(instance: object, className: string, participant: string): Map<string, CompensableAction> {
-  const actions = new Map<string, CompensableAction>();
+/** The compensable methods of an instance, by their decorated function. */
+function collectActions(instance: object, className: string, participant: string): Map<Function, CompensableAction> {
+  const actions = new Map<Function, CompensableAction>();
+  const seen = new Set<string>();
   const target = instance as Record<string, unknown>;
   for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
     for (const key of Object.getOwnPropertyNames(proto)) {
-      const meta = compensableOf(Object.getOwnPropertyDescriptor(proto, key)?.value);
+      const method: unknown = Object.getOwnPropertyDescriptor(proto, key)?.value;
+      const meta = compensableOf(method);
       // A subclass's override wins over the method it overrides.
-      if (meta === undefined || actions.has(key)) continue;
+      if (meta === undefined || seen.has(key)) continue;
+      seen.add(key);
       const { confirmMethod, cancelMethod } = meta.options;
       for (const [role, method] of [
         ['confirmMethod', confirmMethod],
@@ -249,7 +259,7 @@ function collectActions(instance: object, className: string, participant: string
           throw new InvalidParticipantError(`${className}.${key}: ${role} ${JSON.stringify(method)} is itself @Compensable`);
         }
       }
-      actions.set(key, {
+      actions.set(method as Function, {
         name: `${participant}.${key}`,
         try: meta.original.bind(instance),
         confirm: (target[confirmMethod] as AnyFunction).bind(instance),

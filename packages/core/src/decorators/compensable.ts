@@ -32,13 +32,14 @@ export function Compensable(options: CompensableOptions): CompensableDecorator {
   return ((...args: unknown[]) => {
     const [value, second, descriptor] = args;
     if (isMethodContext(second)) {
-      if (typeof second.name !== 'string' || second.static) {
+      if (typeof second.name !== 'string' || second.static || second.private) {
         throw new InvalidOptionError(`@Compensable goes on an instance method, not on ${String(second.name)}`);
       }
       return wrap(value as TryMethod, second.name, checked);
     }
     const desc = descriptor as PropertyDescriptor | undefined;
-    if (typeof second !== 'string' || typeof desc?.value !== 'function') {
+    // Legacy decorators get the constructor itself as target for a static method.
+    if (typeof value === 'function' || typeof second !== 'string' || typeof desc?.value !== 'function') {
       throw new InvalidOptionError(`@Compensable goes on an instance method, not on ${String(second)}`);
     }
     desc.value = wrap(desc.value as TryMethod, second, checked);
@@ -75,7 +76,7 @@ function wrap(original: TryMethod, methodName: string, options: CompensableOptio
           ),
         );
       }
-      return invoke(methodName, args);
+      return invoke(compensable, args);
     },
   }[methodName] as TryMethod;
   defineCompensable(compensable, { options, methodName, original });

@@ -2,7 +2,7 @@
  * Decorated methods find their `Tcc` through the instance they are called on, so one class can
  * be used by several `Tcc` instances (one per domain) as long as each object is registered once.
  */
-export type InstanceInvoker = (methodName: string, args: unknown[]) => Promise<unknown>;
+export type InstanceInvoker = (method: Function, args: unknown[]) => Promise<unknown>;
 
 const bindings = new WeakMap<object, InstanceInvoker>();
 
