@@ -64,7 +64,7 @@ export class Recoverer {
     const step = decide(record, this.clock.now());
     if (step === 'wait' || step === 'none') return { xid, outcome: 'waiting', status: record.status };
 
-    const span = this.telemetry.start('tcc.recover', record.globalId, xid, record.status);
+    const span = this.telemetry.start('tcc.recover', record);
     const result = await this.telemetry.within(span, () => this.attempt(record, step));
     this.telemetry.end(span, record, result.error);
     this.telemetry.recovered(result.outcome);
@@ -87,7 +87,7 @@ export class Recoverer {
     }
     if (step === 'fail-try') return { xid, outcome: 'try-failed', status: record.status };
 
-    const failure = await this.manager.settle(record, step, (failed) => {
+    const failure = await this.manager.settle(record, step, undefined, (failed) => {
       if (failed.retries >= this.maxRetries) failed.parkedAt = this.clock.now();
     });
     if (failure === undefined) {

@@ -42,15 +42,18 @@ export class Telemetry {
     });
   }
 
-  start(name: PhaseSpan, globalId: string, xid: string, status: string): Span {
-    return this.#tracer.startSpan(name, {
-      attributes: {
-        'tcc.global_id': globalId,
-        'tcc.xid': xid,
+  start(name: PhaseSpan, of: { readonly globalId: string; readonly xid: string; readonly status?: string }): Span {
+    const span = this.#tracer.startSpan(name);
+    // Attributes are built only for a span that records: the no-op path allocates nothing.
+    if (span.isRecording()) {
+      span.setAttributes({
+        'tcc.global_id': of.globalId,
+        'tcc.xid': of.xid,
         'tcc.domain': this.domain,
-        'tcc.status': status,
-      },
-    });
+        'tcc.status': of.status ?? 'TRYING',
+      });
+    }
+    return span;
   }
 
   /** Runs `fn` with `span` active, so spans the user's code starts become its children. */
@@ -60,6 +63,7 @@ export class Telemetry {
   }
 
   end(span: Span, record: Pick<TransactionRecord, 'status'> | undefined, error?: unknown): void {
+    if (!span.isRecording()) return;
     if (record !== undefined) span.setAttribute('tcc.status', record.status);
     if (error !== undefined) {
       span.recordException(error instanceof Error ? error : String(error));
@@ -69,12 +73,24 @@ export class Telemetry {
   }
 
   transactionEnded(outcome: Outcome, startedAt: number, now: number): void {
-    const attributes: Attributes = { 'tcc.domain': this.domain, 'tcc.outcome': outcome };
+    const attributes = this.#attributes(outcome);
     this.#transactions.add(1, attributes);
     this.#duration.record(now - startedAt, attributes);
   }
 
   recovered(outcome: string): void {
-    this.#recoveries.add(1, { 'tcc.domain': this.domain, 'tcc.outcome': outcome });
+    this.#recoveries.add(1, this.#attributes(outcome));
+  }
+
+  readonly #byOutcome = new Map<string, Attributes>();
+
+  /** One frozen attribute set per outcome, so counting allocates nothing. */
+  #attributes(outcome: string): Attributes {
+    let attributes = this.#byOutcome.get(outcome);
+    if (attributes === undefined) {
+      attributes = Object.freeze({ 'tcc.domain': this.domain, 'tcc.outcome': outcome });
+      this.#byOutcome.set(outcome, attributes);
+    }
+    return attributes;
   }
 }

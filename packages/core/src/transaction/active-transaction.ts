@@ -2,8 +2,6 @@ import { Scope } from '../context/scope.js';
 import type { ResolvedTransactionOptions } from './options.js';
 import type { Participant, TransactionRecord } from './record.js';
 
-const noop = () => {};
-
 /**
  * A root in its try phase, as seen by the process that began it. The record is created lazily
  * with the first participant: a transaction that enlists nobody writes nothing.
@@ -17,7 +15,8 @@ export class ActiveTransaction {
   /** The first try that failed. It dooms the transaction even if its caller caught the error. */
   tryFailure: { readonly error: unknown } | undefined;
   readonly scope: Scope;
-  #writes: Promise<void> = Promise.resolve();
+  #writing = false;
+  #waiting: (() => void)[] = [];
 
   constructor(
     readonly globalId: string,
@@ -30,18 +29,33 @@ export class ActiveTransaction {
   }
 
   /**
-   * Runs writes of this record one after another: participants called concurrently
-   * (`Promise.all`) would otherwise race each other's compare-and-set.
+   * Takes the record's write lock: participants called concurrently (`Promise.all`) would
+   * otherwise race each other's compare-and-set. Returns `undefined` when the lock was free,
+   * which is the common case and costs no promise.
    */
-  serialize<T>(write: () => Promise<T>): Promise<T> {
-    const run = this.#writes.then(write);
-    this.#writes = run.then(noop, noop);
-    return run;
+  lock(): Promise<void> | undefined {
+    if (!this.#writing) {
+      this.#writing = true;
+      return undefined;
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
   }
 
-  /** Resolves once every queued write has finished. */
-  settled(): Promise<void> {
-    return this.#writes;
+  /** Hands the lock to the next waiter, if any. */
+  unlock(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#writing = false;
+    else next();
+  }
+
+  /** Waits for every queued write; `undefined` if none is running. */
+  idle(): Promise<void> | undefined {
+    const wait = this.lock();
+    if (wait === undefined) {
+      this.unlock();
+      return undefined;
+    }
+    return wait.then(() => this.unlock());
   }
 
   newRecord(now: number): TransactionRecord {

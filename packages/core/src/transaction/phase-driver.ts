@@ -72,13 +72,9 @@ export class PhaseDriver {
       participant.id,
       undefined,
     );
-    return this.als.run(scope, invokePhase, action[phase], args);
+    // A synchronous throw lands in `run`'s try block, like a rejection.
+    return this.als.run(scope, action[phase], ...args) as Promise<unknown>;
   }
-}
-
-// Awaited inside the scope so that a synchronous throw and a rejection look the same.
-async function invokePhase(fn: (...args: unknown[]) => unknown, args: unknown[]): Promise<unknown> {
-  return await fn(...args);
 }
 
 /** Names a participant for messages and `lastError`. */

@@ -21,33 +21,31 @@ export class RecordLog {
     return this.storage.create(record);
   }
 
-  async save(record: TransactionRecord): Promise<void> {
+  save(record: TransactionRecord): Promise<void> {
     const expected = record.version;
     const updatedAt = record.updatedAt;
     record.version = expected + 1;
     record.updatedAt = this.clock.now();
-    try {
-      await this.storage.update(record, expected);
-    } catch (error) {
+    return this.storage.update(record, expected).catch((error: unknown) => {
       record.version = expected;
       record.updatedAt = updatedAt;
       throw error;
-    }
+    });
   }
 
   /** Ends a record: a root without retention is deleted, anything else becomes a tombstone. */
-  async finish(record: TransactionRecord, status: 'CONFIRMED' | 'CANCELLED'): Promise<void> {
+  finish(record: TransactionRecord, status: 'CONFIRMED' | 'CANCELLED'): Promise<void> {
     const keepFor = record.type === 'ROOT' ? this.retainMs : this.tombstoneMs;
     if (keepFor === 0) {
-      await this.storage.remove(record.xid, record.version);
       record.status = status;
-      return;
+      return this.storage.remove(record.xid, record.version);
     }
     const expected = record.version;
     const now = this.clock.now();
     const done: TransactionRecord = { ...record, status, version: expected + 1, updatedAt: now };
     done.expiresAt = now + keepFor;
-    await this.storage.complete(done, expected);
-    Object.assign(record, done);
+    return this.storage.complete(done, expected).then(() => {
+      Object.assign(record, done);
+    });
   }
 }

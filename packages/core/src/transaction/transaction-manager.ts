@@ -58,7 +58,7 @@ export class TransactionManager {
         if (!joinable) return Promise.reject(new TransactionRequiredError(action.name));
         return this.join(joinable, action, args);
       case 'SUPPORTS':
-        return joinable ? this.join(joinable, action, args) : invoke(action.try, args);
+        return joinable ? this.join(joinable, action, args) : call(action.try, args);
     }
   }
 
@@ -67,14 +67,14 @@ export class TransactionManager {
     const joinable = this.config.als.getStore()?.joinable;
     switch (options.propagation) {
       case 'REQUIRED':
-        return joinable ? invoke(body, []) : this.root(options, body);
+        return joinable ? call(body, []) : this.root(options, body);
       case 'REQUIRES_NEW':
         return this.root(options, body);
       case 'MANDATORY':
         if (!joinable) return Promise.reject(new TransactionRequiredError('tcc.transaction'));
-        return invoke(body, []);
+        return call(body, []);
       case 'SUPPORTS':
-        return invoke(body, []);
+        return call(body, []);
     }
   }
 
@@ -87,35 +87,41 @@ export class TransactionManager {
    * Confirms or cancels every participant not yet done, then ends the record. On failure the
    * progress and the error are written and the failure is returned (the record stays for
    * recovery); `beforeFailureWrite` lets recovery park the record in that same write.
+   * `startedAt` is given by the process that began the transaction, which counts its outcome.
    */
   async settle(
     record: TransactionRecord,
     phase: SettlePhase,
+    startedAt?: number,
     beforeFailureWrite?: (record: TransactionRecord) => void,
   ): Promise<PhaseFailure | undefined> {
-    const { telemetry, driver, log } = this.config;
-    const span = telemetry.start(phase === 'confirm' ? 'tcc.confirm' : 'tcc.cancel', record.globalId, record.xid, record.status);
-    const failure = await telemetry.within(span, () => driver.run(record, phase));
+    const { telemetry, driver, log, clock } = this.config;
+    const span = telemetry.start(phase === 'confirm' ? 'tcc.confirm' : 'tcc.cancel', record);
+    let failure = await telemetry.within(span, () => driver.run(record, phase));
     if (failure === undefined) {
+      const status = record.status;
       try {
         await log.finish(record, phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED');
       } catch (error) {
         // Every participant is done but the store did not take the end: recovery finds the
         // record still open and runs the phase again, so confirm and cancel must be idempotent.
-        telemetry.end(span, record, error);
-        return { participant: undefined, error };
+        record.status = status;
+        failure = { participant: undefined, error };
       }
-      telemetry.end(span, record);
-      return undefined;
+    } else {
+      record.lastError = `${phase} of ${participantLabel(failure.participant)} failed: ${messageOf(failure.error)}`;
+      beforeFailureWrite?.(record);
+      try {
+        await log.save(record);
+      } catch {
+        // Lost to another writer or the store is down: the stored record still says what is left.
+      }
     }
-    record.lastError = `${phase} of ${participantLabel(failure.participant)} failed: ${messageOf(failure.error)}`;
-    beforeFailureWrite?.(record);
-    try {
-      await log.save(record);
-    } catch {
-      // Lost to another writer or the store is down: the stored record still says what is left.
+    telemetry.end(span, record, failure?.error);
+    if (startedAt !== undefined) {
+      const outcome = failure !== undefined ? 'pending' : phase === 'confirm' ? 'confirmed' : 'cancelled';
+      telemetry.transactionEnded(outcome, startedAt, clock.now());
     }
-    telemetry.end(span, record, failure.error);
     return failure;
   }
 
@@ -136,10 +142,10 @@ export class TransactionManager {
   ): Promise<R> {
     const { als, telemetry } = this.config;
     const tx = this.begin(options);
-    const span = telemetry.start('tcc.try', tx.globalId, tx.globalId, 'TRYING');
+    const span = telemetry.start('tcc.try', tx.scope);
     let result: R;
     try {
-      result = await telemetry.within(span, () => als.run(tx.scope, invoke, body, [tx]));
+      result = await telemetry.within(span, () => als.run(tx.scope, call, body, [tx]));
       if (tx.tryFailure !== undefined) throw tx.tryFailure.error;
     } catch (error) {
       telemetry.end(span, tx.record, error);
@@ -170,7 +176,7 @@ export class TransactionManager {
     };
     await this.enlist(tx, participant);
     try {
-      return await this.config.als.run(tx.scope.enter(participant.id, 'try'), invoke, action.try, args);
+      return await this.config.als.run(tx.scope.enter(participant.id, 'try'), call, action.try, args);
     } catch (error) {
       tx.tryFailure ??= { error };
       throw error;
@@ -181,26 +187,31 @@ export class TransactionManager {
   private async enlist(tx: ActiveTransaction, participant: LocalParticipant): Promise<void> {
     const { log, clock } = this.config;
     tx.participants.push(participant);
+    const wait = tx.lock();
+    if (wait !== undefined) await wait;
+    const creating = tx.record === undefined;
     try {
-      await tx.serialize(() => {
-        if (tx.record !== undefined) return log.save(tx.record);
+      if (tx.record === undefined) {
         tx.record = tx.newRecord(clock.now());
-        return log.create(tx.record).catch((error: unknown) => {
-          tx.record = undefined;
-          throw error;
-        });
-      });
+        await log.create(tx.record);
+      } else {
+        await log.save(tx.record);
+      }
     } catch (error) {
+      if (creating) tx.record = undefined;
       tx.participants.splice(tx.participants.indexOf(participant), 1);
       tx.tryFailure ??= { error };
       throw error;
+    } finally {
+      tx.unlock();
     }
   }
 
   private async commit(tx: ActiveTransaction): Promise<void> {
     const { log, clock } = this.config;
     tx.state = 'settling';
-    await tx.settled();
+    const writing = tx.idle();
+    if (writing !== undefined) await writing;
     const record = tx.record;
     if (record === undefined) return;
     if (clock.now() > tx.deadline) {
@@ -225,10 +236,10 @@ export class TransactionManager {
       throw error;
     }
     if (tx.options.asyncConfirm) {
-      this.inBackground(this.finishSettle(tx, record, 'confirm'));
+      this.inBackground(this.settle(record, 'confirm', tx.createdAt));
       return;
     }
-    const failure = await this.finishSettle(tx, record, 'confirm');
+    const failure = await this.settle(record, 'confirm', tx.createdAt);
     if (failure !== undefined) {
       throw new ConfirmFailedError(tx.globalId, participantLabel(failure.participant), failure.error);
     }
@@ -237,7 +248,8 @@ export class TransactionManager {
   /** The try failed: cancel what was enlisted, unless the error asks to leave it to recovery. */
   private async abort(tx: ActiveTransaction, error: unknown): Promise<void> {
     tx.state = 'settling';
-    await tx.settled();
+    const writing = tx.idle();
+    if (writing !== undefined) await writing;
     const record = tx.record;
     if (record === undefined) return;
     if (tx.options.delayCancelOn.some((errorClass) => error instanceof errorClass)) return;
@@ -253,23 +265,9 @@ export class TransactionManager {
       record.status = 'TRYING';
       return;
     }
-    const settling = this.finishSettle(tx, record, 'cancel');
+    const settling = this.settle(record, 'cancel', tx.createdAt);
     if (tx.options.asyncCancel) this.inBackground(settling);
     else await settling;
-  }
-
-  private async finishSettle(
-    tx: ActiveTransaction,
-    record: TransactionRecord,
-    phase: SettlePhase,
-  ): Promise<PhaseFailure | undefined> {
-    const failure = await this.settle(record, phase);
-    this.config.telemetry.transactionEnded(
-      failure !== undefined ? 'pending' : phase === 'confirm' ? 'confirmed' : 'cancelled',
-      tx.createdAt,
-      this.config.clock.now(),
-    );
-    return failure;
   }
 
   private inBackground(work: Promise<unknown>): void {
@@ -280,7 +278,14 @@ export class TransactionManager {
   }
 }
 
-// Awaited so that a synchronous throw and a rejection take the same path.
-async function invoke<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, args: A): Promise<R> {
-  return await fn(...args);
+/**
+ * Calls user code so that a synchronous throw and a rejection take the same path. A promise
+ * the code returns is passed through as is: no extra promise on the hot path.
+ */
+function call<A extends unknown[], R>(fn: (...args: A) => R | Promise<R>, args: A): Promise<R> {
+  try {
+    return Promise.resolve(fn(...args));
+  } catch (error) {
+    return Promise.reject(error);
+  }
 }
