@@ -7,11 +7,24 @@ export type { TransactionContext, TransactionPhase } from './context/transaction
 export { Compensable, type CompensableDecorator } from './decorators/compensable.js';
 export type { CompensableOptions } from './decorators/metadata.js';
 export { Participant, type ParticipantDecorator } from './decorators/participant.js';
-export { DuplicateParticipantError, InvalidParticipantError, NotRegisteredError } from './participants/errors.js';
+export {
+  DuplicateParticipantError,
+  InvalidParticipantError,
+  NotRegisteredError,
+} from './participants/errors.js';
 export { decide, type RecoveryStep } from './recovery/decision.js';
 export type { RecoverOptions, RecoveryOutcome, RecoveryResult } from './recovery/recoverer.js';
-export { CorruptRecordError, DuplicateTransactionError, OptimisticLockError, StorageError } from './storage/errors.js';
-export { MemoryStorage, type MemoryStorageOptions, type MemoryStorageStats } from './storage/memory-storage.js';
+export {
+  CorruptRecordError,
+  DuplicateTransactionError,
+  OptimisticLockError,
+  StorageError,
+} from './storage/errors.js';
+export {
+  MemoryStorage,
+  type MemoryStorageOptions,
+  type MemoryStorageStats,
+} from './storage/memory-storage.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
 export type {
   CompensableSpec,

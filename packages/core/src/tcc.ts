@@ -10,15 +10,15 @@ import { DuplicateParticipantError, InvalidParticipantError } from './participan
 import { checkName } from './participants/names.js';
 import { ParticipantRegistry } from './participants/registry.js';
 import { RecoveryPoller } from './recovery/poller.js';
-import { type RecoverOptions, Recoverer, type RecoveryResult } from './recovery/recoverer.js';
+import { Recoverer, type RecoverOptions, type RecoveryResult } from './recovery/recoverer.js';
 import type { TransactionStorage } from './storage/transaction-storage.js';
-import { Telemetry } from './telemetry/telemetry.js';
 import {
   describeValue,
   InvalidOptionError,
   requireNonNegativeInteger,
   requirePositiveInteger,
 } from './tcc-options-error.js';
+import { Telemetry } from './telemetry/telemetry.js';
 import { resolveTransactionOptions, type TransactionOptions } from './transaction/options.js';
 import { PhaseDriver, type RemoteInvoker } from './transaction/phase-driver.js';
 import { RecordLog } from './transaction/record-log.js';
@@ -51,7 +51,8 @@ export interface TccOptions {
   recovery?: RecoveryOptions;
 }
 
-export interface StartRecoveryOptions extends Pick<RecoveryOptions, 'intervalMs' | 'recoverAfterMs' | 'batchSize'> {
+export interface StartRecoveryOptions
+  extends Pick<RecoveryOptions, 'intervalMs' | 'recoverAfterMs' | 'batchSize'> {
   /** Called with the result of every attempt (e.g. to log parked records). */
   onResult?: (result: RecoveryResult) => void;
   /** Called when a pass fails (e.g. the store is unreachable). Default: `console.error`. */
@@ -95,7 +96,9 @@ export class Tcc {
 
   constructor(options: TccOptions) {
     if (options === null || typeof options !== 'object') {
-      throw new InvalidOptionError(`new Tcc(options): options must be an object, got ${describeValue(options)}`);
+      throw new InvalidOptionError(
+        `new Tcc(options): options must be an object, got ${describeValue(options)}`,
+      );
     }
     const { domain, storage, codec = new JsonCodec(), clock = systemClock } = options;
     if (typeof domain !== 'string' || !DOMAIN.test(domain)) {
@@ -103,7 +106,16 @@ export class Tcc {
         `new Tcc: domain must be 1-64 characters of letters, digits, _ . - (not starting with . or -), got ${describeValue(domain)}`,
       );
     }
-    requireMethods(storage, 'storage', ['create', 'update', 'complete', 'remove', 'get', 'findStuck', 'list', 'count']);
+    requireMethods(storage, 'storage', [
+      'create',
+      'update',
+      'complete',
+      'remove',
+      'get',
+      'findStuck',
+      'list',
+      'count',
+    ]);
     requireMethods(codec, 'codec', ['encode', 'decode']);
     requireMethods(clock, 'clock', ['now']);
     const timeoutMs = requirePositiveInteger(options.timeoutMs ?? 60_000, 'new Tcc: timeoutMs');
@@ -116,8 +128,25 @@ export class Tcc {
     const telemetry = new Telemetry(domain);
     const log = new RecordLog(storage, clock, retainMs, Math.max(retainMs, 24 * 3600_000));
     const driver = new PhaseDriver(this.#registry, codec, this.#als, () => this.#remote);
-    this.#manager = new TransactionManager({ domain, codec, clock, log, driver, telemetry, als: this.#als, timeoutMs });
-    this.#recoverer = new Recoverer(domain, storage, log, this.#manager, clock, telemetry, this.#recovery.maxRetries);
+    this.#manager = new TransactionManager({
+      domain,
+      codec,
+      clock,
+      log,
+      driver,
+      telemetry,
+      als: this.#als,
+      timeoutMs,
+    });
+    this.#recoverer = new Recoverer(
+      domain,
+      storage,
+      log,
+      this.#manager,
+      clock,
+      telemetry,
+      this.#recovery.maxRetries,
+    );
   }
 
   /**
@@ -130,9 +159,15 @@ export class Tcc {
       throw new InvalidParticipantError(`tcc.register: expected an object, got ${describeValue(instance)}`);
     }
     const className = instance.constructor?.name || 'object';
-    const name = checkName(options.name ?? participantNameOf(instance.constructor) ?? className, `tcc.register(${className})`);
+    const name = checkName(
+      options.name ?? participantNameOf(instance.constructor) ?? className,
+      `tcc.register(${className})`,
+    );
     if (invokerOf(instance) !== undefined) {
-      throw new DuplicateParticipantError(name, `(${className} instance) is already registered; register each object once`);
+      throw new DuplicateParticipantError(
+        name,
+        `(${className} instance) is already registered; register each object once`,
+      );
     }
     const byMethod = collectActions(instance, className, name);
     this.#registry.add(name, [...byMethod.values()]);
@@ -154,11 +189,15 @@ export class Tcc {
   compensable<A extends unknown[], R>(name: string, spec: CompensableSpec<A, R>): (...args: A) => Promise<R> {
     checkName(name, 'tcc.compensable');
     if (spec === null || typeof spec !== 'object') {
-      throw new InvalidParticipantError(`tcc.compensable(${name}): expected { try, confirm, cancel }, got ${describeValue(spec)}`);
+      throw new InvalidParticipantError(
+        `tcc.compensable(${name}): expected { try, confirm, cancel }, got ${describeValue(spec)}`,
+      );
     }
     for (const key of ['try', 'confirm', 'cancel'] as const) {
       if (typeof spec[key] !== 'function') {
-        throw new InvalidParticipantError(`tcc.compensable(${name}): ${key} must be a function, got ${describeValue(spec[key])}`);
+        throw new InvalidParticipantError(
+          `tcc.compensable(${name}): ${key} must be a function, got ${describeValue(spec[key])}`,
+        );
       }
     }
     const action: CompensableAction = {
@@ -194,7 +233,9 @@ export class Tcc {
   /** Runs the next recovery step of one record (see `RecoveryOutcome`). */
   recover(xid: string, options?: RecoverOptions): Promise<RecoveryResult> {
     if (typeof xid !== 'string' || xid === '') {
-      return Promise.reject(new InvalidOptionError(`tcc.recover: xid must be a non-empty string, got ${describeValue(xid)}`));
+      return Promise.reject(
+        new InvalidOptionError(`tcc.recover: xid must be a non-empty string, got ${describeValue(xid)}`),
+      );
     }
     return this.#recoverer.recover(xid, options);
   }
@@ -234,11 +275,19 @@ export class Tcc {
 }
 
 /** The compensable methods of an instance, by their decorated function. */
-function collectActions(instance: object, className: string, participant: string): Map<Function, CompensableAction> {
+function collectActions(
+  instance: object,
+  className: string,
+  participant: string,
+): Map<Function, CompensableAction> {
   const actions = new Map<Function, CompensableAction>();
   const seen = new Set<string>();
   const target = instance as Record<string, unknown>;
-  for (let proto = Object.getPrototypeOf(instance); proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto)) {
+  for (
+    let proto = Object.getPrototypeOf(instance);
+    proto && proto !== Object.prototype;
+    proto = Object.getPrototypeOf(proto)
+  ) {
     for (const key of Object.getOwnPropertyNames(proto)) {
       const method: unknown = Object.getOwnPropertyDescriptor(proto, key)?.value;
       const meta = compensableOf(method);
@@ -256,7 +305,9 @@ function collectActions(instance: object, className: string, participant: string
           );
         }
         if (compensableOf(target[method]) !== undefined) {
-          throw new InvalidParticipantError(`${className}.${key}: ${role} ${JSON.stringify(method)} is itself @Compensable`);
+          throw new InvalidParticipantError(
+            `${className}.${key}: ${role} ${JSON.stringify(method)} is itself @Compensable`,
+          );
         }
       }
       actions.set(method as Function, {
@@ -279,7 +330,9 @@ function collectActions(instance: object, className: string, participant: string
 function requireMethods(value: unknown, name: string, methods: readonly string[]): void {
   const missing = methods.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
   if (missing.length > 0) {
-    throw new InvalidOptionError(`new Tcc: ${name} must implement ${missing.join(', ')}; got ${describeValue(value)}`);
+    throw new InvalidOptionError(
+      `new Tcc: ${name} must implement ${missing.join(', ')}; got ${describeValue(value)}`,
+    );
   }
 }
 

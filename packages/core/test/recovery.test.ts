@@ -139,7 +139,9 @@ describe('parking', () => {
     expect(parked.retries).toBe(3);
     expect(parked.parkedAt).toBeTypeOf('number');
     expect(parked.lastError).toContain('confirm of a failed on purpose');
-    expect((await storage.findStuck({ domain: 'order', updatedBefore: Date.now() + 1, limit: 10 })).records).toEqual([]);
+    expect(
+      (await storage.findStuck({ domain: 'order', updatedBefore: Date.now() + 1, limit: 10 })).records,
+    ).toEqual([]);
     expect(await tcc.recover(xid)).toMatchObject({ outcome: 'parked' });
     expect(ledger.calls).not.toContain('confirm:a');
 
@@ -156,7 +158,9 @@ describe('parking', () => {
     const tcc = new Tcc({ domain: 'order', storage });
     const capital = registerShop(tcc, ledger);
     capital.failConfirm = 1;
-    await expect(tcc.transaction(() => capital.debit({ id: 'a', from: 'alice', amount: 10 }))).rejects.toThrow();
+    await expect(
+      tcc.transaction(() => capital.debit({ id: 'a', from: 'alice', amount: 10 })),
+    ).rejects.toThrow();
     const { xid } = await only(storage);
     const results = await Promise.all([tcc.recover(xid), tcc.recover(xid)]);
     expect(results.map((r) => r.outcome).sort()).toEqual(['busy', 'confirmed']);
@@ -181,7 +185,8 @@ describe('startRecovery', () => {
     const seen: string[] = [];
     tcc.startRecovery({ intervalMs: 20, recoverAfterMs: 0, onResult: (r) => seen.push(r.outcome) });
     expect(() => tcc.startRecovery()).toThrow(/already running/);
-    for (let i = 0; i < 100 && (await storage.count({})) > 0; i++) await new Promise((r) => setTimeout(r, 10));
+    for (let i = 0; i < 100 && (await storage.count({})) > 0; i++)
+      await new Promise((r) => setTimeout(r, 10));
     await tcc.stop();
     expect(await storage.count({})).toBe(0);
     expect(seen).toEqual(['confirmed', 'confirmed']);
@@ -277,7 +282,9 @@ describe('recover() on records it should not drive', () => {
     const tcc = new Tcc({ domain: 'order', storage: new MemoryStorage() });
     expect(await tcc.recover('no-such-xid')).toEqual({ xid: 'no-such-xid', outcome: 'not-found' });
     await expect(tcc.recover('')).rejects.toMatchObject({ code: 'TCC_INVALID_OPTION' });
-    await expect(tcc.recover(42 as unknown as string)).rejects.toThrow(/xid must be a non-empty string, got 42/);
+    await expect(tcc.recover(42 as unknown as string)).rejects.toThrow(
+      /xid must be a non-empty string, got 42/,
+    );
   });
 
   it('fails with TCC_NOT_REGISTERED when the recovering process lacks a participant, and leaves other domains alone', async () => {

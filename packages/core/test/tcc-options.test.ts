@@ -16,13 +16,25 @@ describe('new Tcc refuses bad options with a message that names the value', () =
     ['domain with spaces', { domain: 'my shop' }, /got "my shop"/],
     ['domain not a string', { domain: 7 as unknown as string }, /domain .* got 7/],
     ['no storage', { domain: 'a', storage: undefined as never }, /storage must implement create, update/],
-    ['storage lacking findStuck', { domain: 'a', storage: storageWithout('findStuck') }, /storage must implement findStuck/],
+    [
+      'storage lacking findStuck',
+      { domain: 'a', storage: storageWithout('findStuck') },
+      /storage must implement findStuck/,
+    ],
     ['bad codec', { domain: 'a', storage, codec: {} as never }, /codec must implement encode, decode/],
     ['bad clock', { domain: 'a', storage, clock: { now: 5 } as never }, /clock must implement now/],
     ['timeoutMs zero', { domain: 'a', storage, timeoutMs: 0 }, /timeoutMs must be a positive integer, got 0/],
     ['timeoutMs fractional', { domain: 'a', storage, timeoutMs: 1.5 }, /timeoutMs .* got 1.5/],
-    ['retainMs negative', { domain: 'a', storage, retainMs: -1 }, /retainMs must be a non-negative integer, got -1/],
-    ['maxRetries string', { domain: 'a', storage, recovery: { maxRetries: '3' as never } }, /maxRetries .* got "3"/],
+    [
+      'retainMs negative',
+      { domain: 'a', storage, retainMs: -1 },
+      /retainMs must be a non-negative integer, got -1/,
+    ],
+    [
+      'maxRetries string',
+      { domain: 'a', storage, recovery: { maxRetries: '3' as never } },
+      /maxRetries .* got "3"/,
+    ],
     ['batchSize zero', { domain: 'a', storage, recovery: { batchSize: 0 } }, /batchSize .* got 0/],
   ];
   for (const [name, options, message] of cases) {
@@ -57,7 +69,9 @@ describe('new Tcc refuses bad options with a message that names the value', () =
 
   it('refuses startRecovery tuning that makes no sense', () => {
     const tcc = new Tcc({ domain: 'order', storage: new MemoryStorage() });
-    expect(() => tcc.startRecovery({ intervalMs: 0 })).toThrow(/intervalMs must be a positive integer, got 0/);
+    expect(() => tcc.startRecovery({ intervalMs: 0 })).toThrow(
+      /intervalMs must be a positive integer, got 0/,
+    );
   });
 });
 
@@ -97,7 +111,10 @@ describe('arguments the codec cannot store', () => {
       });
       return tcc.transaction(() => pay(new Money(5n, 'EUR')));
     };
-    await expect(run(new JsonCodec())).rejects.toMatchObject({ code: 'TCC_UNSERIALIZABLE_ARGUMENT', path: 'args[0]' });
+    await expect(run(new JsonCodec())).rejects.toMatchObject({
+      code: 'TCC_UNSERIALIZABLE_ARGUMENT',
+      path: 'args[0]',
+    });
     expect(confirmed).toEqual([]);
     await run(new JsonCodec({ classes: { Money } }));
     expect(confirmed[0]).toBeInstanceOf(Money);

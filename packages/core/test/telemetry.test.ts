@@ -1,7 +1,11 @@
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 import { MemoryStorage, Tcc } from '@tcc/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { InsufficientFunds, Ledger, registerShop } from './support/shop.js';
@@ -20,7 +24,9 @@ const contextManager = new AsyncLocalStorageContextManager();
 
 beforeAll(() => {
   context.setGlobalContextManager(contextManager.enable());
-  trace.setGlobalTracerProvider(new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }));
+  trace.setGlobalTracerProvider(
+    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+  );
   metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
 });
 
@@ -66,7 +72,11 @@ describe('OpenTelemetry', () => {
     const spans = exporter.getFinishedSpans();
     expect(spans.map((s) => s.name)).toEqual(['tcc.try', 'tcc.confirm']);
     for (const span of spans) {
-      expect(span.attributes).toMatchObject({ 'tcc.global_id': globalId, 'tcc.xid': globalId, 'tcc.domain': 'order' });
+      expect(span.attributes).toMatchObject({
+        'tcc.global_id': globalId,
+        'tcc.xid': globalId,
+        'tcc.domain': 'order',
+      });
     }
     expect(spans[0]!.attributes['tcc.status']).toBe('TRYING');
     expect(spans[1]!.attributes['tcc.status']).toBe('CONFIRMED');
@@ -91,8 +101,12 @@ describe('OpenTelemetry', () => {
     const { tcc, capital, storage } = setup();
     const before = await counted('tcc.transactions');
     capital.failConfirm = 1;
-    await expect(tcc.transaction(() => capital.debit({ id: 'a', from: 'alice', amount: 1 }))).rejects.toThrow();
-    await expect(tcc.transaction(() => capital.debit({ id: 'b', from: 'alice', amount: 1_000 }))).rejects.toThrow();
+    await expect(
+      tcc.transaction(() => capital.debit({ id: 'a', from: 'alice', amount: 1 })),
+    ).rejects.toThrow();
+    await expect(
+      tcc.transaction(() => capital.debit({ id: 'b', from: 'alice', amount: 1_000 })),
+    ).rejects.toThrow();
     const [record] = (await storage.list({})).records;
     await tcc.recover(record!.xid);
     const spans = exporter.getFinishedSpans().map((s) => s.name);

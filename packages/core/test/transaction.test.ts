@@ -149,9 +149,12 @@ describe('a confirm that fails part-way', () => {
 
     const result = await tcc.recover(record!.xid);
     expect(result.outcome).toBe('confirmed');
-    expect(ledger.calls.filter((c) => c.startsWith('confirm:'))).toEqual(['confirm:a', 'confirm:b', 'confirm:c']);
+    expect(ledger.calls.filter((c) => c.startsWith('confirm:'))).toEqual([
+      'confirm:a',
+      'confirm:b',
+      'confirm:c',
+    ]);
     expect(ledger.balances.get('sink')).toBe(20);
     expect(await stored(storage)).toEqual([]);
   });
 });
-

@@ -13,7 +13,11 @@ type TryMethod = (...args: any[]) => Promise<unknown>;
  */
 export interface CompensableDecorator {
   <T extends TryMethod>(value: T, context: ClassMethodDecoratorContext): T;
-  <T extends TryMethod>(target: object, propertyKey: string | symbol, descriptor: TypedPropertyDescriptor<T>): void;
+  <T extends TryMethod>(
+    target: object,
+    propertyKey: string | symbol,
+    descriptor: TypedPropertyDescriptor<T>,
+  ): void;
 }
 
 /**
@@ -33,7 +37,9 @@ export function Compensable(options: CompensableOptions): CompensableDecorator {
     const [value, second, descriptor] = args;
     if (isMethodContext(second)) {
       if (typeof second.name !== 'string' || second.static || second.private) {
-        throw new InvalidOptionError(`@Compensable goes on an instance method, not on ${String(second.name)}`);
+        throw new InvalidOptionError(
+          `@Compensable goes on an instance method, not on ${String(second.name)}`,
+        );
       }
       return wrap(value as TryMethod, second.name, checked);
     }

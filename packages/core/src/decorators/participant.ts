@@ -2,10 +2,11 @@ import { checkName } from '../participants/names.js';
 import { defineParticipantName } from './metadata.js';
 
 /** The class decorator `@Participant` returns, for standard and legacy decorators alike. */
-export interface ParticipantDecorator {
-  // biome-ignore lint/suspicious/noExplicitAny: any class may be a participant
-  <T extends abstract new (...args: any[]) => object>(value: T, context?: ClassDecoratorContext): void;
-}
+// biome-ignore lint/suspicious/noExplicitAny: any class may be a participant
+export type ParticipantDecorator = <T extends abstract new (...args: any[]) => object>(
+  value: T,
+  context?: ClassDecoratorContext,
+) => void;
 
 /**
  * Names the participant a class's compensable methods belong to (default: the class name).

@@ -2,8 +2,8 @@ import type { Clock } from '../clock.js';
 import { OptimisticLockError } from '../storage/errors.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
-import type { RecordLog } from '../transaction/record-log.js';
 import type { TransactionRecord } from '../transaction/record.js';
+import type { RecordLog } from '../transaction/record-log.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { decide } from './decision.js';
 
@@ -71,7 +71,10 @@ export class Recoverer {
     return result;
   }
 
-  private async attempt(record: TransactionRecord, step: 'confirm' | 'cancel' | 'fail-try'): Promise<RecoveryResult> {
+  private async attempt(
+    record: TransactionRecord,
+    step: 'confirm' | 'cancel' | 'fail-try',
+  ): Promise<RecoveryResult> {
     const { xid } = record;
     // Claim the record: counting the attempt is also the compare-and-set that keeps two
     // workers from driving it at once.

@@ -42,7 +42,10 @@ export class Telemetry {
     });
   }
 
-  start(name: PhaseSpan, of: { readonly globalId: string; readonly xid: string; readonly status?: string }): Span {
+  start(
+    name: PhaseSpan,
+    of: { readonly globalId: string; readonly xid: string; readonly status?: string },
+  ): Span {
     const span = this.#tracer.startSpan(name);
     // Attributes are built only for a span that records: the no-op path allocates nothing.
     if (span.isRecording()) {
@@ -67,7 +70,10 @@ export class Telemetry {
     if (record !== undefined) span.setAttribute('tcc.status', record.status);
     if (error !== undefined) {
       span.recordException(error instanceof Error ? error : String(error));
-      span.setStatus({ code: SpanStatusCode.ERROR, message: error instanceof Error ? error.message : String(error) });
+      span.setStatus({
+        code: SpanStatusCode.ERROR,
+        message: error instanceof Error ? error.message : String(error),
+      });
     }
     span.end();
   }

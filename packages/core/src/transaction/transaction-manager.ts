@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import type { Codec } from '../codec/codec.js';
@@ -51,7 +51,9 @@ export class TransactionManager {
     const joinable = this.config.als.getStore()?.joinable;
     switch (action.options.propagation) {
       case 'REQUIRED':
-        return joinable ? this.join(joinable, action, args) : this.root(action.options, (tx) => this.join(tx, action, args));
+        return joinable
+          ? this.join(joinable, action, args)
+          : this.root(action.options, (tx) => this.join(tx, action, args));
       case 'REQUIRES_NEW':
         return this.root(action.options, (tx) => this.join(tx, action, args));
       case 'MANDATORY':
@@ -216,7 +218,11 @@ export class TransactionManager {
     if (record === undefined) return;
     if (clock.now() > tx.deadline) {
       await this.cancel(tx, record);
-      throw new DeadlineExceededError(tx.globalId, tx.deadline, 'the try finished too late, so it was cancelled');
+      throw new DeadlineExceededError(
+        tx.globalId,
+        tx.deadline,
+        'the try finished too late, so it was cancelled',
+      );
     }
     record.status = 'CONFIRMING';
     try {

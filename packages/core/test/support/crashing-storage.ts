@@ -15,7 +15,11 @@ export class CrashingStorage implements TransactionStorage {
     private readonly crashAfter: (op: string, record: TransactionRecord | undefined) => boolean,
   ) {}
 
-  private async write<T>(op: string, record: TransactionRecord | undefined, run: () => Promise<T>): Promise<T> {
+  private async write<T>(
+    op: string,
+    record: TransactionRecord | undefined,
+    run: () => Promise<T>,
+  ): Promise<T> {
     if (this.dead) throw new SimulatedCrash('process is dead');
     const result = await run();
     if (this.crashAfter(op, record)) {

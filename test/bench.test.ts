@@ -1,0 +1,23 @@
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+// Figures are judged by `npm run bench`, never here: this only proves the benchmark still runs
+// and that its own invariant checks (money conserved, store empty) pass.
+describe('npm run bench -- --quick', () => {
+  it('builds, runs every row and exits 0', () => {
+    const run = spawnSync('npm', ['run', 'bench', '--', '--quick', '--no-save'], {
+      cwd: repoRoot,
+      encoding: 'utf8',
+      timeout: 120_000,
+    });
+    const output = `${run.stdout}\n${run.stderr}`;
+    expect(run.status, output).toBe(0);
+    for (const row of ['memory c=1 tcc', 'memory c=1 plain', 'memory c=64 tcc', 'memory c=64 plain']) {
+      expect(run.stdout).toContain(row);
+    }
+    expect(run.stdout).toMatch(/memory c=64 tcc 20k\s+20,000/);
+  }, 130_000);
+});
