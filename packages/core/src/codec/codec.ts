@@ -105,6 +105,9 @@ export class JsonCodec implements Codec {
   }
 
   encode(args: readonly unknown[]): string {
+    // Most arguments are plain JSON: checking that allocates nothing, and then JSON.stringify
+    // writes the same text the full walk would, without building a copy of the data first.
+    if (isPlainArray(args, 0)) return JSON.stringify(args);
     const state: EncodeState = { names: this.#names, ancestors: [], tagged: false };
     let json: string;
     try {
@@ -198,6 +201,39 @@ function mapSegment(inKey: boolean, key: unknown, index: number): string {
 
 // ---------------------------------------------------------------------------------------------
 // encode
+
+/** Beyond this depth the full walk decides (it also detects cycles, which this check cannot). */
+const PLAIN_DEPTH = 16;
+
+/** True if the value is stored as bare JSON: nothing to tag, escape or refuse. */
+function isPlain(value: unknown, depth: number): boolean {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value) && (value !== 0 || 1 / value > 0);
+    case 'object': {
+      if (value === null) return true;
+      if (depth >= PLAIN_DEPTH) return false;
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto === Array.prototype) return Array.isArray(value) && isPlainArray(value, depth + 1);
+      if (proto !== Object.prototype || Object.getOwnPropertySymbols(value).length > 0) return false;
+      for (const key of Object.keys(value)) {
+        if (key === TAG || key === '__proto__') return false;
+        if (!isPlain((value as Record<string, unknown>)[key], depth + 1)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+function isPlainArray(values: readonly unknown[], depth: number): boolean {
+  for (let i = 0; i < values.length; i++) if (!isPlain(values[i], depth)) return false;
+  return true;
+}
 
 interface EncodeState {
   readonly names: ReadonlyMap<object, string>;
