@@ -58,7 +58,7 @@ export const confirmFailsOnce: Scenario = async (shop) => {
   print(describeOrder(shop, request.orderId, before));
 
   const results: RecoveryResult[] = [];
-  shop.tcc.startRecovery({ intervalMs: 50, recoverAfterMs: 0, onResult: (result) => results.push(result) });
+  shop.tcc.startRecovery({ intervalMs: 50, onResult: (result) => results.push(result) });
   const finished = await waitUntil(
     async () => (await storage.count({ domain: shop.tcc.domain })) === 0,
     RECOVERY_WAIT_MS,

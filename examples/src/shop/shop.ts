@@ -20,7 +20,8 @@ export interface Shop {
 
 /** Builds the shop on `storage`, with every participant registered before the first order. */
 export function openShop(storage: TransactionStorage): Shop {
-  const tcc = new Tcc({ domain: 'shop', storage });
+  // A demo has no other process that could still be driving a record: recover at once.
+  const tcc = new Tcc({ domain: 'shop', storage, recovery: { recoverAfterMs: 0 } });
   const journal = new Journal();
   const capital = tcc.register(
     new CapitalService(new Ledger('capital', OPENING_CAPITAL, SHOP_ACCOUNT), journal),

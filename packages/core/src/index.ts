@@ -37,8 +37,11 @@ export { Tcc } from './tcc.js';
 export { TccError } from './tcc-error.js';
 export { InvalidOptionError } from './tcc-options-error.js';
 export {
+  CommitFailedError,
   ConfirmFailedError,
   DeadlineExceededError,
+  LeaseLostError,
+  OutcomeUnknownError,
   TransactionHangingError,
   TransactionRequiredError,
   TransactionStateError,

@@ -51,8 +51,11 @@ export interface TccOptions {
   recovery?: RecoveryOptions;
 }
 
-export interface StartRecoveryOptions
-  extends Pick<RecoveryOptions, 'intervalMs' | 'recoverAfterMs' | 'batchSize'> {
+/**
+ * Options of the in-process poller. `recoverAfterMs` is not among them: it is also the claim a
+ * writer holds on a record, so it is set once, on the `Tcc`, for every driver alike.
+ */
+export interface StartRecoveryOptions extends Pick<RecoveryOptions, 'intervalMs' | 'batchSize'> {
   /** Called with the result of every attempt (e.g. to log parked records). */
   onResult?: (result: RecoveryResult) => void;
   /** Called when a pass fails (e.g. the store is unreachable). Default: `console.error`. */
@@ -137,16 +140,9 @@ export class Tcc {
       telemetry,
       als: this.#als,
       timeoutMs,
+      leaseMs: this.#recovery.recoverAfterMs,
     });
-    this.#recoverer = new Recoverer(
-      domain,
-      storage,
-      log,
-      this.#manager,
-      clock,
-      telemetry,
-      this.#recovery.maxRetries,
-    );
+    this.#recoverer = new Recoverer(domain, storage, log, this.#manager, clock, telemetry, this.#recovery);
   }
 
   /**
@@ -158,9 +154,11 @@ export class Tcc {
     if (instance === null || typeof instance !== 'object') {
       throw new InvalidParticipantError(`tcc.register: expected an object, got ${describeValue(instance)}`);
     }
-    const className = instance.constructor?.name || 'object';
+    requireObject(options, 'tcc.register(instance, options)');
+    const ctor: unknown = (instance as { constructor?: unknown }).constructor;
+    const className = (typeof ctor === 'function' && ctor.name) || 'object';
     const name = checkName(
-      options.name ?? participantNameOf(instance.constructor) ?? className,
+      options.name ?? (typeof ctor === 'function' ? participantNameOf(ctor) : undefined) ?? className,
       `tcc.register(${className})`,
     );
     if (invokerOf(instance) !== undefined) {
@@ -245,17 +243,36 @@ export class Tcc {
     if (this.#poller !== undefined) {
       throw new InvalidOptionError('tcc.startRecovery: recovery is already running; call tcc.stop() first');
     }
-    const tuning = resolveRecovery({ ...this.#recovery, ...withoutCallbacks(options) }, 'tcc.startRecovery');
+    requireObject(options, 'tcc.startRecovery(options)');
+    const { onResult, onError, ...tuning } = options;
+    for (const [name, fn] of [
+      ['onResult', onResult],
+      ['onError', onError],
+    ] as const) {
+      if (fn !== undefined && typeof fn !== 'function') {
+        throw new InvalidOptionError(
+          `tcc.startRecovery: ${name} must be a function, got ${describeValue(fn)}`,
+        );
+      }
+    }
+    const unknown = Object.keys(tuning).filter((key) => key !== 'intervalMs' && key !== 'batchSize');
+    if (unknown.length > 0) {
+      throw new InvalidOptionError(
+        `tcc.startRecovery: unknown option ${unknown.join(', ')}` +
+          (unknown.includes('recoverAfterMs') ? ' (set recovery.recoverAfterMs on new Tcc)' : ''),
+      );
+    }
+    const { intervalMs, batchSize } = resolveRecovery({ ...this.#recovery, ...tuning }, 'tcc.startRecovery');
     this.#poller = new RecoveryPoller({
       domain: this.domain,
       storage: this.storage,
       clock: this.#clock,
       recover: (xid) => this.#recoverer.recover(xid),
-      intervalMs: tuning.intervalMs,
-      recoverAfterMs: tuning.recoverAfterMs,
-      batchSize: tuning.batchSize,
-      onResult: options.onResult,
-      onError: options.onError ?? ((error) => console.error('[tcc] recovery pass failed:', error)),
+      intervalMs,
+      recoverAfterMs: this.#recovery.recoverAfterMs,
+      batchSize,
+      onResult,
+      onError: onError ?? ((error) => console.error('[tcc] recovery pass failed:', error)),
     });
     this.#poller.start();
   }
@@ -336,7 +353,14 @@ function requireMethods(value: unknown, name: string, methods: readonly string[]
   }
 }
 
+function requireObject(value: unknown, where: string): void {
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionError(`${where} must be an object, got ${describeValue(value)}`);
+  }
+}
+
 function resolveRecovery(options: RecoveryOptions | undefined, where: string): Required<RecoveryOptions> {
+  if (options !== undefined) requireObject(options, where);
   const o = options ?? {};
   return {
     maxRetries: requirePositiveInteger(o.maxRetries ?? 30, `${where}.maxRetries`),
@@ -344,9 +368,4 @@ function resolveRecovery(options: RecoveryOptions | undefined, where: string): R
     intervalMs: requirePositiveInteger(o.intervalMs ?? 10_000, `${where}.intervalMs`),
     batchSize: requirePositiveInteger(o.batchSize ?? 100, `${where}.batchSize`),
   };
-}
-
-function withoutCallbacks(options: StartRecoveryOptions): RecoveryOptions {
-  const { onResult: _r, onError: _e, ...tuning } = options;
-  return tuning;
 }

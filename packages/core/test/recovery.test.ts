@@ -27,7 +27,11 @@ describe('recovery after a crash between the commit point and confirm', () => {
       await capital.debit({ id: 'a', from: 'alice', amount: 10 });
       await capital.debit({ id: 'b', from: 'alice', amount: 15 });
     });
-    await expect(outcome).rejects.toBeInstanceOf(SimulatedCrash);
+    // The process cannot tell whether its commit point landed: it says so, and stops.
+    await expect(outcome).rejects.toMatchObject({
+      code: 'TCC_OUTCOME_UNKNOWN',
+      cause: expect.any(SimulatedCrash),
+    });
     expect(ledger.calls).toEqual(['try:a', 'try:b']);
 
     const left = await only(storage);
@@ -35,7 +39,7 @@ describe('recovery after a crash between the commit point and confirm', () => {
     expect(left.participants.map((p) => p.status)).toEqual(['TRYING', 'TRYING']);
 
     // A restarted process: same domain, same participants, new runtime.
-    const after = new Tcc({ domain: 'order', storage });
+    const after = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
     registerShop(after, ledger);
     const result = await after.recover(left.xid);
     expect(result).toMatchObject({ xid: left.xid, outcome: 'confirmed' });
@@ -155,7 +159,7 @@ describe('parking', () => {
   it('counts attempts by compare-and-set: of two concurrent recoveries one finds the record busy', async () => {
     const storage = new MemoryStorage();
     const ledger = new Ledger({ alice: 100 });
-    const tcc = new Tcc({ domain: 'order', storage });
+    const tcc = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
     const capital = registerShop(tcc, ledger);
     capital.failConfirm = 1;
     await expect(
@@ -172,7 +176,7 @@ describe('startRecovery', () => {
   it('finds and finishes stuck records in the background, and stop() ends it', async () => {
     const storage = new MemoryStorage();
     const ledger = new Ledger({ alice: 100, bob: 100 });
-    const tcc = new Tcc({ domain: 'order', storage });
+    const tcc = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
     const capital = registerShop(tcc, ledger);
     capital.failConfirm = 2;
     for (const from of ['alice', 'bob']) {
@@ -183,7 +187,7 @@ describe('startRecovery', () => {
     expect((await storage.list({})).records).toHaveLength(2);
 
     const seen: string[] = [];
-    tcc.startRecovery({ intervalMs: 20, recoverAfterMs: 0, onResult: (r) => seen.push(r.outcome) });
+    tcc.startRecovery({ intervalMs: 20, onResult: (r) => seen.push(r.outcome) });
     expect(() => tcc.startRecovery()).toThrow(/already running/);
     for (let i = 0; i < 100 && (await storage.count({})) > 0; i++)
       await new Promise((r) => setTimeout(r, 10));
@@ -299,7 +303,7 @@ describe('recover() on records it should not drive', () => {
     });
     await expect(before.transaction(() => debit())).rejects.toMatchObject({ code: 'TCC_CONFIRM_FAILED' });
     const { xid } = await only(storage);
-    const after = new Tcc({ domain: 'order', storage });
+    const after = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
     const result = await after.recover(xid);
     expect(result.outcome).toBe('failed');
     expect(result.error).toMatchObject({ code: 'TCC_NOT_REGISTERED' });

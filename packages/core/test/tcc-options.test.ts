@@ -1,6 +1,6 @@
 import { JsonCodec, MemoryStorage, Tcc, type TccOptions } from '@tcc/core';
 import { describe, expect, it } from 'vitest';
-import { Ledger, registerShop } from './support/shop.js';
+import { CapitalService, Ledger, registerShop } from './support/shop.js';
 
 const storage = new MemoryStorage();
 
@@ -119,5 +119,35 @@ describe('arguments the codec cannot store', () => {
     await run(new JsonCodec({ classes: { Money } }));
     expect(confirmed[0]).toBeInstanceOf(Money);
     expect(confirmed[0]).toEqual(new Money(5n, 'EUR'));
+  });
+});
+
+describe('register and startRecovery refuse bad input with a clear error', () => {
+  it('refuses register options that are not an object, and objects without a class', () => {
+    const tcc = new Tcc({ domain: 'order', storage: new MemoryStorage() });
+    expect(() => tcc.register(new CapitalService(new Ledger({})), null as never)).toThrow(
+      /tcc.register\(instance, options\) must be an object, got null/,
+    );
+    expect(() => tcc.register(Object.create(null))).toThrow(/object has no @Compensable method/);
+  });
+
+  it('refuses startRecovery options of the wrong type, naming them', () => {
+    const tcc = new Tcc({ domain: 'order', storage: new MemoryStorage() });
+    expect(() => tcc.startRecovery(null as never)).toThrow(
+      /startRecovery\(options\) must be an object, got null/,
+    );
+    expect(() => tcc.startRecovery({ onError: 5 as never })).toThrow(/onError must be a function, got 5/);
+    expect(() => tcc.startRecovery({ onResult: 'x' as never })).toThrow(
+      /onResult must be a function, got "x"/,
+    );
+    expect(() => tcc.startRecovery({ recoverAfterMs: 0 } as never)).toThrow(
+      /unknown option recoverAfterMs \(set recovery.recoverAfterMs on new Tcc\)/,
+    );
+  });
+
+  it('refuses a recovery option that is not an object', () => {
+    expect(() => new Tcc({ domain: 'order', storage, recovery: 'x' as never })).toThrow(
+      /new Tcc: recovery must be an object, got "x"/,
+    );
   });
 });

@@ -3,9 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { CountingStorage } from './support/counting-storage.js';
 import { InsufficientFunds, Ledger, registerShop } from './support/shop.js';
 
-function setup(accounts: Record<string, number> = { alice: 100, bob: 50 }) {
+function setup(accounts: Record<string, number> = { alice: 100, bob: 50 }, recoverAfterMs = 30_000) {
   const storage = new CountingStorage(new MemoryStorage());
-  const tcc = new Tcc({ domain: 'order', storage });
+  const tcc = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs } });
   const ledger = new Ledger(accounts);
   const capital = registerShop(tcc, ledger);
   return { storage, tcc, ledger, capital };
@@ -116,7 +116,7 @@ describe('a root transaction', () => {
 
 describe('a confirm that fails part-way', () => {
   it('keeps the record CONFIRMING with finished participants marked, and recovery confirms only the rest', async () => {
-    const { tcc, ledger, capital, storage } = setup({ alice: 100 });
+    const { tcc, ledger, capital, storage } = setup({ alice: 100 }, 0);
     const second = tcc.compensable('second', {
       try: async (id: string) => {
         ledger.calls.push(`try:${id}`);

@@ -13,7 +13,10 @@ import { decide } from './decision.js';
  * - `try-failed`: a branch past its deadline was marked TRY_FAILED;
  * - `failed`: a participant threw; the record stays for the next attempt (`error`);
  * - `parked`: it failed and reached `maxRetries`, or was parked already; an operator decides;
- * - `waiting`: nothing to do yet (try still within its deadline, branch waiting for its root);
+ * - `waiting`: nothing to do yet (try still within its deadline, branch waiting for its root,
+ *   or a confirm or cancel written less than `recoverAfterMs` ago, which its writer may still be
+ *   driving);
+ * - `finished`: the record is a CONFIRMED or CANCELLED tombstone;
  * - `busy`: another worker changed the record first (lost compare-and-set);
  * - `not-found`: no such record (already finished, or a wrong xid);
  * - `foreign`: the record belongs to another domain, whose process has its participants.
@@ -25,6 +28,7 @@ export type RecoveryOutcome =
   | 'failed'
   | 'parked'
   | 'waiting'
+  | 'finished'
   | 'busy'
   | 'not-found'
   | 'foreign';
@@ -38,8 +42,16 @@ export interface RecoveryResult {
 }
 
 export interface RecoverOptions {
-  /** Also drive a parked record (an operator's retry); it is unparked if it succeeds. */
+  /**
+   * An operator's retry: drive the record now even if it is parked (it is unparked) or was
+   * written less than `recoverAfterMs` ago. Only when no other process is driving it.
+   */
   force?: boolean;
+}
+
+export interface RecovererLimits {
+  readonly maxRetries: number;
+  readonly recoverAfterMs: number;
 }
 
 /** Runs the next step of one record: the unit of work of every recovery driver. */
@@ -51,7 +63,7 @@ export class Recoverer {
     private readonly manager: TransactionManager,
     private readonly clock: Clock,
     private readonly telemetry: Telemetry,
-    private readonly maxRetries: number,
+    private readonly limits: RecovererLimits,
   ) {}
 
   async recover(xid: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
@@ -61,11 +73,21 @@ export class Recoverer {
     if (record.parkedAt !== undefined && options.force !== true) {
       return { xid, outcome: 'parked', status: record.status };
     }
-    const step = decide(record, this.clock.now());
-    if (step === 'wait' || step === 'none') return { xid, outcome: 'waiting', status: record.status };
+    const now = this.clock.now();
+    const step = decide(record, now);
+    if (step === 'none') return { xid, outcome: 'finished', status: record.status };
+    if (step === 'wait') return { xid, outcome: 'waiting', status: record.status };
+    // A confirm or cancel written recently may still be running in the process that wrote it.
+    const leased =
+      step !== 'fail-try' &&
+      record.status !== 'TRYING' &&
+      now - record.updatedAt < this.limits.recoverAfterMs;
+    if (leased && options.force !== true) return { xid, outcome: 'waiting', status: record.status };
 
     const span = this.telemetry.start('tcc.recover', record);
-    const result = await this.telemetry.within(span, () => this.attempt(record, step));
+    const result = await this.telemetry.within(span, () =>
+      this.attempt(record, step, options.force === true),
+    );
     this.telemetry.end(span, record, result.error);
     this.telemetry.recovered(result.outcome);
     return result;
@@ -74,33 +96,46 @@ export class Recoverer {
   private async attempt(
     record: TransactionRecord,
     step: 'confirm' | 'cancel' | 'fail-try',
+    force: boolean,
   ): Promise<RecoveryResult> {
     const { xid } = record;
-    // Claim the record: counting the attempt is also the compare-and-set that keeps two
-    // workers from driving it at once.
+    const { maxRetries } = this.limits;
+    if (record.retries >= maxRetries && !force) {
+      // Attempts that died without writing their failure (a crashed worker) count too.
+      record.parkedAt = this.clock.now();
+      record.lastError ??= `gave up after ${record.retries} attempts`;
+      return (await this.claim(record))
+        ? { xid, outcome: 'parked', status: record.status }
+        : { xid, outcome: 'busy' };
+    }
+    // Counting the attempt is also the compare-and-set that keeps two workers from driving
+    // the record at once.
     record.retries += 1;
     if (step === 'fail-try') record.status = 'TRY_FAILED';
     if (step === 'cancel') record.status = 'CANCELLING';
     delete record.parkedAt;
-    try {
-      await this.log.save(record);
-    } catch (error) {
-      if (error instanceof OptimisticLockError) return { xid, outcome: 'busy' };
-      throw error;
-    }
+    if (!(await this.claim(record))) return { xid, outcome: 'busy' };
     if (step === 'fail-try') return { xid, outcome: 'try-failed', status: record.status };
 
     const failure = await this.manager.settle(record, step, undefined, (failed) => {
-      if (failed.retries >= this.maxRetries) failed.parkedAt = this.clock.now();
+      if (failed.retries >= maxRetries) failed.parkedAt = this.clock.now();
     });
     if (failure === undefined) {
       return { xid, outcome: step === 'confirm' ? 'confirmed' : 'cancelled', status: record.status };
     }
-    return {
-      xid,
-      outcome: record.parkedAt !== undefined ? 'parked' : 'failed',
-      status: record.status,
-      error: failure.error,
-    };
+    // Parked only if the write that says so landed.
+    const parked = failure.recorded && record.parkedAt !== undefined;
+    return { xid, outcome: parked ? 'parked' : 'failed', status: record.status, error: failure.error };
+  }
+
+  /** Writes the record; `false` if another worker changed it first. */
+  private async claim(record: TransactionRecord): Promise<boolean> {
+    try {
+      await this.log.save(record);
+      return true;
+    } catch (error) {
+      if (error instanceof OptimisticLockError) return false;
+      throw error;
+    }
   }
 }

@@ -17,6 +17,9 @@ export class ActiveTransaction {
   readonly scope: Scope;
   #writing = false;
   #waiting: (() => void)[] = [];
+  #joined = 0;
+  #running = 0;
+  #quiet: (() => void)[] = [];
 
   constructor(
     readonly globalId: string,
@@ -48,14 +51,28 @@ export class ActiveTransaction {
     else next();
   }
 
-  /** Waits for every queued write; `undefined` if none is running. */
-  idle(): Promise<void> | undefined {
-    const wait = this.lock();
-    if (wait === undefined) {
-      this.unlock();
-      return undefined;
-    }
-    return wait.then(() => this.unlock());
+  /** A participant id unique in this record, even when an enlist failed and was undone. */
+  nextParticipantId(): string {
+    return `p${++this.#joined}`;
+  }
+
+  /** Counts a participant from enlist to the end of its try. */
+  started(): void {
+    this.#running++;
+  }
+
+  finished(): void {
+    if (--this.#running === 0) for (const wake of this.#quiet.splice(0)) wake();
+  }
+
+  /**
+   * Resolves when no participant is being enlisted or tried (`undefined` if none is): the
+   * outcome is decided only then, so a try the body did not await cannot run after its confirm
+   * or fail unnoticed.
+   */
+  quiet(): Promise<void> | undefined {
+    if (this.#running === 0) return undefined;
+    return new Promise((resolve) => this.#quiet.push(resolve));
   }
 
   newRecord(now: number): TransactionRecord {

@@ -14,10 +14,11 @@ export class TransactionRequiredError extends TccError {
 export class DeadlineExceededError extends TccError {
   readonly globalId: string;
 
-  constructor(globalId: string, deadline: number, detail: string) {
+  constructor(globalId: string, deadline: number, detail: string, cause?: unknown) {
     super(
       'TCC_DEADLINE_EXCEEDED',
       `transaction ${globalId} passed its try deadline (${new Date(deadline).toISOString()}): ${detail}`,
+      cause === undefined ? undefined : { cause },
     );
     this.globalId = globalId;
   }
@@ -40,6 +41,52 @@ export class ConfirmFailedError extends TccError {
     );
     this.globalId = globalId;
     this.participant = participant;
+  }
+}
+
+/**
+ * The commit point (CONFIRMING) could not be written, so the transaction was cancelled
+ * instead: every participant's try is undone. `cause` is the store's error.
+ */
+export class CommitFailedError extends TccError {
+  readonly globalId: string;
+
+  constructor(globalId: string, cause: unknown) {
+    super(
+      'TCC_COMMIT_FAILED',
+      `transaction ${globalId} could not write its commit point (${messageOf(cause)}), so it was cancelled`,
+      { cause },
+    );
+    this.globalId = globalId;
+  }
+}
+
+/**
+ * The store failed at the commit point and could not be asked what it kept: the transaction
+ * will be confirmed or cancelled by recovery, whichever the store holds. Do not retry the
+ * business operation blindly; look the transaction up by `globalId`.
+ */
+export class OutcomeUnknownError extends TccError {
+  readonly globalId: string;
+
+  constructor(globalId: string, cause: unknown) {
+    super(
+      'TCC_OUTCOME_UNKNOWN',
+      `transaction ${globalId}: the store failed at the commit point (${messageOf(cause)}) and the outcome is` +
+        ' not known here; recovery will finish it as the store has it (look it up by globalId before retrying)',
+      { cause },
+    );
+    this.globalId = globalId;
+  }
+}
+
+/** Another process (recovery, an operator) took a record over; this one stopped driving it. */
+export class LeaseLostError extends TccError {
+  readonly xid: string;
+
+  constructor(xid: string, cause: unknown) {
+    super('TCC_LEASE_LOST', `transaction ${xid} was taken over by another process`, { cause });
+    this.xid = xid;
   }
 }
 

@@ -16,6 +16,8 @@ export interface RemoteInvoker {
 export interface PhaseFailure {
   readonly participant: Participant | undefined;
   readonly error: unknown;
+  /** Whether the failure was written to the record (progress, `lastError`, parking). */
+  readonly recorded: boolean;
 }
 
 /**
@@ -31,14 +33,25 @@ export class PhaseDriver {
     private readonly remote: () => RemoteInvoker | undefined,
   ) {}
 
-  async run(record: TransactionRecord, phase: SettlePhase): Promise<PhaseFailure | undefined> {
+  /**
+   * `renew` runs before every participant but the first, so a long phase keeps its claim on
+   * the record; if it throws, the phase stops there and the error is returned.
+   */
+  async run(
+    record: TransactionRecord,
+    phase: SettlePhase,
+    renew: () => Promise<void> | undefined,
+  ): Promise<{ readonly participant: Participant | undefined; readonly error: unknown } | undefined> {
     const done = phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED';
     const participants = record.participants;
     const n = participants.length;
+    let first = true;
     for (let i = 0; i < n; i++) {
       const participant = participants[phase === 'confirm' ? i : n - 1 - i]!;
       if (participant.status === done) continue;
       try {
+        if (!first) await renew();
+        first = false;
         await this.invoke(record, participant, phase);
       } catch (error) {
         return { participant, error };

@@ -9,9 +9,12 @@ import { OptimisticLockError } from '../storage/errors.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import { ActiveTransaction } from './active-transaction.js';
 import {
+  CommitFailedError,
   ConfirmFailedError,
   DeadlineExceededError,
+  LeaseLostError,
   messageOf,
+  OutcomeUnknownError,
   TransactionRequiredError,
   TransactionStateError,
 } from './errors.js';
@@ -30,6 +33,12 @@ export interface ManagerConfig {
   readonly als: AsyncLocalStorage<Scope>;
   /** Default try deadline of roots, in ms. */
   readonly timeoutMs: number;
+  /**
+   * How long a write keeps a record claimed (recovery's `recoverAfterMs`): whoever drives a
+   * confirm or cancel renews it by compare-and-set while the phase runs, so recovery never
+   * drives a record another process is still driving.
+   */
+  readonly leaseMs: number;
 }
 
 /**
@@ -99,25 +108,32 @@ export class TransactionManager {
   ): Promise<PhaseFailure | undefined> {
     const { telemetry, driver, log, clock } = this.config;
     const span = telemetry.start(phase === 'confirm' ? 'tcc.confirm' : 'tcc.cancel', record);
-    let failure = await telemetry.within(span, () => driver.run(record, phase));
-    if (failure === undefined) {
+    const stopped = await telemetry.within(span, () => driver.run(record, phase, () => this.renew(record)));
+    let failure: PhaseFailure | undefined;
+    if (stopped === undefined) {
       const status = record.status;
       try {
         await log.finish(record, phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED');
       } catch (error) {
-        // Every participant is done but the store did not take the end: recovery finds the
-        // record still open and runs the phase again, so confirm and cancel must be idempotent.
+        // Every participant is done. Lost to another writer: it finishes the record. Store
+        // down: recovery runs the phase again, which is why confirm and cancel are idempotent.
         record.status = status;
-        failure = { participant: undefined, error };
+        if (!(error instanceof OptimisticLockError))
+          failure = { participant: undefined, error, recorded: false };
       }
+    } else if (stopped.error instanceof LeaseLostError) {
+      failure = { ...stopped, recorded: false };
     } else {
-      record.lastError = `${phase} of ${participantLabel(failure.participant)} failed: ${messageOf(failure.error)}`;
+      record.lastError = `${phase} of ${participantLabel(stopped.participant)} failed: ${messageOf(stopped.error)}`;
       beforeFailureWrite?.(record);
+      let recorded = true;
       try {
         await log.save(record);
       } catch {
         // Lost to another writer or the store is down: the stored record still says what is left.
+        recorded = false;
       }
+      failure = { ...stopped, recorded };
     }
     telemetry.end(span, record, failure?.error);
     if (startedAt !== undefined) {
@@ -125,6 +141,16 @@ export class TransactionManager {
       telemetry.transactionEnded(outcome, startedAt, clock.now());
     }
     return failure;
+  }
+
+  /** Renews the claim on a record being settled once half its lease has gone by. */
+  private renew(record: TransactionRecord): Promise<void> | undefined {
+    const { leaseMs, clock } = this.config;
+    // With no lease (recoverAfterMs 0) there is no claim to keep.
+    if (leaseMs === 0 || clock.now() - record.updatedAt < leaseMs / 2) return undefined;
+    return this.config.log.save(record).catch((error: unknown) => {
+      throw error instanceof OptimisticLockError ? new LeaseLostError(record.xid, error) : error;
+    });
   }
 
   private begin(options: ResolvedTransactionOptions): ActiveTransaction {
@@ -148,6 +174,9 @@ export class TransactionManager {
     let result: R;
     try {
       result = await telemetry.within(span, () => als.run(tx.scope, call, body, [tx]));
+      // A try the body did not await still belongs to this transaction: wait for it.
+      const running = tx.quiet();
+      if (running !== undefined) await running;
       if (tx.tryFailure !== undefined) throw tx.tryFailure.error;
     } catch (error) {
       telemetry.end(span, tx.record, error);
@@ -166,9 +195,12 @@ export class TransactionManager {
           ' (await every compensable call inside the transaction body)',
       );
     }
+    if (this.config.clock.now() > tx.deadline) {
+      throw new DeadlineExceededError(tx.globalId, tx.deadline, `${action.name} was not tried`);
+    }
     // Encoding first: arguments that cannot be stored are refused before anything is written.
     const participant: LocalParticipant = {
-      id: `p${tx.participants.length + 1}`,
+      id: tx.nextParticipantId(),
       kind: 'local',
       target: action.name,
       confirm: action.confirmName,
@@ -176,21 +208,25 @@ export class TransactionManager {
       args: this.config.codec.encode(args),
       status: 'TRYING',
     };
-    await this.enlist(tx, participant);
+    tx.started();
     try {
+      await this.enlist(tx, participant);
       return await this.config.als.run(tx.scope.enter(participant.id, 'try'), call, action.try, args);
     } catch (error) {
       tx.tryFailure ??= { error };
       throw error;
+    } finally {
+      tx.finished();
     }
   }
 
   /** Persists the participant before its try runs, so a crash during the try is cancelled. */
   private async enlist(tx: ActiveTransaction, participant: LocalParticipant): Promise<void> {
     const { log, clock } = this.config;
-    tx.participants.push(participant);
     const wait = tx.lock();
     if (wait !== undefined) await wait;
+    // Pushed under the lock: the record a store is reading never changes under it.
+    tx.participants.push(participant);
     const creating = tx.record === undefined;
     try {
       if (tx.record === undefined) {
@@ -201,8 +237,8 @@ export class TransactionManager {
       }
     } catch (error) {
       if (creating) tx.record = undefined;
-      tx.participants.splice(tx.participants.indexOf(participant), 1);
-      tx.tryFailure ??= { error };
+      tx.participants.pop();
+      if (error instanceof OptimisticLockError) throw takenOver(tx, error);
       throw error;
     } finally {
       tx.unlock();
@@ -211,9 +247,8 @@ export class TransactionManager {
 
   private async commit(tx: ActiveTransaction): Promise<void> {
     const { log, clock } = this.config;
+    const storage = log.storage;
     tx.state = 'settling';
-    const writing = tx.idle();
-    if (writing !== undefined) await writing;
     const record = tx.record;
     if (record === undefined) return;
     if (clock.now() > tx.deadline) {
@@ -229,51 +264,62 @@ export class TransactionManager {
       await log.save(record);
     } catch (error) {
       record.status = 'TRYING';
-      if (error instanceof OptimisticLockError) {
-        throw new DeadlineExceededError(
-          tx.globalId,
-          tx.deadline,
-          'another process (recovery after the deadline, or an operator) took the record over before it committed',
-        );
+      if (error instanceof OptimisticLockError) throw takenOver(tx, error);
+      // The write may have landed anyway (a timeout after the server applied it). Cancelling
+      // is a compare-and-set that tells: it only succeeds if CONFIRMING is not stored.
+      const cancelled = await this.cancel(tx, record);
+      if (cancelled === 'cancelled') throw new CommitFailedError(tx.globalId, error);
+      const stored = await storage.get(record.xid).catch(() => undefined);
+      if (stored?.status !== 'CONFIRMING' || stored.version !== record.version + 1) {
+        throw new OutcomeUnknownError(tx.globalId, error);
       }
-      // The commit point may or may not have been written: cancelling is safe either way,
-      // because it is a compare-and-set that fails if CONFIRMING did land.
-      await this.cancel(tx, record);
-      throw error;
+      // It did land: this process still owns the commit and goes on to confirm.
+      record.status = 'CONFIRMING';
+      record.version = stored.version;
+      record.updatedAt = stored.updatedAt;
     }
     if (tx.options.asyncConfirm) {
       this.inBackground(this.settle(record, 'confirm', tx.createdAt));
       return;
     }
     const failure = await this.settle(record, 'confirm', tx.createdAt);
-    if (failure !== undefined) {
+    if (failure !== undefined && failure.participant !== undefined) {
       throw new ConfirmFailedError(tx.globalId, participantLabel(failure.participant), failure.error);
     }
   }
 
   /** The try failed: cancel what was enlisted, unless the error asks to leave it to recovery. */
   private async abort(tx: ActiveTransaction, error: unknown): Promise<void> {
+    // Cancel only once no try is running, or it could undo a try that has not finished.
+    const running = tx.quiet();
+    if (running !== undefined) await running;
     tx.state = 'settling';
-    const writing = tx.idle();
-    if (writing !== undefined) await writing;
     const record = tx.record;
     if (record === undefined) return;
     if (tx.options.delayCancelOn.some((errorClass) => error instanceof errorClass)) return;
     await this.cancel(tx, record);
   }
 
-  private async cancel(tx: ActiveTransaction, record: TransactionRecord): Promise<void> {
+  /**
+   * Writes CANCELLING and cancels. `lost`: another writer changed the record first (recovery
+   * after the deadline, or a commit point that did land); `unreachable`: the store failed and
+   * recovery cancels the record once its deadline has passed.
+   */
+  private async cancel(
+    tx: ActiveTransaction,
+    record: TransactionRecord,
+  ): Promise<'cancelled' | 'lost' | 'unreachable'> {
     record.status = 'CANCELLING';
     try {
       await this.config.log.save(record);
-    } catch {
-      // Left TRYING: recovery cancels it once the deadline has passed.
+    } catch (error) {
       record.status = 'TRYING';
-      return;
+      return error instanceof OptimisticLockError ? 'lost' : 'unreachable';
     }
     const settling = this.settle(record, 'cancel', tx.createdAt);
     if (tx.options.asyncCancel) this.inBackground(settling);
     else await settling;
+    return 'cancelled';
   }
 
   private inBackground(work: Promise<unknown>): void {
@@ -282,6 +328,15 @@ export class TransactionManager {
     this.#background.add(tracked);
     void tracked.then(() => this.#background.delete(tracked));
   }
+}
+
+function takenOver(tx: ActiveTransaction, cause: unknown): DeadlineExceededError {
+  return new DeadlineExceededError(
+    tx.globalId,
+    tx.deadline,
+    'another process (recovery after the deadline, or an operator) took the record over',
+    cause,
+  );
 }
 
 /**

@@ -41,17 +41,21 @@ export class CrashingStorage implements TransactionStorage {
   remove(xid: string, expectedVersion: number) {
     return this.write('remove', undefined, () => this.inner.remove(xid, expectedVersion));
   }
+  private read<T>(run: () => Promise<T>): Promise<T> {
+    return this.dead ? Promise.reject(new SimulatedCrash('process is dead')) : run();
+  }
+
   get(xid: string) {
-    return this.inner.get(xid);
+    return this.read(() => this.inner.get(xid));
   }
   findStuck(query: Parameters<TransactionStorage['findStuck']>[0]) {
-    return this.inner.findStuck(query);
+    return this.read(() => this.inner.findStuck(query));
   }
   list(query: Parameters<TransactionStorage['list']>[0]) {
-    return this.inner.list(query);
+    return this.read(() => this.inner.list(query));
   }
   count(query: Parameters<TransactionStorage['count']>[0]) {
-    return this.inner.count(query);
+    return this.read(() => this.inner.count(query));
   }
   close() {
     return this.inner.close();
