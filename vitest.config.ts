@@ -1,11 +1,14 @@
 import { defineConfig } from 'vitest/config';
 
 // Tests import packages by name; the `@tcc/source` export condition points them at `src/`,
-// so no build is needed before `npm test`.
-const conditions = ['@tcc/source', 'node', 'import', 'default'];
+// so no build is needed before `npm test`. Vitest also hands the SSR conditions to Node as
+// `--conditions` for the test processes, so they name no `import`: with it, CommonJS `require`
+// calls inside dependencies (pg's own `require('pg-pool')`) would pick ESM wrappers. Vite adds
+// `import`/`require` itself by the kind of each import.
+const conditions = ['@tcc/source', 'node'];
 
 export default defineConfig({
-  resolve: { conditions },
+  resolve: { conditions: [...conditions, 'import', 'default'] },
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],

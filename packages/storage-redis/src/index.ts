@@ -1,6 +1,13 @@
 /**
- * Redis storage for @tcc/core (DESIGN.md §6): standalone, Sentinel, Cluster and client-side shards.
- *
- * Not implemented yet: this package only reserves its name and place in the build.
+ * Redis storage for @tcc/core (DESIGN.md §6): standalone, Sentinel, Cluster and client-side
+ * shards, through ioredis.
  */
-export {};
+export { ReplicationTimeoutError, SchemaVersionError } from './errors.js';
+export {
+  type RedisClient,
+  type RedisShard,
+  RedisStorage,
+  type RedisStorageConnection,
+  type RedisStorageOptions,
+  SCHEMA_VERSION,
+} from './redis-storage.js';

@@ -1,6 +1,17 @@
 /**
- * PostgreSQL and PGlite storage for @tcc/core (DESIGN.md §6), with the SQL barrier.
- *
- * Not implemented yet: this package only reserves its name and place in the build.
+ * PostgreSQL and PGlite storage for @tcc/core (DESIGN.md §6), with the SQL barrier (§4).
  */
-export {};
+export { type BarrierOptions, barrier, migrateBarrier } from './barrier.js';
+export type {
+  PGliteLike,
+  PgClientLike,
+  PgPoolClientLike,
+  PgPoolLike,
+  SqlClientInput,
+  SqlExecutor,
+  SqlRow,
+} from './client.js';
+export { SchemaVersionError } from './errors.js';
+export { MIGRATIONS, type Migration, type MigrationResult, TCC_SCHEMA_VERSION } from './migrations.js';
+export type { SqlNames } from './names.js';
+export { type ClaimStuckQuery, SqlStorage, type SqlStorageOptions } from './sql-storage.js';

@@ -1,0 +1,42 @@
+/**
+ * `npm run bench [-- <names>] [-- <options>]`: runs every benchmark in this folder (each
+ * `<name>.bench.ts`, core first), one child process each so that one benchmark's heap, hooks and
+ * connections never colour the next one's figures. Leading bare words pick benchmarks by name
+ * (`npm run bench -- storage`); every `--option` is passed on to each of them (`--quick`,
+ * `--no-save`, `--check`, `--help`).
+ */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const here = fileURLToPath(new URL('.', import.meta.url));
+const SUFFIX = '.bench.js';
+
+const available = readdirSync(here)
+  .filter((file) => file.endsWith(SUFFIX))
+  .map((file) => file.slice(0, -SUFFIX.length))
+  .sort((a, b) => (a === 'core' ? -1 : b === 'core' ? 1 : a.localeCompare(b)));
+
+const argv = process.argv.slice(2);
+const firstOption = argv.findIndex((arg) => arg.startsWith('-'));
+const names = firstOption === -1 ? argv : argv.slice(0, firstOption);
+const options = firstOption === -1 ? [] : argv.slice(firstOption);
+
+const unknown = names.filter((name) => !available.includes(name));
+if (unknown.length > 0) {
+  console.error(`unknown benchmark ${unknown.join(', ')} (benchmarks: ${available.join(', ')})`);
+  process.exit(2);
+}
+
+let failed = 0;
+for (const name of names.length > 0 ? names : available) {
+  console.log(`\n=== bench: ${name} ===`);
+  const run = spawnSync(process.execPath, ['--expose-gc', `${here}${name}${SUFFIX}`, ...options], {
+    stdio: 'inherit',
+  });
+  if (run.status !== 0) {
+    failed++;
+    console.error(`bench ${name} exited with ${run.status ?? run.signal}`);
+  }
+}
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,57 @@
+--[[
+  Compare-and-set that turns a record into a terminal tombstone kept until expiresAt
+  (PEXPIREAT), out of the stuck index; a tombstone already past expiresAt is deleted at once.
+
+  Input:
+    KEYS[1] record hash         <p>{b<n>}:tx:<xid>
+    KEYS[2] stuck index         <p>{b<n>}:stuck:<domain>   (the new record's domain)
+    KEYS[3] all records index   <p>{b<n>}:all
+    KEYS[4] domain index        <p>{b<n>}:dom:<domain>     (the new record's domain)
+    KEYS[5] tombstone index     <p>{b<n>}:exp
+    KEYS[6] tombstone domains   <p>{b<n>}:expdom
+    KEYS[7] bucket key prefix   <p>{b<n>}:
+
+    ARGV[1] xid
+    ARGV[2] expected version
+    ARGV[3] new version
+    ARGV[4] record JSON
+    ARGV[5] domain
+    ARGV[6] createdAt
+    ARGV[7] expiresAt
+
+  Output: 0 written (or deleted), -1 no such record, n the stored version n differs.
+]]
+local rcall = redis.call
+local xid = ARGV[1]
+local cur = rcall('HMGET', KEYS[1], 'v', 'd', 'c', 't')
+if not cur[1] then return -1 end
+if cur[1] ~= ARGV[2] then return tonumber(cur[1]) end
+
+local domain = ARGV[5]
+rcall('ZREM', KEYS[2], xid)
+if cur[2] ~= domain then
+  rcall('ZREM', KEYS[7] .. 'stuck:' .. cur[2], xid)
+  rcall('ZREM', KEYS[7] .. 'dom:' .. cur[2], xid)
+end
+
+local t = rcall('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local expiresAt = ARGV[7]
+if tonumber(expiresAt) <= now then
+  rcall('DEL', KEYS[1])
+  rcall('ZREM', KEYS[3], xid)
+  rcall('ZREM', KEYS[4], xid)
+  rcall('ZREM', KEYS[5], xid)
+  rcall('HDEL', KEYS[6], xid)
+  return 0
+end
+
+rcall('HSET', KEYS[1], 'v', ARGV[3], 'd', domain, 'c', ARGV[6], 'r', ARGV[4], 't', '1')
+rcall('PEXPIREAT', KEYS[1], expiresAt)
+rcall('ZADD', KEYS[5], expiresAt, xid)
+rcall('HSET', KEYS[6], xid, domain)
+if cur[2] ~= domain or cur[3] ~= ARGV[6] then
+  rcall('ZADD', KEYS[3], ARGV[6], xid)
+  rcall('ZADD', KEYS[4], ARGV[6], xid)
+end
+return 0

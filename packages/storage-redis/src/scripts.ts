@@ -1,0 +1,31 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+/** One Lua script of `src/commands`, BullMQ-style: `<name>-<number of keys>.lua`. */
+export interface ScriptDefinition {
+  readonly name: string;
+  readonly numberOfKeys: number;
+  readonly lua: string;
+}
+
+// Resolves to `<package>/src/commands/` both from `src/scripts.ts` and from `dist/scripts.js`
+// (the package ships `src`), so the build needs no copy step.
+const COMMANDS_DIR = new URL('../src/commands/', import.meta.url);
+
+function loadScripts(): ReadonlyMap<string, ScriptDefinition> {
+  const scripts = new Map<string, ScriptDefinition>();
+  for (const file of readdirSync(fileURLToPath(COMMANDS_DIR))) {
+    const match = /^([a-z]+)-(\d+)\.lua$/.exec(file);
+    if (match === null) continue;
+    const name = match[1]!;
+    scripts.set(name, {
+      name,
+      numberOfKeys: Number(match[2]),
+      lua: readFileSync(new URL(file, COMMANDS_DIR), 'utf8'),
+    });
+  }
+  return scripts;
+}
+
+/** The write scripts by name: create, update, complete, remove, sweep. */
+export const SCRIPTS = loadScripts();

@@ -1,0 +1,223 @@
+import { InvalidOptionError } from '@tcc/core';
+
+/** A row as the driver returns it. */
+export type SqlRow = Record<string, unknown>;
+
+/**
+ * What `barrier`'s callback and the store run SQL through: one statement with `$n`
+ * parameters, the result rows back.
+ */
+export interface SqlExecutor {
+  query<R extends SqlRow = SqlRow>(text: string, params?: readonly unknown[]): Promise<R[]>;
+}
+
+/**
+ * The one adapter over pg and PGlite: single statements, and a local transaction whose
+ * statements all run on one connection (`BEGIN` … `COMMIT`, `ROLLBACK` when `fn` throws).
+ */
+export interface SqlClient extends SqlExecutor {
+  readonly kind: 'pg-pool' | 'pg-client' | 'pglite';
+  /** Like `query`, with a statement name so pg prepares it once per connection. */
+  queryNamed<R extends SqlRow = SqlRow>(name: string, text: string, params: readonly unknown[]): Promise<R[]>;
+  /** Runs a named INSERT/UPDATE/DELETE and returns how many rows it changed (no rows to parse). */
+  executeNamed(name: string, text: string, params: readonly unknown[]): Promise<number>;
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+}
+
+interface PgQueryConfig {
+  text: string;
+  values?: unknown[];
+  name?: string;
+}
+
+/** A `pg.PoolClient`: what `pg.Pool#connect()` resolves to. */
+export interface PgPoolClientLike {
+  query(config: PgQueryConfig): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
+  release(error?: Error | boolean): void;
+}
+
+/** A `pg.Pool` (structurally: anything with `connect()`, `query()` and `totalCount`). */
+export interface PgPoolLike {
+  query(config: PgQueryConfig): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
+  connect(): Promise<PgPoolClientLike>;
+  readonly totalCount: number;
+}
+
+/** A connected `pg.Client`. */
+export interface PgClientLike {
+  query(config: PgQueryConfig): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
+  connect(): Promise<unknown>;
+}
+
+/** A PGlite instance (`new PGlite(dir)` or `await PGlite.create(dir)`). */
+export interface PGliteLike {
+  query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number }>;
+  transaction<T>(
+    fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>,
+  ): Promise<T>;
+  exec(text: string): Promise<unknown>;
+}
+
+/** What `SqlStorage` and `barrier` accept as `client`: a `pg.Pool`, a `pg.Client` or a PGlite. */
+export type SqlClientInput = PgPoolLike | PgClientLike | PGliteLike;
+
+// One adapter per client object, so a pg.Client shared by a store and barrier() also shares
+// the lock that keeps a transaction's statements from interleaving with anybody else's.
+const adapters = new WeakMap<object, SqlClient>();
+
+/** Wraps a pg Pool, pg Client or PGlite in the {@link SqlClient} adapter (cached per object). */
+export function toSqlClient(client: unknown, where: string): SqlClient {
+  if (client === null || typeof client !== 'object') {
+    throw new InvalidOptionError(
+      `${where}: client must be a pg.Pool, a pg.Client or a PGlite instance, got ${describe(client)}`,
+    );
+  }
+  const cached = adapters.get(client);
+  if (cached !== undefined) return cached;
+  const c = client as Record<string, unknown>;
+  let adapter: SqlClient;
+  if (typeof c.query === 'function' && typeof c.transaction === 'function' && typeof c.exec === 'function') {
+    adapter = pgliteAdapter(client as PGliteLike);
+  } else if (typeof c.query === 'function' && typeof c.connect === 'function' && 'totalCount' in c) {
+    adapter = poolAdapter(client as PgPoolLike);
+  } else if (typeof c.query === 'function' && typeof c.connect === 'function') {
+    adapter = pgClientAdapter(client as PgClientLike);
+  } else {
+    throw new InvalidOptionError(
+      `${where}: client must be a pg.Pool, a pg.Client or a PGlite instance, got ${describe(client)}`,
+    );
+  }
+  adapters.set(client, adapter);
+  return adapter;
+}
+
+function describe(value: unknown): string {
+  if (value === null || typeof value !== 'object')
+    return typeof value === 'string' ? JSON.stringify(value) : String(value);
+  return `an object (${(value as object).constructor?.name ?? 'null prototype'})`;
+}
+
+function config(text: string, params: readonly unknown[] | undefined, name?: string): PgQueryConfig {
+  const out: PgQueryConfig = { text };
+  if (params !== undefined) out.values = params as unknown[];
+  if (name !== undefined) out.name = name;
+  return out;
+}
+
+async function inTransaction<T>(
+  run: (text: string, params?: readonly unknown[]) => Promise<SqlRow[]>,
+  fn: (tx: SqlExecutor) => Promise<T>,
+): Promise<T> {
+  await run('BEGIN');
+  let result: T;
+  try {
+    result = await fn({ query: run as SqlExecutor['query'] });
+  } catch (error) {
+    try {
+      await run('ROLLBACK');
+    } catch {
+      // The connection is likely gone; the original error says more.
+    }
+    throw error;
+  }
+  await run('COMMIT');
+  return result;
+}
+
+function poolAdapter(pool: PgPoolLike): SqlClient {
+  return {
+    kind: 'pg-pool',
+    async query<R extends SqlRow>(text: string, params?: readonly unknown[]) {
+      return (await pool.query(config(text, params))).rows as R[];
+    },
+    async queryNamed<R extends SqlRow>(name: string, text: string, params: readonly unknown[]) {
+      return (await pool.query(config(text, params, name))).rows as R[];
+    },
+    async executeNamed(name: string, text: string, params: readonly unknown[]) {
+      return (await pool.query(config(text, params, name))).rowCount ?? 0;
+    },
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      const connection = await pool.connect();
+      let broken: Error | undefined;
+      try {
+        return await inTransaction(async (text, params) => {
+          try {
+            return (await connection.query(config(text, params))).rows;
+          } catch (error) {
+            // A failed COMMIT/ROLLBACK or a lost connection: do not hand this one out again.
+            if (text === 'COMMIT' || text === 'ROLLBACK' || !isServerError(error)) broken = error as Error;
+            throw error;
+          }
+        }, fn);
+      } finally {
+        connection.release(broken);
+      }
+    },
+  };
+}
+
+function pgClientAdapter(client: PgClientLike): SqlClient {
+  // One connection: a transaction must own it from BEGIN to COMMIT, so every use of the
+  // client through this adapter waits its turn.
+  let tail: Promise<unknown> = Promise.resolve();
+  function exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    const run = tail.then(fn, fn);
+    tail = run.catch(() => {});
+    return run;
+  }
+  const raw = async (text: string, params?: readonly unknown[], name?: string) =>
+    (await client.query(config(text, params, name))).rows;
+  const count = async (text: string, params: readonly unknown[], name: string) =>
+    (await client.query(config(text, params, name))).rowCount ?? 0;
+  return {
+    kind: 'pg-client',
+    query<R extends SqlRow>(text: string, params?: readonly unknown[]) {
+      return exclusive(() => raw(text, params)) as Promise<R[]>;
+    },
+    queryNamed<R extends SqlRow>(name: string, text: string, params: readonly unknown[]) {
+      return exclusive(() => raw(text, params, name)) as Promise<R[]>;
+    },
+    executeNamed(name: string, text: string, params: readonly unknown[]) {
+      return exclusive(() => count(text, params, name));
+    },
+    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      return exclusive(() => inTransaction((text, params) => raw(text, params), fn));
+    },
+  };
+}
+
+function pgliteAdapter(db: PGliteLike): SqlClient {
+  // PGlite is one connection too, and already queues plain queries behind a running
+  // transaction, so its own transaction() is the lock.
+  const query = async <R extends SqlRow>(text: string, params?: readonly unknown[]) =>
+    (await db.query(text, params === undefined ? undefined : [...params])).rows as R[];
+  return {
+    kind: 'pglite',
+    query,
+    queryNamed: (_name, text, params) => query(text, params),
+    executeNamed: async (_name, text, params) => (await db.query(text, [...params])).affectedRows ?? 0,
+    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      return db.transaction((tx) =>
+        fn({
+          query: async <R extends SqlRow>(text: string, params?: readonly unknown[]) =>
+            (await tx.query(text, params === undefined ? undefined : [...params])).rows as R[],
+        }),
+      );
+    },
+  };
+}
+
+/** An error the server answered with (it has a SQLSTATE), as opposed to a lost connection. */
+export function isServerError(error: unknown): boolean {
+  return sqlState(error) !== undefined;
+}
+
+/** The SQLSTATE of a server error (`23505` unique violation, `42P01` undefined table…). */
+export function sqlState(error: unknown): string | undefined {
+  if (error === null || typeof error !== 'object') return undefined;
+  const { code, severity } = error as { code?: unknown; severity?: unknown };
+  // Node's own codes (EPIPE…) can look like a SQLSTATE; only the server's errors carry a severity.
+  return typeof code === 'string' && typeof severity === 'string' && /^[0-9A-Z]{5}$/.test(code)
+    ? code
+    : undefined;
+}

@@ -1,0 +1,172 @@
+import type { SqlClient, SqlExecutor } from './client.js';
+import { sqlState } from './client.js';
+import { SchemaVersionError } from './errors.js';
+import type { SqlNames } from './names.js';
+
+/** One step of the schema. Applied once, in its own transaction, and recorded in `<table>_migrations`. */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  /** The statements, run in order inside the migration's transaction. */
+  up(names: SqlNames): string[];
+}
+
+/**
+ * Every migration this release knows, oldest first. Append only: a released entry is never
+ * changed, a new schema is a new entry (and `TCC_SCHEMA_VERSION` follows its version).
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'transaction records, stuck and expiry indexes, barrier fences',
+    up: (n) => [
+      // The queryable fields are columns; `record` is the whole record as JSON text (text,
+      // not jsonb: it round-trips exactly, and a damaged value can be detected and reported).
+      // Times are milliseconds since the epoch, as in the record.
+      `CREATE TABLE ${n.records} (
+        xid text COLLATE "C" PRIMARY KEY,
+        global_id text NOT NULL,
+        domain text NOT NULL,
+        type text NOT NULL,
+        status text NOT NULL,
+        version integer NOT NULL,
+        retries integer NOT NULL,
+        created_at bigint NOT NULL,
+        updated_at bigint NOT NULL,
+        deadline bigint NOT NULL,
+        parked_at bigint,
+        expires_at bigint,
+        claimed_until bigint,
+        record text NOT NULL
+      )`,
+      // findStuck and claimStuck: holds only stuck, unparked records, in page order, so a scan
+      // never reads finished or parked ones and stops after `limit` rows without a sort.
+      `CREATE INDEX ${n.local('stuck')} ON ${n.records} (domain, updated_at, xid)
+        WHERE status IN ('TRYING', 'CONFIRMING', 'CANCELLING') AND parked_at IS NULL`,
+      // No index for list/count: they are for operators, and the table holds only live
+      // transactions and tombstones; every index costs each write (updates are never HOT,
+      // updated_at is indexed), about 10% of throughput for one more index on this path.
+      // purgeExpired: only tombstones have expires_at.
+      `CREATE INDEX ${n.local('expires')} ON ${n.records} (expires_at) WHERE expires_at IS NOT NULL`,
+      barrierTable(n),
+    ],
+  },
+];
+
+/** The schema version this release reads and writes. */
+export const TCC_SCHEMA_VERSION = 1;
+
+const LOCK_NAMESPACE = 0x7cc; // pg_advisory_xact_lock(int, int): (tcc, hash of schema.table)
+
+export function barrierTable(n: SqlNames, ifNotExists = false): string {
+  return `CREATE TABLE ${ifNotExists ? 'IF NOT EXISTS ' : ''}${n.barrier} (
+    global_id text COLLATE "C" NOT NULL,
+    branch_id text COLLATE "C" NOT NULL,
+    phase text NOT NULL,
+    reason text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (global_id, branch_id, phase)
+  )`;
+}
+
+/** What `migrate()` did. */
+export interface MigrationResult {
+  /** Schema version before (0: never migrated). */
+  from: number;
+  /** Schema version now (`TCC_SCHEMA_VERSION`). */
+  to: number;
+  /** Versions applied by this call; empty when the database was up to date. */
+  applied: number[];
+}
+
+/**
+ * Brings the database to `TCC_SCHEMA_VERSION`. Each pending migration runs in its own
+ * transaction that first takes a transaction-scoped advisory lock on (tcc, schema.table), so
+ * processes migrating at once queue up and each migration is applied exactly once.
+ */
+export async function runMigrations(client: SqlClient, names: SqlNames): Promise<MigrationResult> {
+  let from: number | undefined;
+  const applied: number[] = [];
+  for (;;) {
+    const step = await client.transaction(async (tx) => {
+      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
+        LOCK_NAMESPACE,
+        `${names.schema}.${names.table}`,
+      ]);
+      const schemas = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [names.schema]);
+      if (schemas.length === 0) await tx.query(`CREATE SCHEMA ${names.quotedSchema}`);
+      await tx.query(
+        `CREATE TABLE IF NOT EXISTS ${names.migrations} (
+          version integer PRIMARY KEY,
+          name text NOT NULL,
+          applied_at timestamptz NOT NULL DEFAULT now()
+        )`,
+      );
+      const current = await currentVersion(tx, names);
+      from ??= current;
+      if (current > TCC_SCHEMA_VERSION) throw newerError(names, current);
+      const next = MIGRATIONS.find((m) => m.version === current + 1);
+      if (next === undefined) return undefined;
+      for (const statement of next.up(names)) await tx.query(statement);
+      await tx.query(`INSERT INTO ${names.migrations} (version, name) VALUES ($1, $2)`, [
+        next.version,
+        next.name,
+      ]);
+      return next.version;
+    });
+    if (step === undefined) break;
+    applied.push(step);
+  }
+  return { from: from ?? 0, to: TCC_SCHEMA_VERSION, applied };
+}
+
+async function currentVersion(tx: SqlExecutor, names: SqlNames): Promise<number> {
+  const [row] = await tx.query<{ version: unknown }>(
+    `SELECT max(version) AS version FROM ${names.migrations}`,
+  );
+  return row?.version === null || row?.version === undefined ? 0 : Number(row.version);
+}
+
+/**
+ * Refuses a database this code cannot run on: never migrated, older, or newer than
+ * `TCC_SCHEMA_VERSION`. Other errors (connection) are thrown as they are.
+ */
+export async function checkSchemaVersion(client: SqlClient, names: SqlNames): Promise<void> {
+  let version: number;
+  try {
+    version = await currentVersion(client, names);
+  } catch (error) {
+    const state = sqlState(error);
+    // 42P01: no such table; 3F000: no such schema.
+    if (state === '42P01' || state === '3F000') version = 0;
+    else throw error;
+  }
+  if (version === TCC_SCHEMA_VERSION) return;
+  if (version === 0) {
+    throw new SchemaVersionError(
+      `SqlStorage: ${names.records} has no schema yet (${names.migrations} is missing or empty): ` +
+        'call `await storage.migrate()` once before using the store',
+      undefined,
+      TCC_SCHEMA_VERSION,
+    );
+  }
+  if (version < TCC_SCHEMA_VERSION) {
+    throw new SchemaVersionError(
+      `SqlStorage: ${names.records} is at schema version ${version}, this code needs ` +
+        `${TCC_SCHEMA_VERSION}: call \`await storage.migrate()\``,
+      version,
+      TCC_SCHEMA_VERSION,
+    );
+  }
+  throw newerError(names, version);
+}
+
+function newerError(names: SqlNames, version: number): SchemaVersionError {
+  return new SchemaVersionError(
+    `SqlStorage: ${names.records} is at schema version ${version}, newer than the ${TCC_SCHEMA_VERSION} ` +
+      'this @tcc/storage-sql knows (TCC_SCHEMA_VERSION); a later release migrated it: upgrade ' +
+      '@tcc/storage-sql in this service, do not run it against that database',
+    version,
+    TCC_SCHEMA_VERSION,
+  );
+}

@@ -1,0 +1,510 @@
+import {
+  CorruptRecordError,
+  DuplicateTransactionError,
+  type FindStuckQuery,
+  InvalidOptionError,
+  type ListQuery,
+  OptimisticLockError,
+  type Page,
+  StorageError,
+  TccError,
+  TERMINAL_STATUSES,
+  type TransactionRecord,
+  type TransactionStorage,
+} from '@tcc/core';
+import { type SqlClient, type SqlClientInput, type SqlRow, sqlState, toSqlClient } from './client.js';
+import { checkSchemaVersion, type MigrationResult, runMigrations } from './migrations.js';
+import { resolveNames, type SqlNames } from './names.js';
+import { decodeRecord } from './record-codec.js';
+
+/** Options of {@link SqlStorage}. */
+export interface SqlStorageOptions {
+  /**
+   * A `pg.Pool`, a connected `pg.Client` or a PGlite instance. The caller owns it:
+   * `SqlStorage#close()` does not end it.
+   */
+  client: SqlClientInput;
+  /** Schema of the tables (default `public`); created by `migrate()` if missing. */
+  schema?: string;
+  /** Table of the log (default `tcc_transactions`); also names `<table>_migrations` and `<table>_barrier`. */
+  table?: string;
+  /**
+   * Told about every stored record that cannot be read back when `findStuck`, `claimStuck`
+   * or `list` skip it. Default: `process.emitWarning(error)`.
+   */
+  onCorrupt?: (error: CorruptRecordError) => void;
+  /** Source of "now" for tombstone expiry and claims (ms since the epoch). Default `Date`. */
+  clock?: { now(): number };
+}
+
+/** Query of {@link SqlStorage.claimStuck}. */
+export interface ClaimStuckQuery {
+  domain: string;
+  /** Only records whose `updatedAt` is strictly before this time (ms since the epoch). */
+  updatedBefore: number;
+  limit: number;
+  /** How long the claim keeps other `claimStuck` callers away from the records (ms). */
+  leaseMs: number;
+}
+
+const DEFAULT_LIST_LIMIT = 100;
+const STUCK_SQL = `status IN ('TRYING', 'CONFIRMING', 'CANCELLING') AND parked_at IS NULL`;
+const LIVE_SQL = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
+const COLUMNS =
+  'xid, global_id, domain, type, status, version, retries, created_at, updated_at, deadline, parked_at, expires_at, record';
+
+/**
+ * The transaction log in PostgreSQL (through `pg`) or in PGlite (embedded, in a local
+ * directory), one SQL dialect for both (see the package README for the table and indexes).
+ *
+ * Call `await storage.migrate()` once before use: every other method refuses a database
+ * whose schema version is missing, older or newer than `TCC_SCHEMA_VERSION`. Every write is
+ * one statement, a compare-and-set on `version`. Failures to reach the database are
+ * `StorageError`s (code `TCC_STORAGE`) naming the operation, the driver's error as `cause`.
+ */
+export class SqlStorage implements TransactionStorage {
+  readonly names: SqlNames;
+  private readonly client: SqlClient;
+  private readonly clock: { now(): number };
+  private readonly onCorrupt: (error: CorruptRecordError) => void;
+  private readonly sql: ReturnType<typeof statements>;
+  private schemaChecked = false;
+  private closed = false;
+
+  constructor(options: SqlStorageOptions) {
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError(`SqlStorage: options must be an object, got ${String(options)}`);
+    }
+    this.client = toSqlClient(options.client, 'SqlStorage');
+    this.names = resolveNames(options, 'SqlStorage');
+    if (options.onCorrupt !== undefined && typeof options.onCorrupt !== 'function') {
+      throw new InvalidOptionError(
+        `SqlStorage: onCorrupt must be a function, got ${typeof options.onCorrupt}`,
+      );
+    }
+    if (options.clock !== undefined && typeof options.clock?.now !== 'function') {
+      throw new InvalidOptionError('SqlStorage: clock must have a now() method');
+    }
+    this.onCorrupt = options.onCorrupt ?? ((error) => process.emitWarning(error));
+    this.clock = options.clock ?? Date;
+    this.sql = statements(this.names);
+  }
+
+  /**
+   * Creates or upgrades the tables to `TCC_SCHEMA_VERSION`. Idempotent (a second call applies
+   * nothing) and safe when several processes migrate at once (an advisory lock serialises them).
+   * Refuses a database migrated by a newer release.
+   */
+  async migrate(): Promise<MigrationResult> {
+    this.assertOpen('migrate');
+    try {
+      const result = await runMigrations(this.client, this.names);
+      this.schemaChecked = true;
+      return result;
+    } catch (error) {
+      throw this.wrap('migrate', error);
+    }
+  }
+
+  async create(record: TransactionRecord): Promise<void> {
+    await this.ready('create');
+    if (record.version !== 1) {
+      throw new StorageError(`create of transaction ${record.xid}: version must be 1, got ${record.version}`);
+    }
+    if (TERMINAL_STATUSES.has(record.status)) requireExpiresAt('create', record);
+    const changed = await this.execute('create', 'create', [...rowValues(record), this.clock.now()]);
+    if (changed === 0) throw new DuplicateTransactionError(record.xid);
+  }
+
+  async update(record: TransactionRecord, expectedVersion: number): Promise<void> {
+    await this.ready('update');
+    requireNextVersion('update', record, expectedVersion);
+    if (TERMINAL_STATUSES.has(record.status)) {
+      throw new StorageError(
+        `update of transaction ${record.xid}: status ${record.status} is terminal, write it with complete()`,
+      );
+    }
+    await this.replace('update', record, expectedVersion);
+  }
+
+  async complete(record: TransactionRecord, expectedVersion: number): Promise<void> {
+    await this.ready('complete');
+    requireNextVersion('complete', record, expectedVersion);
+    if (!TERMINAL_STATUSES.has(record.status)) {
+      throw new StorageError(
+        `complete of transaction ${record.xid}: status ${record.status} is not terminal (CONFIRMED or CANCELLED)`,
+      );
+    }
+    const expiresAt = requireExpiresAt('complete', record);
+    const now = this.clock.now();
+    if (expiresAt <= now) await this.delete('complete', record.xid, expectedVersion, now);
+    else await this.replace('complete', record, expectedVersion);
+  }
+
+  async remove(xid: string, expectedVersion: number): Promise<void> {
+    await this.ready('remove');
+    await this.delete('remove', xid, expectedVersion, this.clock.now());
+  }
+
+  /** The record, or `undefined`; a stored record that cannot be read is a `CorruptRecordError`. */
+  async get(xid: string): Promise<TransactionRecord | undefined> {
+    await this.ready('get');
+    const [row] = await this.exec('get', 'get', [xid, this.clock.now()]);
+    return row === undefined ? undefined : decodeRecord(xid, row.record);
+  }
+
+  async findStuck(query: FindStuckQuery): Promise<Page> {
+    await this.ready('findStuck');
+    const limit = requireLimit('findStuck', query.limit);
+    const updatedBefore = requireTime('findStuck', 'updatedBefore', query.updatedBefore);
+    const params: unknown[] = [query.domain, updatedBefore, limit + 1];
+    let statement: Statement = 'findStuck';
+    if (query.cursor !== undefined) {
+      const [time, xid] = decodeCursor('findStuck', query.cursor);
+      params.push(time, xid);
+      statement = 'findStuckAfter';
+    }
+    const rows = await this.exec('findStuck', statement, params);
+    return this.page('findStuck', rows, limit);
+  }
+
+  /**
+   * Claims up to `limit` stuck, unparked records of `domain` (as `findStuck` would return
+   * them, first page only) for `leaseMs`: concurrent callers — several recovery workers on one
+   * database — get disjoint sets, because the rows are picked with `FOR UPDATE SKIP LOCKED`
+   * and stamped `claimed_until` in the same statement. A claim is advisory: it keeps other
+   * `claimStuck` calls away, it does not stop writes (the CAS on `version` still decides), and
+   * it lapses by itself, so a crashed claimer's records come back after `leaseMs`.
+   */
+  async claimStuck(query: ClaimStuckQuery): Promise<TransactionRecord[]> {
+    await this.ready('claimStuck');
+    const limit = requireLimit('claimStuck', query.limit);
+    const updatedBefore = requireTime('claimStuck', 'updatedBefore', query.updatedBefore);
+    const leaseMs = requireTime('claimStuck', 'leaseMs', query.leaseMs);
+    const now = this.clock.now();
+    const rows = await this.exec('claimStuck', 'claimStuck', [
+      query.domain,
+      updatedBefore,
+      now,
+      limit,
+      now + leaseMs,
+    ]);
+    rows.sort((a, b) => compareKey(keyOf(a), keyOf(b)));
+    return this.decodeRows(rows);
+  }
+
+  async list(query: ListQuery): Promise<Page> {
+    await this.ready('list');
+    const limit = query.limit === undefined ? DEFAULT_LIST_LIMIT : requireLimit('list', query.limit);
+    const params: unknown[] = [this.clock.now()];
+    const where = filter(query, params);
+    if (query.cursor !== undefined) {
+      const [time, xid] = decodeCursor('list', query.cursor);
+      params.push(time, xid);
+      where.push(`(created_at, xid) > ($${params.length - 1}, $${params.length})`);
+    }
+    params.push(limit + 1);
+    const rows = await this.run(
+      'list',
+      `SELECT xid, created_at AS k, record FROM ${this.names.records} WHERE ${where.join(' AND ')}
+       ORDER BY created_at, xid LIMIT $${params.length}`,
+      params,
+    );
+    return this.page('list', rows, limit);
+  }
+
+  async count(query: Omit<ListQuery, 'limit' | 'cursor'>): Promise<number> {
+    await this.ready('count');
+    const params: unknown[] = [this.clock.now()];
+    const where = filter(query, params);
+    const [row] = await this.run(
+      'count',
+      `SELECT count(*)::integer AS n FROM ${this.names.records} WHERE ${where.join(' AND ')}`,
+      params,
+    );
+    return Number(row?.n ?? 0);
+  }
+
+  /**
+   * Deletes tombstones whose `expiresAt` has passed, up to `limit` per statement until none
+   * is left, and returns how many. Reads never return them anyway, and `create` reuses an
+   * expired xid in place; this only reclaims space, at a moment of your choosing.
+   */
+  async purgeExpired(limit = 1_000): Promise<number> {
+    await this.ready('purgeExpired');
+    requireLimit('purgeExpired', limit);
+    let total = 0;
+    for (;;) {
+      const deleted = await this.execute('purgeExpired', 'purge', [this.clock.now(), limit]);
+      total += deleted;
+      if (deleted < limit) return total;
+    }
+  }
+
+  /**
+   * Marks the store closed: every other method rejects afterwards; calling it again does
+   * nothing. It does **not** end the pg Pool, pg Client or PGlite given as `client`: the
+   * caller created it and ends it (`pool.end()`, `client.end()`, `db.close()`).
+   */
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+
+  private async replace(
+    operation: string,
+    record: TransactionRecord,
+    expectedVersion: number,
+  ): Promise<void> {
+    const now = this.clock.now();
+    const changed = await this.execute(operation, 'update', [...rowValues(record), expectedVersion, now]);
+    if (changed === 0) await this.lostRace(operation, record.xid, expectedVersion, now);
+  }
+
+  private async delete(operation: string, xid: string, expectedVersion: number, now: number): Promise<void> {
+    const changed = await this.execute(operation, 'remove', [xid, expectedVersion, now]);
+    if (changed === 0) await this.lostRace(operation, xid, expectedVersion, now);
+  }
+
+  /** After a CAS matched no row: reads the version that is there, for the error. */
+  private async lostRace(operation: string, xid: string, expected: number, now: number): Promise<never> {
+    const [row] = await this.exec(operation, 'version', [xid, now]);
+    throw new OptimisticLockError(xid, expected, row === undefined ? undefined : Number(row.version));
+  }
+
+  private page(operation: string, rows: SqlRow[], limit: number): Page {
+    const taken = rows.length > limit ? rows.slice(0, limit) : rows;
+    const records = this.decodeRows(taken);
+    const last = taken[taken.length - 1];
+    // The cursor comes from the columns, so a page ending in a corrupt record still moves on.
+    if (rows.length <= limit || last === undefined) return { records };
+    return { records, cursor: encodeCursor(operation, keyOf(last)) };
+  }
+
+  private decodeRows(rows: SqlRow[]): TransactionRecord[] {
+    const records: TransactionRecord[] = [];
+    for (const row of rows) {
+      try {
+        records.push(decodeRecord(String(row.xid), row.record));
+      } catch (error) {
+        if (!(error instanceof CorruptRecordError)) throw error;
+        try {
+          this.onCorrupt(error);
+        } catch {
+          // A throwing reporter must not stop the scan either.
+        }
+      }
+    }
+    return records;
+  }
+
+  private assertOpen(operation: string): void {
+    if (this.closed) throw new StorageError(`SqlStorage.${operation}: the store is closed`);
+  }
+
+  /** Open, and the schema version checked once (a failed check is repeated next time). */
+  private async ready(operation: string): Promise<void> {
+    this.assertOpen(operation);
+    if (this.schemaChecked) return;
+    try {
+      await checkSchemaVersion(this.client, this.names);
+    } catch (error) {
+      throw this.wrap(operation, error);
+    }
+    this.schemaChecked = true;
+  }
+
+  /** Runs SQL built per call (list, count). */
+  private async run(operation: string, text: string, params: readonly unknown[]): Promise<SqlRow[]> {
+    try {
+      return await this.client.query(text, params);
+    } catch (error) {
+      throw this.wrap(operation, error);
+    }
+  }
+
+  /** Runs one of the fixed writes; returns how many rows it changed. */
+  private async execute(
+    operation: string,
+    statement: Statement,
+    params: readonly unknown[],
+  ): Promise<number> {
+    try {
+      return await this.client.executeNamed(
+        `tcc_${this.names.tag}_${statement}`,
+        this.sql[statement],
+        params,
+      );
+    } catch (error) {
+      throw this.wrap(operation, error);
+    }
+  }
+
+  /** Runs one of the fixed statements, prepared once per connection on pg. */
+  private async exec(operation: string, statement: Statement, params: readonly unknown[]): Promise<SqlRow[]> {
+    try {
+      return await this.client.queryNamed(`tcc_${this.names.tag}_${statement}`, this.sql[statement], params);
+    } catch (error) {
+      throw this.wrap(operation, error);
+    }
+  }
+
+  private wrap(operation: string, error: unknown): Error {
+    if (error instanceof TccError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    const state = sqlState(error);
+    const hint =
+      state === '42P01' || state === '3F000' ? ' (tables missing: call `await storage.migrate()`)' : '';
+    return new StorageError(
+      `SqlStorage.${operation} on ${this.names.records} failed: ${message}${state === undefined ? '' : ` [SQLSTATE ${state}]`}${hint}`,
+      { cause: error },
+    );
+  }
+}
+
+type Statement = keyof ReturnType<typeof statements>;
+
+/** The SQL of the store, built once per table. */
+function statements(n: SqlNames) {
+  const t = n.records;
+  const updates = COLUMNS.split(', ')
+    .slice(1)
+    .map((c) => `${c} = EXCLUDED.${c}`)
+    .join(', ');
+  return {
+    // A live row wins the conflict (0 rows: duplicate); an expired tombstone is replaced in place.
+    create: `INSERT INTO ${t} AS r (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+      ON CONFLICT (xid) DO UPDATE SET ${updates}, claimed_until = NULL
+      WHERE r.expires_at IS NOT NULL AND r.expires_at <= $14`,
+    update: `UPDATE ${t} SET global_id = $2, domain = $3, type = $4, status = $5, version = $6, retries = $7,
+      created_at = $8, updated_at = $9, deadline = $10, parked_at = $11, expires_at = $12, record = $13
+      WHERE xid = $1 AND version = $14 AND ${LIVE_SQL('$15')}`,
+    remove: `DELETE FROM ${t} WHERE xid = $1 AND version = $2 AND ${LIVE_SQL('$3')}`,
+    version: `SELECT version FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
+    get: `SELECT record FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
+    findStuck: `SELECT xid, updated_at AS k, record FROM ${t}
+      WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2
+      ORDER BY updated_at, xid LIMIT $3`,
+    findStuckAfter: `SELECT xid, updated_at AS k, record FROM ${t}
+      WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2 AND (updated_at, xid) > ($4, $5)
+      ORDER BY updated_at, xid LIMIT $3`,
+    claimStuck: `WITH due AS (
+        SELECT xid FROM ${t}
+        WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2 AND (claimed_until IS NULL OR claimed_until <= $3)
+        ORDER BY updated_at, xid LIMIT $4
+        FOR UPDATE SKIP LOCKED
+      )
+      UPDATE ${t} AS r SET claimed_until = $5 FROM due WHERE r.xid = due.xid
+      RETURNING r.xid, r.updated_at AS k, r.record`,
+    purge: `DELETE FROM ${t} WHERE xid IN (
+        SELECT xid FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2
+      )`,
+  };
+}
+
+/** Column values of a record, in `COLUMNS` order. */
+function rowValues(record: TransactionRecord): unknown[] {
+  return [
+    record.xid,
+    record.globalId,
+    record.domain,
+    record.type,
+    record.status,
+    record.version,
+    record.retries,
+    record.createdAt,
+    record.updatedAt,
+    record.deadline,
+    record.parkedAt ?? null,
+    // Only tombstones expire; an expiresAt on a live record is kept in the JSON only.
+    TERMINAL_STATUSES.has(record.status) ? (record.expiresAt ?? null) : null,
+    JSON.stringify(record),
+  ];
+}
+
+function filter(query: Omit<ListQuery, 'limit' | 'cursor'>, params: unknown[]): string[] {
+  const where = [LIVE_SQL('$1')];
+  const add = (column: string, value: unknown) => {
+    params.push(value);
+    where.push(`${column} = $${params.length}`);
+  };
+  if (query.domain !== undefined) add('domain', query.domain);
+  if (query.status !== undefined) add('status', query.status);
+  if (query.type !== undefined) add('type', query.type);
+  if (query.parked === true) where.push('parked_at IS NOT NULL');
+  else if (query.parked === false) where.push('parked_at IS NULL');
+  return where;
+}
+
+type Key = readonly [time: number, xid: string];
+
+function keyOf(row: SqlRow): Key {
+  return [Number(row.k), String(row.xid)];
+}
+
+function compareKey(a: Key, b: Key): number {
+  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+  return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
+}
+
+function requireNextVersion(operation: string, record: TransactionRecord, expectedVersion: number): void {
+  if (record.version !== expectedVersion + 1) {
+    throw new StorageError(
+      `${operation} of transaction ${record.xid}: record.version must be expectedVersion + 1 = ` +
+        `${expectedVersion + 1}, got ${record.version}`,
+    );
+  }
+}
+
+function requireExpiresAt(operation: string, record: TransactionRecord): number {
+  const { expiresAt } = record;
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
+    throw new StorageError(
+      `${operation} of transaction ${record.xid}: a ${record.status} record needs expiresAt, got ${String(expiresAt)}`,
+    );
+  }
+  return expiresAt;
+}
+
+function requireLimit(operation: string, limit: unknown): number {
+  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
+    throw new StorageError(`${operation}: limit must be a positive integer, got ${formatValue(limit)}`);
+  }
+  return limit;
+}
+
+function requireTime(operation: string, name: string, value: unknown): number {
+  if (typeof value !== 'number' || !Number.isFinite(value)) {
+    throw new StorageError(`${operation}: ${name} must be a number, got ${formatValue(value)}`);
+  }
+  return Math.floor(value);
+}
+
+// Cursors name the operation that made them, so one passed to the other is refused, not misread.
+function encodeCursor(operation: string, [time, xid]: Key): string {
+  return Buffer.from(JSON.stringify([operation, time, xid])).toString('base64url');
+}
+
+function decodeCursor(operation: string, cursor: unknown): Key {
+  if (typeof cursor === 'string') {
+    try {
+      const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+      if (
+        Array.isArray(decoded) &&
+        decoded.length === 3 &&
+        decoded[0] === operation &&
+        typeof decoded[1] === 'number' &&
+        Number.isFinite(decoded[1]) &&
+        typeof decoded[2] === 'string'
+      ) {
+        return [decoded[1], decoded[2]];
+      }
+    } catch {
+      // not JSON: reported below like any other foreign cursor
+    }
+  }
+  throw new StorageError(`${operation}: cursor ${formatValue(cursor)} was not returned by ${operation}`);
+}
+
+function formatValue(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}

@@ -1,0 +1,217 @@
+import { randomUUID } from 'node:crypto';
+import { Tcc, type TransactionContext, TransactionHangingError } from '@tcc/core';
+import {
+  type BarrierOptions,
+  barrier,
+  migrateBarrier,
+  type SqlClientInput,
+  SqlStorage,
+} from '@tcc/storage-sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
+import { openPostgres, type PostgresHarness } from '../../../test/support/postgres.js';
+
+let pg: PostgresHarness;
+let lite: PGliteHarness;
+const pgSchema = { schema: '' };
+
+beforeAll(async () => {
+  [pg, lite] = await Promise.all([openPostgres({ max: 8 }), openPGlite()]);
+  pgSchema.schema = pg.schema();
+  await migrateBarrier(pg.pool, pgSchema);
+  await migrateBarrier(pg.pool, pgSchema); // idempotent
+  await pg.pool.query(
+    `CREATE TABLE "${pgSchema.schema}".accounts (id text PRIMARY KEY, balance integer NOT NULL)`,
+  );
+  await migrateBarrier(lite.db);
+  await lite.db.exec('CREATE TABLE accounts (id text PRIMARY KEY, balance integer NOT NULL)');
+});
+afterAll(async () => {
+  await Promise.all([pg?.end(), lite?.close()]);
+});
+
+function context(phase: TransactionContext['phase'], globalId = randomUUID()): TransactionContext {
+  return {
+    globalId,
+    xid: globalId,
+    domain: 'order',
+    rootDomain: 'order',
+    type: 'ROOT',
+    deadline: Date.now() + 60_000,
+    phase,
+    participantId: 'p1',
+  };
+}
+
+describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]>([
+  ['PostgreSQL', () => pg.pool, () => pgSchema, () => `"${pgSchema.schema}".accounts`],
+  ['PGlite', () => lite.db, () => ({}), () => 'accounts'],
+])('barrier on %s', (_name, client, options, accounts) => {
+  async function open(id: string, balance: number): Promise<void> {
+    await barrierless(`INSERT INTO ${accounts()} (id, balance) VALUES ($1, $2)`, [id, balance]);
+  }
+  async function barrierless(text: string, params: unknown[]): Promise<unknown[]> {
+    const c = client() as { query(text: string, params: unknown[]): Promise<{ rows: unknown[] }> };
+    return (await c.query(text, params)).rows;
+  }
+  async function balance(id: string): Promise<number> {
+    const [row] = (await barrierless(`SELECT balance FROM ${accounts()} WHERE id = $1`, [id])) as {
+      balance: number;
+    }[];
+    return row!.balance;
+  }
+  /** One phase of a transfer: try freezes (−amount), confirm does nothing here, cancel adds back. */
+  function step(ctx: TransactionContext, id: string, delta: number, runs: string[]) {
+    return barrier(
+      client(),
+      ctx,
+      async (tx) => {
+        runs.push(ctx.phase);
+        await tx.query(`UPDATE ${accounts()} SET balance = balance + $2 WHERE id = $1`, [id, delta]);
+        return ctx.phase;
+      },
+      options(),
+    );
+  }
+
+  it('runs each phase exactly once however often it is repeated', async () => {
+    const id = randomUUID();
+    await open(id, 100);
+    const globalId = randomUUID();
+    const runs: string[] = [];
+    expect(await step(context('try', globalId), id, -30, runs)).toBe('try');
+    expect(await step(context('try', globalId), id, -30, runs)).toBeUndefined();
+    await Promise.all([1, 2, 3].map(() => step(context('try', globalId), id, -30, runs)));
+    expect(await balance(id)).toBe(70);
+    expect(await step(context('cancel', globalId), id, 30, runs)).toBe('cancel');
+    await Promise.all([1, 2, 3].map(() => step(context('cancel', globalId), id, 30, runs)));
+    expect(await balance(id)).toBe(100);
+    expect(runs).toEqual(['try', 'cancel']);
+
+    const other = randomUUID();
+    await step(context('try', other), id, -10, runs);
+    await Promise.all([1, 2, 3, 4].map(() => step(context('confirm', other), id, 0, runs)));
+    expect(runs).toEqual(['try', 'cancel', 'try', 'confirm']);
+    expect(await balance(id)).toBe(90);
+  });
+
+  it('records a cancel whose try never ran (empty rollback) and refuses the try that arrives later', async () => {
+    const id = randomUUID();
+    await open(id, 100);
+    const globalId = randomUUID();
+    const runs: string[] = [];
+    expect(await step(context('cancel', globalId), id, 30, runs)).toBeUndefined();
+    expect(await step(context('cancel', globalId), id, 30, runs)).toBeUndefined();
+    expect(runs).toEqual([]);
+    expect(await balance(id)).toBe(100);
+
+    const error = await step(context('try', globalId), id, -30, runs).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TransactionHangingError);
+    expect(error).toMatchObject({ code: 'TCC_TRANSACTION_HANGING', globalId });
+    expect(runs).toEqual([]);
+    expect(await balance(id)).toBe(100);
+  });
+
+  it('rolls back the business change and the fence when fn throws, so the phase can run again', async () => {
+    const id = randomUUID();
+    await open(id, 100);
+    const ctx = context('try');
+    const failure = barrier(
+      client(),
+      ctx,
+      async (tx) => {
+        await tx.query(`UPDATE ${accounts()} SET balance = balance - 30 WHERE id = $1`, [id]);
+        throw new Error('business rule');
+      },
+      options(),
+    );
+    await expect(failure).rejects.toThrow('business rule');
+    expect(await balance(id)).toBe(100);
+    // No fence left: a retry runs, and a cancel after the failed try is an empty rollback.
+    const runs: string[] = [];
+    const retry = context('try', randomUUID());
+    await step(retry, id, -30, runs);
+    expect(await balance(id)).toBe(70);
+    const cancelOfFailed = await step({ ...ctx, phase: 'cancel' }, id, 30, runs);
+    expect(cancelOfFailed).toBeUndefined();
+    expect(await balance(id)).toBe(70);
+    expect(runs).toEqual(['try']);
+  });
+
+  it('refuses a context without a participant, naming the problem', async () => {
+    await expect(barrier(client(), undefined, async () => 1, options())).rejects.toThrow(
+      /no transaction in scope/,
+    );
+    await expect(
+      barrier(client(), { ...context('try'), participantId: undefined }, async () => 1, options()),
+    ).rejects.toThrow(/no participant in scope/);
+  });
+});
+
+describe('barrier inside a real Tcc on PostgreSQL', () => {
+  it('keeps balances exact through confirm, cancel and a repeated confirm', async () => {
+    const schema = pg.schema();
+    const storage = new SqlStorage({ client: pg.pool, schema });
+    await storage.migrate(); // also creates the barrier table
+    await pg.pool.query(
+      `CREATE TABLE "${schema}".accounts (id text PRIMARY KEY, balance integer, frozen integer)`,
+    );
+    await pg.pool.query(`INSERT INTO "${schema}".accounts VALUES ('alice', 100, 0)`);
+    const tcc = new Tcc({ domain: 'order', storage });
+    const fence = { schema };
+    const t = `"${schema}".accounts`;
+    const debit = tcc.compensable('capital.debit', {
+      try: (amount: number) =>
+        barrier(
+          pg.pool,
+          tcc.current(),
+          async (tx) => {
+            const rows = await tx.query(
+              `UPDATE ${t} SET balance = balance - $1, frozen = frozen + $1 WHERE id = 'alice' AND balance >= $1 RETURNING 1`,
+              [amount],
+            );
+            if (rows.length === 0) throw new Error('insufficient funds');
+          },
+          fence,
+        ),
+      confirm: (amount: number) =>
+        barrier(
+          pg.pool,
+          tcc.current(),
+          (tx) => tx.query(`UPDATE ${t} SET frozen = frozen - $1 WHERE id = 'alice'`, [amount]),
+          fence,
+        ),
+      cancel: (amount: number) =>
+        barrier(
+          pg.pool,
+          tcc.current(),
+          (tx) =>
+            tx.query(`UPDATE ${t} SET balance = balance + $1, frozen = frozen - $1 WHERE id = 'alice'`, [
+              amount,
+            ]),
+          fence,
+        ),
+    });
+    await tcc.transaction(async () => {
+      await debit(30);
+    });
+    await expect(
+      tcc.transaction(async () => {
+        await debit(20);
+        throw new Error('changed my mind');
+      }),
+    ).rejects.toThrow('changed my mind');
+    await expect(tcc.transaction(() => debit(500))).rejects.toThrow('insufficient funds');
+    const { rows } = await pg.pool.query(`SELECT balance, frozen FROM ${t}`);
+    expect(rows).toEqual([{ balance: 70, frozen: 0 }]);
+    const fences = await pg.pool.query(
+      `SELECT phase, reason FROM "${schema}".tcc_transactions_barrier ORDER BY created_at, phase`,
+    );
+    expect(
+      fences.rows.map((r: { phase: string; reason: string }) => `${r.phase}:${r.reason}`).sort(),
+    ).toEqual(
+      ['cancel:cancel', 'cancel:cancel', 'confirm:confirm', 'try:cancel', 'try:try', 'try:try'].sort(),
+    );
+    await tcc.stop();
+  });
+});

@@ -1,0 +1,313 @@
+import { randomUUID } from 'node:crypto';
+import { CorruptRecordError, InvalidOptionError, StorageError } from '@tcc/core';
+import { makeRecord } from '@tcc/core/testing';
+import { SchemaVersionError, SqlStorage, TCC_SCHEMA_VERSION } from '@tcc/storage-sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
+import { openPostgres, type PostgresHarness, pg as pgDriver } from '../../../test/support/postgres.js';
+
+let pg: PostgresHarness;
+let lite: PGliteHarness;
+
+beforeAll(async () => {
+  [pg, lite] = await Promise.all([openPostgres({ max: 8 }), openPGlite()]);
+});
+afterAll(async () => {
+  await Promise.all([pg?.end(), lite?.close()]);
+});
+
+const HOUR = 3_600_000;
+
+describe('migrations', () => {
+  it('migrates a fresh PostgreSQL schema, and a second migrate applies nothing', async () => {
+    const schema = pg.schema();
+    const storage = new SqlStorage({ client: pg.pool, schema });
+    expect(await storage.migrate()).toEqual({ from: 0, to: TCC_SCHEMA_VERSION, applied: [1] });
+    expect(await storage.migrate()).toEqual({ from: 1, to: TCC_SCHEMA_VERSION, applied: [] });
+    const { rows } = await pg.pool.query(`SELECT version FROM "${schema}".tcc_transactions_migrations`);
+    expect(rows).toEqual([{ version: 1 }]);
+    const record = makeRecord();
+    await storage.create(record);
+    expect(await storage.get(record.xid)).toStrictEqual(record);
+  });
+
+  it('migrates a fresh PGlite database, twice', async () => {
+    const storage = new SqlStorage({ client: lite.db, table: lite.table() });
+    expect((await storage.migrate()).applied).toEqual([1]);
+    expect((await storage.migrate()).applied).toEqual([]);
+    expect(await storage.count({})).toBe(0);
+  });
+
+  it('lets two processes migrate one PostgreSQL schema at once: both succeed, it is applied once', async () => {
+    const schema = pg.schema();
+    const pools = [pg.newPool(2), pg.newPool(2), pg.newPool(2), pg.newPool(2)];
+    const results = await Promise.all(pools.map((client) => new SqlStorage({ client, schema }).migrate()));
+    expect(results.flatMap((r) => r.applied)).toEqual([1]);
+    const { rows } = await pg.pool.query(
+      `SELECT count(*)::int AS n FROM "${schema}".tcc_transactions_migrations`,
+    );
+    expect(rows[0].n).toBe(1);
+  });
+
+  it('refuses every method before migrate(), saying to call it', async () => {
+    const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
+    const error = await storage.create(makeRecord()).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SchemaVersionError);
+    expect(error).toMatchObject({
+      code: 'TCC_SCHEMA_VERSION',
+      found: undefined,
+      expected: TCC_SCHEMA_VERSION,
+    });
+    expect((error as Error).message).toContain('call `await storage.migrate()`');
+    await expect(storage.get('x')).rejects.toThrow(/migrate\(\)/);
+    await expect(storage.findStuck({ domain: 'd', updatedBefore: 1, limit: 1 })).rejects.toThrow(
+      /migrate\(\)/,
+    );
+    await expect(new SqlStorage({ client: lite.db, table: lite.table() }).count({})).rejects.toThrow(
+      /migrate\(\)/,
+    );
+    await storage.migrate();
+    expect(await storage.count({})).toBe(0);
+  });
+
+  it('refuses a database at a newer schema version, in every method and in migrate', async () => {
+    const schema = pg.schema();
+    await new SqlStorage({ client: pg.pool, schema }).migrate();
+    await pg.pool.query(
+      `INSERT INTO "${schema}".tcc_transactions_migrations (version, name) VALUES (99, 'from the future')`,
+    );
+    const storage = new SqlStorage({ client: pg.pool, schema });
+    const error = await storage.get('x').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(SchemaVersionError);
+    expect((error as Error).message).toMatch(/schema version 99, newer than the 1 .*upgrade/);
+    await expect(storage.migrate()).rejects.toThrow(/schema version 99, newer/);
+  });
+});
+
+describe('bad input', () => {
+  async function migrated(): Promise<{ storage: SqlStorage; schema: string; reports: CorruptRecordError[] }> {
+    const schema = pg.schema();
+    const reports: CorruptRecordError[] = [];
+    const storage = new SqlStorage({ client: pg.pool, schema, onCorrupt: (e) => reports.push(e) });
+    await storage.migrate();
+    return { storage, schema, reports };
+  }
+
+  async function plant(schema: string, xid: string, record: string, updatedAt: number): Promise<void> {
+    await pg.pool.query(
+      `INSERT INTO "${schema}".tcc_transactions
+         (xid, global_id, domain, type, status, version, retries, created_at, updated_at, deadline, record)
+       VALUES ($1, $1, 'test', 'ROOT', 'TRYING', 1, 0, $2, $2, $2, $3)`,
+      [xid, updatedAt, record],
+    );
+  }
+
+  it('names the key of a corrupt record in get, and findStuck/list skip and report it', async () => {
+    const { storage, schema, reports } = await migrated();
+    const base = Date.now() - HOUR;
+    const good = [makeRecord({ createdAt: base }), makeRecord({ createdAt: base + 3 })];
+    await storage.create(good[0]!);
+    await storage.create(good[1]!);
+    await plant(schema, 'bad-json', '{"xid": "bad-json", oops', base + 1);
+    await plant(
+      schema,
+      'missing-fields',
+      JSON.stringify({ xid: 'missing-fields', domain: 'test' }),
+      base + 2,
+    );
+
+    const error = await storage.get('bad-json').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptRecordError);
+    expect(error).toMatchObject({ code: 'TCC_CORRUPT_RECORD', key: 'bad-json' });
+    await expect(storage.get('missing-fields')).rejects.toMatchObject({
+      key: 'missing-fields',
+      message: expect.stringContaining('globalId is missing'),
+    });
+
+    // Pages of one: the corrupt rows come back as empty pages whose cursor moves past them.
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await storage.findStuck({
+        domain: 'test',
+        updatedBefore: Date.now(),
+        limit: 1,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      seen.push(...page.records.map((r) => r.xid));
+      cursor = page.cursor;
+    } while (cursor !== undefined);
+    expect(seen).toEqual(good.map((r) => r.xid));
+    expect(reports.map((r) => r.key)).toEqual(['bad-json', 'missing-fields']);
+
+    expect((await storage.list({})).records.map((r) => r.xid)).toEqual(good.map((r) => r.xid));
+    expect(await storage.count({})).toBe(4);
+  });
+
+  it('reports corrupt records through process.emitWarning by default', async () => {
+    const schema = pg.schema();
+    const storage = new SqlStorage({ client: pg.pool, schema });
+    await storage.migrate();
+    await plant(schema, 'broken', 'null', Date.now() - HOUR);
+    const warnings: Error[] = [];
+    const listener = (warning: Error) => warnings.push(warning);
+    process.on('warning', listener);
+    try {
+      expect(
+        (await storage.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 5 })).records,
+      ).toEqual([]);
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listener);
+    }
+    expect(warnings.map((w) => w.message)).toEqual([
+      'stored transaction record broken is corrupt: not a JSON object',
+    ]);
+  });
+
+  it('turns a refused connection into a StorageError naming the operation', async () => {
+    const pool = new pgDriver.Pool({ connectionString: 'postgres://postgres@127.0.0.1:1/test', max: 1 });
+    pool.on('error', () => {});
+    try {
+      const storage = new SqlStorage({ client: pool });
+      const error = await storage.get('x').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(StorageError);
+      expect(error).toMatchObject({ code: 'TCC_STORAGE' });
+      expect((error as Error).message).toMatch(
+        /^SqlStorage\.get on "public"\."tcc_transactions" failed: .*ECONNREFUSED/,
+      );
+      expect((error as Error).cause).toBeInstanceOf(Error);
+      await expect(storage.migrate()).rejects.toThrow(/SqlStorage\.migrate .*failed/);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('refuses bad schema and table names, naming the value', () => {
+    for (const [options, pattern] of [
+      [{ table: 'x"; DROP TABLE y; --' }, /table must be a SQL identifier.*got "x\\"; DROP TABLE y; --"/],
+      [{ table: '1abc' }, /table .* got "1abc"/],
+      [{ table: 'a'.repeat(49) }, /table .*at most 48 characters/],
+      [{ table: '' }, /table .* got ""/],
+      [{ schema: 'public.x' }, /schema must be a SQL identifier.*got "public\.x"/],
+      [{ schema: 42 }, /schema .* got 42/],
+    ] as const) {
+      expect(() => new SqlStorage({ client: pg.pool, ...(options as object) })).toThrow(InvalidOptionError);
+      expect(() => new SqlStorage({ client: pg.pool, ...(options as object) })).toThrow(pattern);
+    }
+    expect(() => new SqlStorage({ client: {} as never })).toThrow(
+      /client must be a pg\.Pool, a pg\.Client or a PGlite instance, got an object \(Object\)/,
+    );
+    expect(() => new SqlStorage({ client: 'postgres://x' as never })).toThrow(/got "postgres:\/\/x"/);
+  });
+
+  it('keeps names case-sensitive and quoted', async () => {
+    const schema = `${pg.schema()}_Mixed`;
+    const storage = new SqlStorage({ client: pg.pool, schema, table: 'Tcc_Log' });
+    try {
+      await storage.migrate();
+      const record = makeRecord();
+      await storage.create(record);
+      expect(await storage.get(record.xid)).toStrictEqual(record);
+    } finally {
+      await pg.pool.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+    }
+  });
+
+  it('rejects every method after close(), which leaves the pool open', async () => {
+    const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
+    await storage.migrate();
+    await storage.close();
+    await storage.close();
+    await expect(storage.get('x')).rejects.toThrow(/SqlStorage\.get: the store is closed/);
+    await expect(storage.migrate()).rejects.toThrow(/closed/);
+    expect((await pg.pool.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+});
+
+describe('concurrency on PostgreSQL (a Pool of 8 connections)', () => {
+  it('lets exactly one of 8 writers racing CAS on one record win each round', async () => {
+    const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
+    await storage.migrate();
+    let current = makeRecord();
+    await storage.create(current);
+    for (let round = 0; round < 25; round++) {
+      const attempts = Array.from({ length: 8 }, (_, writer) => ({
+        ...current,
+        version: current.version + 1,
+        retries: current.retries + 1,
+        attachments: { writer: `${writer}` },
+      }));
+      const results = await Promise.allSettled(attempts.map((a) => storage.update(a, current.version)));
+      const winners = attempts.filter((_, i) => results[i]!.status === 'fulfilled');
+      expect(winners, `round ${round}`).toHaveLength(1);
+      for (const r of results) {
+        if (r.status === 'rejected') {
+          expect(r.reason).toMatchObject({
+            code: 'TCC_OPTIMISTIC_LOCK',
+            message: expect.stringMatching(/found version \d+|does not exist/),
+          });
+        }
+      }
+      current = winners[0]!;
+      expect(await storage.get(current.xid)).toStrictEqual(current);
+    }
+    expect(current.version).toBe(26);
+  });
+
+  it('gives concurrent claimStuck callers disjoint records (FOR UPDATE SKIP LOCKED)', async () => {
+    const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
+    await storage.migrate();
+    const base = Date.now() - HOUR;
+    const records = Array.from({ length: 40 }, (_, i) => makeRecord({ createdAt: base + i }));
+    for (const r of records) await storage.create(r);
+    const claims = await Promise.all(
+      Array.from({ length: 8 }, () =>
+        storage.claimStuck({ domain: 'test', updatedBefore: Date.now(), limit: 10, leaseMs: 60_000 }),
+      ),
+    );
+    const claimed = claims.flat().map((r) => r.xid);
+    expect(new Set(claimed).size).toBe(claimed.length);
+    expect(new Set(claimed)).toEqual(new Set(records.map((r) => r.xid)));
+    for (const claim of claims) {
+      const times = claim.map((r) => r.updatedAt);
+      expect(times).toEqual([...times].sort((a, b) => a - b));
+    }
+    // Claimed records stay visible to findStuck, only other claimers skip them until the lease ends.
+    expect(
+      (await storage.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 100 })).records,
+    ).toHaveLength(40);
+    expect(
+      await storage.claimStuck({ domain: 'test', updatedBefore: Date.now(), limit: 10, leaseMs: 1 }),
+    ).toEqual([]);
+  });
+
+  it('serialises a shared pg.Client between the store and its transactions', async () => {
+    const client = new pgDriver.Client({ connectionString: pg.url });
+    client.on('error', () => {});
+    await client.connect();
+    try {
+      const storage = new SqlStorage({ client, schema: pg.schema() });
+      await storage.migrate();
+      const records = Array.from({ length: 20 }, () => makeRecord({ xid: randomUUID() }));
+      await Promise.all([...records.map((r) => storage.create(r)), storage.migrate()]);
+      expect(await storage.count({})).toBe(20);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('replaces an expired tombstone on create and purges the rest', async () => {
+    const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
+    await storage.migrate();
+    const expired = Array.from({ length: 5 }, () =>
+      makeRecord({ status: 'CANCELLED', type: 'BRANCH', expiresAt: Date.now() - 1 }),
+    );
+    for (const r of expired) await storage.create(r);
+    const again = makeRecord({ xid: expired[0]!.xid });
+    await storage.create(again);
+    expect(await storage.get(again.xid)).toStrictEqual(again);
+    expect(await storage.purgeExpired(2)).toBe(4);
+    expect(await storage.count({})).toBe(1);
+  });
+});
