@@ -9,5 +9,6 @@ export {
   RedisStorage,
   type RedisStorageConnection,
   type RedisStorageOptions,
+  type RedisStorageSettings,
   SCHEMA_VERSION,
 } from './redis-storage.js';

@@ -42,8 +42,8 @@ export type RedisStorageConnection =
   | { readonly client: RedisClient }
   | { readonly clients: ReadonlyArray<Redis | RedisShard> };
 
-/** Options of {@link RedisStorage}. */
-export interface RedisStorageOptions {
+/** Settings of {@link RedisStorage}, next to its connection. */
+export interface RedisStorageSettings {
   /**
    * Prefix of every key this store writes (default `tcc:`). Stores with different prefixes
    * share a server without seeing each other. Must not contain `{` or `}` (hash tags).
@@ -70,6 +70,9 @@ export interface RedisStorageOptions {
    */
   onCorrupt?: (error: CorruptRecordError) => void;
 }
+
+/** What `new RedisStorage(...)` takes: the connection (`client` or `clients`) and settings. */
+export type RedisStorageOptions = RedisStorageConnection & RedisStorageSettings;
 
 /** Version of the key layout this package reads and writes. */
 export const SCHEMA_VERSION = 1;
@@ -159,13 +162,12 @@ export class RedisStorage implements TransactionStorage {
   /**
    * @throws {InvalidOptionError} naming the bad value, if the connection or an option is invalid.
    */
-  constructor(connection: RedisStorageConnection, options: RedisStorageOptions = {}) {
+  constructor(options: RedisStorageOptions) {
     const where = 'new RedisStorage';
-    if (connection === null || typeof connection !== 'object') {
-      throw new InvalidOptionError(
-        `${where}: expected { client } or { clients }, got ${describe(connection)}`,
-      );
+    if (options === null || typeof options !== 'object') {
+      throw new InvalidOptionError(`${where}: expected { client } or { clients }, got ${describe(options)}`);
     }
+    const connection: RedisStorageConnection = options;
     const { prefix = DEFAULT_PREFIX, buckets = DEFAULT_BUCKETS } = options;
     const { replicas = 0, replicaTimeoutMs = DEFAULT_REPLICA_TIMEOUT_MS, onCorrupt } = options;
     if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {

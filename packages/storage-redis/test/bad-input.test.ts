@@ -20,10 +20,11 @@ const HOUR = 3_600_000;
 describe('corrupt stored records', () => {
   async function setup() {
     const corrupt: CorruptRecordError[] = [];
-    const store = new RedisStorage(
-      { client: redis.client },
-      { prefix: redis.prefix(), onCorrupt: (error) => corrupt.push(error) },
-    );
+    const store = new RedisStorage({
+      client: redis.client,
+      prefix: redis.prefix(),
+      onCorrupt: (error) => corrupt.push(error),
+    });
     const good = makeRecord({ createdAt: Date.now() - HOUR });
     await store.create(good);
     return { store, corrupt, good };
@@ -73,7 +74,7 @@ describe('corrupt stored records', () => {
   );
 
   it('reports through process warnings by default', async () => {
-    const store = new RedisStorage({ client: redis.client }, { prefix: redis.prefix() });
+    const store = new RedisStorage({ client: redis.client, prefix: redis.prefix() });
     const bad = makeRecord({ createdAt: Date.now() - HOUR });
     await store.create(bad);
     await redis.client.hset(store.locate(bad.xid).key, 'r', 'garbage');
@@ -96,7 +97,7 @@ describe('schema version', () => {
   it('refuses a key space marked with a newer schema version, naming both versions', async () => {
     const prefix = redis.prefix();
     await redis.client.set(`${prefix}meta`, JSON.stringify({ schema: 2, buckets: 16 }));
-    const store = new RedisStorage({ client: redis.client }, { prefix });
+    const store = new RedisStorage({ client: redis.client, prefix });
     const error = await store.get('x').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
     expect(error).toMatchObject({ code: 'TCC_SCHEMA_VERSION', key: `${prefix}meta` });
@@ -108,12 +109,12 @@ describe('schema version', () => {
   it('refuses an unreadable marker and a different number of buckets', async () => {
     const prefix = redis.prefix();
     await redis.client.set(`${prefix}meta`, 'hello');
-    await expect(new RedisStorage({ client: redis.client }, { prefix }).migrate()).rejects.toThrow(
+    await expect(new RedisStorage({ client: redis.client, prefix }).migrate()).rejects.toThrow(
       /not a @tcc\/storage-redis schema marker/,
     );
     const other = redis.prefix();
-    await new RedisStorage({ client: redis.client }, { prefix: other, buckets: 8 }).migrate();
-    await expect(new RedisStorage({ client: redis.client }, { prefix: other }).migrate()).rejects.toThrow(
+    await new RedisStorage({ client: redis.client, prefix: other, buckets: 8 }).migrate();
+    await expect(new RedisStorage({ client: redis.client, prefix: other }).migrate()).rejects.toThrow(
       /buckets: 8.*buckets: 16/,
     );
   });
@@ -139,7 +140,7 @@ describe('connection failures', () => {
 
   it('rejects with StorageError on a closed client, naming the write', async () => {
     const client = await redis.newClient({ enableOfflineQueue: false });
-    const store = new RedisStorage({ client }, { prefix: redis.prefix() });
+    const store = new RedisStorage({ client, prefix: redis.prefix() });
     await store.migrate();
     await client.quit();
     const record = makeRecord();
@@ -150,7 +151,7 @@ describe('connection failures', () => {
   });
 
   it('leaves the clients it was given open on close, and refuses calls afterwards', async () => {
-    const store = new RedisStorage({ client: redis.client }, { prefix: redis.prefix() });
+    const store = new RedisStorage({ client: redis.client, prefix: redis.prefix() });
     await store.close();
     await store.close();
     expect(redis.client.status).toBe('ready');
@@ -173,27 +174,27 @@ describe('options', () => {
     ['empty clients', () => new RedisStorage({ clients: [] }), /clients must not be empty/],
     [
       'a prefix with a hash tag',
-      () => new RedisStorage({ client: redis.client }, { prefix: 'a{b}' }),
+      () => new RedisStorage({ client: redis.client, prefix: 'a{b}' }),
       /prefix .* got "a\{b\}"/,
     ],
     [
       'zero buckets',
-      () => new RedisStorage({ client: redis.client }, { buckets: 0 }),
+      () => new RedisStorage({ client: redis.client, buckets: 0 }),
       /buckets must be an integer from 1 to 16384, got 0/,
     ],
     [
       'negative replicas',
-      () => new RedisStorage({ client: redis.client }, { replicas: -1 }),
+      () => new RedisStorage({ client: redis.client, replicas: -1 }),
       /replicas must be a non-negative integer, got -1/,
     ],
     [
       'a fractional timeout',
-      () => new RedisStorage({ client: redis.client }, { replicaTimeoutMs: 1.5 }),
+      () => new RedisStorage({ client: redis.client, replicaTimeoutMs: 1.5 }),
       /replicaTimeoutMs must be a positive integer, got 1.5/,
     ],
     [
       'a non-function onCorrupt',
-      () => new RedisStorage({ client: redis.client }, { onCorrupt: 'log' as never }),
+      () => new RedisStorage({ client: redis.client, onCorrupt: 'log' as never }),
       /onCorrupt must be a function, got "log"/,
     ],
     [
@@ -221,10 +222,12 @@ describe('options', () => {
 
 describe('replicas', () => {
   it('rejects a commit-point write with ReplicationTimeoutError when no replica acknowledges', async () => {
-    const store = new RedisStorage(
-      { client: redis.client },
-      { prefix: redis.prefix(), replicas: 1, replicaTimeoutMs: 50 },
-    );
+    const store = new RedisStorage({
+      client: redis.client,
+      prefix: redis.prefix(),
+      replicas: 1,
+      replicaTimeoutMs: 50,
+    });
     const record = makeRecord();
     await store.create(record);
     await store.update({ ...record, retries: 1, version: 2 }, 1); // not a commit point: no WAIT

@@ -30,12 +30,12 @@ afterAll(async () => {
 });
 
 describeStorageConformance('Redis Cluster (3 masters)', {
-  create: async () => new RedisStorage({ client: clients[0]! }, { prefix: `t${n++}:` }),
+  create: async () => new RedisStorage({ client: clients[0]!, prefix: `t${n++}:` }),
 });
 
 describe('RedisStorage on Redis Cluster', () => {
   it('spreads the buckets over the three masters', async () => {
-    const store = new RedisStorage({ client: clients[0]! }, { prefix: `spread${n++}:` });
+    const store = new RedisStorage({ client: clients[0]!, prefix: `spread${n++}:` });
     const records = Array.from({ length: 64 }, () => makeRecord());
     await Promise.all(records.map((r) => store.create(r)));
     const masters = clients[0]!.nodes('master');
@@ -46,17 +46,19 @@ describe('RedisStorage on Redis Cluster', () => {
 
   it('lets exactly one of 8 writers on their own cluster connections win each CAS round', async () => {
     const prefix = `race${n++}:`;
-    const stores = Array.from({ length: 8 }, () => new RedisStorage({ client: newCluster() }, { prefix }));
+    const stores = Array.from({ length: 8 }, () => new RedisStorage({ client: newCluster(), prefix }));
     const { winners, final } = await raceWriters(stores, makeRecord({ xid: randomUUID() }), 20);
     expect(winners).toEqual(Array(20).fill(1));
     expect(await stores[5]!.get(final.xid)).toStrictEqual(final);
   });
 
   it('sends WAIT to the node of the key (no replicas here: ReplicationTimeoutError)', async () => {
-    const store = new RedisStorage(
-      { client: clients[0]! },
-      { prefix: `wait${n++}:`, replicas: 1, replicaTimeoutMs: 20 },
-    );
+    const store = new RedisStorage({
+      client: clients[0]!,
+      prefix: `wait${n++}:`,
+      replicas: 1,
+      replicaTimeoutMs: 20,
+    });
     const record = makeRecord();
     await store.create(record);
     const error = await store
@@ -67,7 +69,7 @@ describe('RedisStorage on Redis Cluster', () => {
   });
 
   it('moves a record between domain indexes when an update changes its domain', async () => {
-    const store = new RedisStorage({ client: clients[0]! }, { prefix: `dom${n++}:` });
+    const store = new RedisStorage({ client: clients[0]!, prefix: `dom${n++}:` });
     const record = makeRecord({ domain: 'a', createdAt: Date.now() - 60_000 });
     await store.create(record);
     await store.update({ ...record, domain: 'b', version: 2 }, 1);

@@ -22,12 +22,12 @@ afterAll(async () => {
 });
 
 describeStorageConformance('Redis, 3 client-side shards', {
-  create: async () => new RedisStorage({ clients }, { prefix: `t${n++}:` }),
+  create: async () => new RedisStorage({ clients, prefix: `t${n++}:` }),
 });
 
 describe('client-side shards', () => {
   it('puts each record on the shard locate() names, and spreads them over all three', async () => {
-    const store = new RedisStorage({ clients }, { prefix: `spread${n++}:` });
+    const store = new RedisStorage({ clients, prefix: `spread${n++}:` });
     const records = Array.from({ length: 60 }, () => makeRecord());
     await Promise.all(records.map((r) => store.create(r)));
     const perShard = new Map<string, number>();

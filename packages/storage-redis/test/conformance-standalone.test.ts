@@ -15,18 +15,18 @@ afterAll(async () => {
 });
 
 describeStorageConformance('Redis standalone', {
-  create: async () => new RedisStorage({ client: redis.client }, { prefix: redis.prefix() }),
+  create: async () => new RedisStorage({ client: redis.client, prefix: redis.prefix() }),
 });
 
 describeStorageConformance('Redis standalone, 1 bucket', {
-  create: async () => new RedisStorage({ client: redis.client }, { prefix: redis.prefix(), buckets: 1 }),
+  create: async () => new RedisStorage({ client: redis.client, prefix: redis.prefix(), buckets: 1 }),
 });
 
 describe('RedisStorage on standalone Redis', () => {
   it('lets exactly one of 8 writers on their own connections win each CAS round', async () => {
     const prefix = redis.prefix();
     const clients: Redis[] = await Promise.all(Array.from({ length: 8 }, () => redis.newClient()));
-    const stores = clients.map((client) => new RedisStorage({ client }, { prefix }));
+    const stores = clients.map((client) => new RedisStorage({ client, prefix }));
     const { winners, final } = await raceWriters(stores, makeRecord(), 20);
     expect(winners).toEqual(Array(20).fill(1));
     expect(await stores[3]!.get(final.xid)).toStrictEqual(final);
@@ -34,12 +34,12 @@ describe('RedisStorage on standalone Redis', () => {
 
   it('writes the schema marker once and shares the key space between stores of one prefix', async () => {
     const prefix = redis.prefix();
-    const a = new RedisStorage({ client: redis.client }, { prefix });
+    const a = new RedisStorage({ client: redis.client, prefix });
     await a.migrate();
     expect(JSON.parse((await redis.client.get(`${prefix}meta`))!)).toEqual({ schema: 1, buckets: 16 });
     const record = makeRecord();
     await a.create(record);
-    const b = new RedisStorage({ client: redis.client }, { prefix });
+    const b = new RedisStorage({ client: redis.client, prefix });
     expect(await b.get(record.xid)).toStrictEqual(record);
     const { key } = b.locate(record.xid);
     expect(key).toMatch(new RegExp(`^${prefix}\\{b\\d+\\}:tx:${record.xid}$`));
@@ -48,7 +48,7 @@ describe('RedisStorage on standalone Redis', () => {
 
   it('expires tombstones through PEXPIREAT', async () => {
     const prefix = redis.prefix();
-    const store = new RedisStorage({ client: redis.client }, { prefix });
+    const store = new RedisStorage({ client: redis.client, prefix });
     const record = makeRecord({ status: 'CONFIRMING' });
     await store.create(record);
     const expiresAt = Date.now() + 60_000;
@@ -59,7 +59,7 @@ describe('RedisStorage on standalone Redis', () => {
 
   it('drops an expired tombstone from the list and count indexes once Redis expired it', async () => {
     const prefix = redis.prefix();
-    const store = new RedisStorage({ client: redis.client }, { prefix, buckets: 1 });
+    const store = new RedisStorage({ client: redis.client, prefix, buckets: 1 });
     const record = makeRecord({ type: 'BRANCH', status: 'CANCELLED', expiresAt: Date.now() + 50 });
     await store.create(record);
     expect(await redis.client.zcard(`${prefix}{b0}:exp`)).toBe(1);

@@ -15,7 +15,7 @@ afterAll(async () => {
 
 describe('a real Tcc on RedisStorage (standalone)', () => {
   function setup() {
-    const redisStorage = new RedisStorage({ client: redis.client }, { prefix: redis.prefix() });
+    const redisStorage = new RedisStorage({ client: redis.client, prefix: redis.prefix() });
     const storage = new CountingStorage(redisStorage);
     const tcc = new Tcc({ domain: 'order', storage });
     const calls: string[] = [];

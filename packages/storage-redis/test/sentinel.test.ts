@@ -34,7 +34,7 @@ afterAll(async () => {
 });
 
 describeStorageConformance('Redis via Sentinel', {
-  create: async () => new RedisStorage({ client: clients[0]! }, { prefix: `t${n++}:` }),
+  create: async () => new RedisStorage({ client: clients[0]!, prefix: `t${n++}:` }),
 });
 
 /** Remembers which commit points and removals the store acknowledged. */
@@ -76,10 +76,7 @@ class Witness implements TransactionStorage {
 describe('failover with replicas: 1', () => {
   it('keeps every acknowledged commit point when the primary is killed, and works after promotion', async () => {
     const client = newClient();
-    const store = new RedisStorage(
-      { client },
-      { prefix: `failover${n++}:`, replicas: 1, replicaTimeoutMs: 500 },
-    );
+    const store = new RedisStorage({ client, prefix: `failover${n++}:`, replicas: 1, replicaTimeoutMs: 500 });
     await store.migrate();
     const witness = new Witness(store);
     const tcc = new Tcc({ domain: 'order', storage: witness });
