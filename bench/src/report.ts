@@ -124,15 +124,16 @@ export function machine(): Machine {
 // ---------------------------------------------------------------------------------------------
 // text
 
-const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
-const fixed = (n: number | undefined, digits = 1): string =>
+export const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en-US') : '–');
+export const fixed = (n: number | undefined, digits = 1): string =>
   n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MB`;
-const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISS');
+export const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISS');
 
-type Align = 'l' | 'r';
+export type Align = 'l' | 'r';
 
-function table(
+/** A plain-text table; `align` per column, the last left-aligned column is not padded. */
+export function table(
   header: readonly string[],
   align: readonly Align[],
   rows: readonly (readonly string[])[],
@@ -256,11 +257,19 @@ export function formatReport(report: Report): string {
 // JSON
 
 /** Writes `core-<date>.json` and `core-latest.json` (through a .tmp file and a rename). */
-export async function saveReport(dir: string, report: Report): Promise<string[]> {
+export function saveReport(dir: string, report: Report): Promise<string[]> {
+  return saveResults(dir, 'core', report.date, report);
+}
+
+/**
+ * Writes `<name>-<date>.json` and `<name>-latest.json` in `dir`, each through a .tmp file and a
+ * rename so that a killed run never leaves half a file.
+ */
+export async function saveResults(dir: string, name: string, date: string, data: unknown): Promise<string[]> {
   await mkdir(dir, { recursive: true });
-  const text = `${JSON.stringify(report, null, 2)}\n`;
-  const stamp = report.date.replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
-  const files = [join(dir, `core-${stamp}.json`), join(dir, 'core-latest.json')];
+  const text = `${JSON.stringify(data, null, 2)}\n`;
+  const stamp = date.replace(/\.\d+Z$/, 'Z').replaceAll(':', '-');
+  const files = [join(dir, `${name}-${stamp}.json`), join(dir, `${name}-latest.json`)];
   for (const file of files) {
     const tmp = `${file}.${process.pid}.tmp`;
     await writeFile(tmp, text);

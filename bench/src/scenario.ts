@@ -1,4 +1,4 @@
-import { MemoryStorage, Tcc } from '@tcc/core';
+import { MemoryStorage, Tcc, type TransactionStorage } from '@tcc/core';
 import { accountOf, Books, Funds, FundsService, Stock, StockService, skuOf } from './fixtures.js';
 
 export type Mode = 'tcc' | 'plain';
@@ -15,14 +15,14 @@ export interface Scenario {
 }
 
 /**
- * A root transaction with two local participants on MemoryStorage: freeze funds, then reserve
- * stock; the SDK then confirms both. Writes per transaction: create, update (2nd participant),
- * update CONFIRMING, remove.
+ * A root transaction with two local participants (on MemoryStorage unless `storage` is given):
+ * freeze funds, then reserve stock; the SDK then confirms both. Writes per transaction: create,
+ * update (2nd participant), update CONFIRMING, remove. The caller closes a `storage` it passed.
  */
-export function tccScenario(): Scenario {
+export function tccScenario(storage?: TransactionStorage): Scenario {
   const books = new Books(64);
-  const storage = new MemoryStorage();
-  const tcc = new Tcc({ domain: 'bench', storage });
+  const memory = storage === undefined ? new MemoryStorage() : undefined;
+  const tcc = new Tcc({ domain: 'bench', storage: storage ?? memory! });
   const funds = tcc.register(new FundsService(books));
   const stock = tcc.register(new StockService(books));
   let seq = 0;
@@ -38,10 +38,10 @@ export function tccScenario(): Scenario {
     mode: 'tcc',
     books,
     op,
-    storedRecords: () => storage.stats().records,
+    storedRecords: () => memory?.stats().records,
     close: async () => {
       await tcc.stop();
-      await storage.close();
+      await memory?.close();
     },
   };
 }

@@ -1,0 +1,447 @@
+/**
+ * `npm run bench -- storage`: a root transaction with two local participants at concurrency 64
+ * on Redis (the machine's server), Redis Cluster (3 throwaway masters) and PostgreSQL (the
+ * machine's server), each next to the raw round-trip rate of the same client on the same
+ * server, measured in the same run. The table shows tcc's rate against the limit that raw rate
+ * sets: raw rate ÷ store round trips per transaction (counted, not assumed).
+ * `--help` lists the options.
+ */
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { TransactionStorage } from '@tcc/core';
+import { RedisStorage } from '@tcc/storage-redis';
+import { SqlStorage } from '@tcc/storage-sql';
+import { Cluster, Redis } from 'ioredis';
+import pg from 'pg';
+import { startCluster } from '../../test/support/dist/redis-servers.js';
+import { type LoadResult, median, runLoad } from './harness.js';
+import { fixed, int, machine, saveResults, table, verdict } from './report.js';
+import { tccScenario } from './scenario.js';
+
+const USAGE = `usage: node bench/dist/storage.bench.js [options]
+
+  --quick            smoke run: one short run per row, nothing saved
+  --only <stores>    comma-separated: redis, cluster, postgres; nothing saved
+  --duration <ms>    length of one run of a row (default 3000, quick 300)
+  --repeats <n>      runs per row, the median is reported (default 3, quick 1)
+  --pg-pool <n>      connections of the pg.Pool both PostgreSQL rows share (default 8: a few
+                     per core of this 2-core machine, where more only adds contention)
+  --save / --no-save write bench/results/storage-<date>.json and storage-latest.json
+                     (default: save a full run)
+  --check            exit with status 1 if a target is missed
+  --help
+
+servers: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
+postgres://postgres@127.0.0.1:5432/test); the cluster is started on free loopback ports.`;
+
+const CONCURRENCY = 64;
+const REDIS_TARGET_TX_PER_SEC = 10_000;
+const POSTGRES_TARGET_RATIO = 0.8;
+const STORES = ['redis', 'cluster', 'postgres'] as const;
+type StoreId = (typeof STORES)[number];
+
+const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
+const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+
+interface Args {
+  readonly quick: boolean;
+  readonly only: readonly StoreId[];
+  readonly durationMs: number;
+  readonly repeats: number;
+  readonly pgPool: number;
+  readonly save: boolean;
+  readonly check: boolean;
+}
+
+function parse(argv: readonly string[]): Args {
+  let values: ReturnType<typeof options>['values'];
+  try {
+    values = options(argv).values;
+  } catch (error) {
+    usageError(error instanceof Error ? error.message : String(error));
+  }
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const only = values.only?.split(',').map((s) => s.trim()) ?? [...STORES];
+  const unknown = only.filter((s) => !(STORES as readonly string[]).includes(s));
+  if (unknown.length > 0)
+    usageError(`--only: unknown store ${unknown.join(', ')} (stores: ${STORES.join(', ')})`);
+  const quick = values.quick;
+  return {
+    quick,
+    only: only as StoreId[],
+    durationMs: positive('--duration', values.duration, quick ? 300 : 3000),
+    repeats: positive('--repeats', values.repeats, quick ? 1 : 3),
+    pgPool: positive('--pg-pool', values['pg-pool'], 8),
+    save: values['no-save'] ? false : (values.save ?? (!quick && values.only === undefined)),
+    check: values.check,
+  };
+}
+
+function options(argv: readonly string[]) {
+  return parseArgs({
+    args: [...argv],
+    strict: true,
+    options: {
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      duration: { type: 'string' },
+      repeats: { type: 'string' },
+      'pg-pool': { type: 'string' },
+      save: { type: 'boolean' },
+      'no-save': { type: 'boolean' },
+      check: { type: 'boolean', default: false },
+      help: { type: 'boolean', default: false },
+    },
+  });
+}
+
+function positive(flag: string, text: string | undefined, fallback: number): number {
+  if (text === undefined) return fallback;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1)
+    usageError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
+  return n;
+}
+
+function usageError(message: string): never {
+  console.error(`${message}\n\n${USAGE}`);
+  process.exit(2);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Round trips are counted where the clients send them: every command an ioredis connection
+// writes (a Cluster sends through one Redis connection per node), every query a pg connection
+// sends. Nothing on the hot path pipelines, so one command or query is one round trip.
+
+const sent = { count: 0 };
+
+function countRoundTrips(): void {
+  const redisSend = Redis.prototype.sendCommand;
+  Redis.prototype.sendCommand = function (this: Redis, ...args: Parameters<Redis['sendCommand']>) {
+    sent.count++;
+    return redisSend.apply(this, args);
+  };
+  const pgQuery = pg.Client.prototype.query as (...args: unknown[]) => unknown;
+  (pg.Client.prototype as { query: unknown }).query = function (this: pg.Client, ...args: unknown[]) {
+    sent.count++;
+    return pgQuery.apply(this, args);
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stores
+
+/** One store under test: its transaction log, and the raw round trip it is measured against. */
+interface Subject {
+  readonly id: StoreId;
+  /** What the raw row does, for the table. */
+  readonly raw: string;
+  readonly storage: TransactionStorage;
+  readonly rawOp: () => Promise<unknown>;
+  close(): Promise<void>;
+}
+
+const RAW_KEYS = 1024;
+
+async function openRedis(_args: Args): Promise<Subject> {
+  const client = new Redis(REDIS_URL, { maxRetriesPerRequest: 1 });
+  await client.ping().catch((error: Error) => {
+    client.disconnect();
+    throw new Error(`Redis is not reachable at ${REDIS_URL} (${error.message}): start it or set REDIS_URL`);
+  });
+  const prefix = `tcc-bench:${process.pid}:${randomBytes(3).toString('hex')}:`;
+  let n = 0;
+  return {
+    id: 'redis',
+    raw: 'SET of 1 key',
+    storage: new RedisStorage({ client, prefix }),
+    rawOp: () => client.set(`${prefix}raw:${n++ % RAW_KEYS}`, 'x'),
+    async close() {
+      await deleteKeys(client, prefix);
+      client.disconnect();
+    },
+  };
+}
+
+async function openCluster(_args: Args): Promise<Subject> {
+  const servers = await startCluster(3);
+  const client = new Cluster(
+    servers.servers.map((s) => ({ host: s.host, port: s.port })),
+    { redisOptions: { maxRetriesPerRequest: 1 } },
+  );
+  await client.ping();
+  let n = 0;
+  return {
+    id: 'cluster',
+    raw: 'SET of 1 key (keys over all slots)',
+    storage: new RedisStorage({ client, prefix: 'tcc-bench:' }),
+    rawOp: () => client.set(`raw:${n++ % RAW_KEYS}`, 'x'),
+    async close() {
+      client.disconnect();
+      await servers.stop();
+    },
+  };
+}
+
+async function openPostgres(args: Args): Promise<Subject> {
+  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: args.pgPool });
+  pool.on('error', () => {}); // a dropped idle connection shows up in the next query instead
+  const schema = `tcc_bench_${process.pid}`;
+  try {
+    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+  } catch (error) {
+    await pool.end();
+    throw new Error(
+      `PostgreSQL is not reachable at ${DATABASE_URL} (${(error as Error).message}): start it or set DATABASE_URL`,
+    );
+  }
+  await pool.query(`CREATE SCHEMA ${schema}`);
+  await pool.query(`CREATE TABLE ${schema}.raw (k int PRIMARY KEY, v text NOT NULL)`);
+  const storage = new SqlStorage({ client: pool, schema });
+  await storage.migrate();
+  const upsert = {
+    name: 'tcc-bench-raw-upsert',
+    text: `INSERT INTO ${schema}.raw (k, v) VALUES ($1, $2) ON CONFLICT (k) DO UPDATE SET v = excluded.v`,
+  };
+  let n = 0;
+  return {
+    id: 'postgres',
+    raw: `single-row upsert (pool of ${args.pgPool})`,
+    storage,
+    rawOp: () => pool.query({ ...upsert, values: [n++ % RAW_KEYS, 'x'] }),
+    async close() {
+      await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+      await pool.end();
+    },
+  };
+}
+
+/** Deletes the keys this run wrote on the shared server (cleanup only, so SCAN is fine here). */
+async function deleteKeys(client: Redis, prefix: string): Promise<void> {
+  let cursor = '0';
+  do {
+    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    if (keys.length > 0) await client.del(...keys);
+    cursor = next;
+  } while (cursor !== '0');
+}
+
+const OPENERS: Record<StoreId, (args: Args) => Promise<Subject>> = {
+  redis: openRedis,
+  cluster: openCluster,
+  postgres: openPostgres,
+};
+
+// ---------------------------------------------------------------------------------------------
+// Measuring
+
+interface Run {
+  readonly txPerSec: number;
+  readonly p50Us: number;
+  readonly p99Us: number;
+  readonly roundTripsPerOp: number;
+  /** CPU of this process (the client side: tcc, the driver, the event loop) per operation. */
+  readonly cpuUsPerOp: number;
+}
+
+interface Row {
+  readonly store: StoreId;
+  readonly raw: string;
+  readonly tcc: Run;
+  readonly rawRun: Run;
+  /** rawRun.txPerSec ÷ tcc.roundTripsPerOp */
+  readonly limitTxPerSec: number;
+  /** tcc.txPerSec ÷ limitTxPerSec */
+  readonly ratioToLimit: number;
+  readonly runs: { readonly tcc: readonly Run[]; readonly raw: readonly Run[] };
+}
+
+async function measure(op: () => Promise<unknown>, durationMs: number): Promise<Run> {
+  const before = sent.count;
+  const result: LoadResult = await runLoad(op, { concurrency: CONCURRENCY, durationMs });
+  return {
+    txPerSec: result.count / (result.wallNs / 1e9),
+    p50Us: result.histogram.quantile(0.5) / 1000,
+    p99Us: result.histogram.quantile(0.99) / 1000,
+    roundTripsPerOp: (sent.count - before) / result.count,
+    cpuUsPerOp: result.cpuUs / result.count,
+  };
+}
+
+function medianRun(runs: readonly Run[]): Run {
+  return {
+    txPerSec: median(runs.map((r) => r.txPerSec)),
+    p50Us: median(runs.map((r) => r.p50Us)),
+    p99Us: median(runs.map((r) => r.p99Us)),
+    roundTripsPerOp: median(runs.map((r) => r.roundTripsPerOp)),
+    cpuUsPerOp: median(runs.map((r) => r.cpuUsPerOp)),
+  };
+}
+
+const progress = (line: string): void => void process.stderr.write(`${line}\n`);
+
+async function benchStore(id: StoreId, args: Args): Promise<Row> {
+  const subject = await OPENERS[id](args);
+  const scenario = tccScenario(subject.storage);
+  try {
+    // Warm-up: connections open, scripts loaded, statements prepared, JIT warm.
+    const warm = Math.min(1000, args.durationMs);
+    await runLoad(subject.rawOp, { concurrency: CONCURRENCY, durationMs: warm });
+    await runLoad(scenario.op, { concurrency: CONCURRENCY, durationMs: warm });
+    const tccRuns: Run[] = [];
+    const rawRuns: Run[] = [];
+    for (let i = 0; i < args.repeats; i++) {
+      // Alternating which goes first, so a drift of the machine's load colours both alike.
+      const order = i % 2 === 0 ? (['raw', 'tcc'] as const) : (['tcc', 'raw'] as const);
+      for (const what of order) {
+        const run = await measure(what === 'raw' ? subject.rawOp : scenario.op, args.durationMs);
+        (what === 'raw' ? rawRuns : tccRuns).push(run);
+        progress(
+          `run ${i + 1}/${args.repeats}  ${id.padEnd(8)} ${what.padEnd(3)} ${int(run.txPerSec).padStart(8)} /s` +
+            `  p99 ${fixed(run.p99Us).padStart(8)} µs  ${fixed(run.roundTripsPerOp, 2)} round trips`,
+        );
+      }
+    }
+    scenario.books.check(`${id} tcc`);
+    const left = await subject.storage.count({ domain: 'bench' });
+    if (left !== 0) throw new Error(`${id}: ${left} transaction records left in storage after the run`);
+    const tcc = medianRun(tccRuns);
+    const rawRun = medianRun(rawRuns);
+    const limitTxPerSec = rawRun.txPerSec / tcc.roundTripsPerOp;
+    return {
+      store: id,
+      raw: subject.raw,
+      tcc,
+      rawRun,
+      limitTxPerSec,
+      ratioToLimit: tcc.txPerSec / limitTxPerSec,
+      runs: { tcc: tccRuns, raw: rawRuns },
+    };
+  } finally {
+    await scenario.close();
+    await subject.storage.close();
+    await subject.close();
+  }
+}
+
+interface Target {
+  readonly row: StoreId;
+  readonly text: string;
+  readonly met: boolean;
+}
+
+function targetsOf(rows: readonly Row[]): Target[] {
+  const targets: Target[] = [];
+  for (const row of rows) {
+    if (row.store === 'redis') {
+      targets.push({
+        row: 'redis',
+        text: `>= ${int(REDIS_TARGET_TX_PER_SEC)} tx/s`,
+        met: row.tcc.txPerSec >= REDIS_TARGET_TX_PER_SEC,
+      });
+    }
+    if (row.store === 'postgres') {
+      targets.push({
+        row: 'postgres',
+        text: `>= ${POSTGRES_TARGET_RATIO} of limit`,
+        met: row.ratioToLimit >= POSTGRES_TARGET_RATIO,
+      });
+    }
+  }
+  return targets;
+}
+
+function format(date: string, args: Args, rows: readonly Row[], targets: readonly Target[]): string {
+  const m = machine();
+  const body = rows.map((r) => {
+    const target = targets.find((t) => t.row === r.store);
+    return [
+      `${r.store} c=${CONCURRENCY}`,
+      int(r.tcc.txPerSec),
+      fixed(r.tcc.p50Us),
+      fixed(r.tcc.p99Us),
+      fixed(r.tcc.roundTripsPerOp, 2),
+      fixed(r.tcc.cpuUsPerOp),
+      int(r.rawRun.txPerSec),
+      int(r.limitTxPerSec),
+      fixed(r.ratioToLimit, 2),
+      target === undefined ? '–' : `${target.text}: ${verdict(target.met)}`,
+    ];
+  });
+  const raws = rows.map((r) => [
+    r.store,
+    r.raw,
+    int(r.rawRun.txPerSec),
+    fixed(r.rawRun.p50Us),
+    fixed(r.rawRun.p99Us),
+    fixed(r.rawRun.cpuUsPerOp),
+  ]);
+  return [
+    `tcc storage benchmark  ${date}`,
+    `node ${m.node} | ${m.cpu} x ${m.cores} | ${m.os} | load ${m.loadAverageAtStart.join(' ')}`,
+    `each figure: median of ${args.repeats} runs of ${args.durationMs / 1000} s at concurrency ${CONCURRENCY}, tcc and raw alternating`,
+    '',
+    table(
+      [
+        'row',
+        'tx/s',
+        'p50 µs',
+        'p99 µs',
+        'round trips/tx',
+        'client CPU µs/tx',
+        'raw/s',
+        'limit tx/s',
+        'tcc/limit',
+        'target',
+      ],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+      body,
+    ),
+    '',
+    table(
+      ['raw', 'operation', 'ops/s', 'p50 µs', 'p99 µs', 'client CPU µs/op'],
+      ['l', 'l', 'r', 'r', 'r', 'r'],
+      raws,
+    ),
+    '',
+    `targets: ${targets.filter((t) => t.met).length} of ${targets.length} met`,
+    'limit = raw ops/s ÷ round trips per transaction (counted at the client); tcc/limit = tx/s ÷ limit.',
+  ].join('\n');
+}
+
+async function main(): Promise<void> {
+  const args = parse(process.argv.slice(2));
+  countRoundTrips();
+  const date = new Date().toISOString();
+  const rows: Row[] = [];
+  for (const id of args.only) rows.push(await benchStore(id, args));
+  const targets = targetsOf(rows);
+  console.log(`\n${format(date, args, rows, targets)}`);
+  if (args.save) {
+    const dir = fileURLToPath(new URL('../results/', import.meta.url));
+    const files = await saveResults(dir, 'storage', date, {
+      benchmark: 'storage',
+      date,
+      machine: machine(),
+      settings: {
+        concurrency: CONCURRENCY,
+        durationMs: args.durationMs,
+        repeats: args.repeats,
+        pgPoolSize: args.pgPool,
+      },
+      rows,
+      targets,
+    });
+    console.log(`saved ${files.join(', ')}`);
+  }
+  if (args.check && targets.some((t) => !t.met)) process.exit(1);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});
