@@ -1,4 +1,7 @@
 import { type SpawnSyncReturns, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -47,4 +50,39 @@ describe('npm run demo (the shop example)', () => {
     expect(run.stdout).toContain('no transaction record left in storage');
     expect(run.stderr).not.toContain('Something is wrong');
   });
+});
+
+describe('a demo run killed halfway (SIGKILL at its commit point)', () => {
+  it(
+    'is finished by the next run, from the log PGlite kept on disk',
+    () => {
+      expect(run.status, output).toBe(0); // examples/dist is built by the run above
+      const data = mkdtempSync(join(tmpdir(), 'tcc-demo-'));
+      try {
+        const env = { ...process.env, TCC_DEMO_DATA: data };
+        const crash = spawnSync(process.execPath, [`${repoRoot}test/fixtures/demo-crash.mjs`], {
+          env,
+          encoding: 'utf8',
+          timeout: DEMO_TIMEOUT_MS,
+        });
+        expect(crash.signal, `${crash.stdout}\n${crash.stderr}`).toBe('SIGKILL');
+
+        const next = spawnSync(process.execPath, [`${repoRoot}examples/dist/shop/main.js`], {
+          env,
+          encoding: 'utf8',
+          timeout: DEMO_TIMEOUT_MS,
+        });
+        const text = `${next.stdout}\n${next.stderr}`;
+        expect(next.status, text).toBe(0);
+        expect(next.stdout).toContain(`found 1 transaction(s) left by a previous run in ${data}`);
+        expect(next.stdout).toMatch(/ {2}\S+ \(CONFIRMING\): confirmed\n/);
+        // The killed run had confirmed nothing for good: all three confirms run again.
+        expect(next.stdout).toContain('steps: order.confirm red-packet.confirm capital.confirm');
+        expect(next.stdout).toContain('no transaction record left in storage');
+      } finally {
+        rmSync(data, { recursive: true, force: true });
+      }
+    },
+    2 * DEMO_TIMEOUT_MS,
+  );
 });
