@@ -1,0 +1,31 @@
+import { Operator } from '../../operator/operator.js';
+import type { Command } from '../context.js';
+import { parseDuration } from '../duration.js';
+import { EXIT } from '../exit-codes.js';
+import { UsageError } from '../usage-error.js';
+
+export const purge: Command = {
+  summary: "delete the domain's CONFIRMED/CANCELLED tombstones last written before a time",
+  usage: 'tcc purge --older-than <30s|15m|2h|7d> [--dry-run] [--json]',
+  flags: ['older-than', 'dry-run', 'json', 'progress'],
+  args: 0,
+  async run({ config, output, flags }) {
+    if (flags['older-than'] === undefined)
+      throw new UsageError('purge needs --older-than <duration>, e.g. 7d');
+    const age = parseDuration(flags['older-than'], '--older-than');
+    const result = await new Operator(config.tcc).purge(
+      Date.now() - age,
+      (scanned) => output.progress(`scanned ${scanned} tombstones…`),
+      flags['dry-run'] === true,
+    );
+    output.done();
+    if (output.json) output.out(JSON.stringify({ ...result, dryRun: flags['dry-run'] === true }));
+    else {
+      const verb = flags['dry-run'] ? 'would purge' : 'purged';
+      output.out(
+        `${verb} ${result.purged} of ${result.scanned} tombstones${result.skipped ? ` (${result.skipped} changed meanwhile, kept)` : ''}`,
+      );
+    }
+    return EXIT.ok;
+  },
+};

@@ -1,0 +1,99 @@
+#!/usr/bin/env node
+import { ConfigError } from '../errors/config-error.js';
+import { OperatorConflictError } from '../errors/operator-conflict-error.js';
+import { OperatorRefusedError } from '../errors/operator-refused-error.js';
+import { RecordNotFoundError } from '../errors/record-not-found-error.js';
+import { RecoveryOptionError } from '../errors/recovery-option-error.js';
+import { COMMANDS } from './commands/index.js';
+import { type LoadedConfig, loadConfig } from './config-loader.js';
+import type { Flags } from './context.js';
+import { EXIT } from './exit-codes.js';
+import { consoleOutput } from './output.js';
+import { parseLine } from './parse.js';
+import { UsageError } from './usage-error.js';
+
+function help(): string {
+  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
+  return [
+    'tcc: recovery worker and operator commands for @tcc/core transactions',
+    '',
+    'usage: tcc <command> [--config tcc.config.js] [options]',
+    '',
+    ...Object.entries(COMMANDS).map(
+      ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}\n  ${' '.repeat(width)}  ${c.usage}`,
+    ),
+    '',
+    'The config module (--config, else $TCC_CONFIG, else ./tcc.config.js) exports the Tcc (default or `tcc`)',
+    'with its participants registered, and optionally `recovery` (RecoveryWorker options) and `close()`.',
+    '',
+    'exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 no such record, 5 refused, 6 recovery attempt failed,',
+    '            7 changed by another process meanwhile (run again)',
+  ].join('\n');
+}
+
+/** Runs one command line; resolves with the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  let json = argv.includes('--json');
+  let config: LoadedConfig | undefined;
+  try {
+    const { command, args, flags } = parseLine(argv);
+    json = flags.json === true;
+    if (flags.help || command === undefined || command === 'help') {
+      process.stdout.write(`${help()}\n`);
+      return command === undefined && !flags.help ? EXIT.usage : EXIT.ok;
+    }
+    const spec = COMMANDS[command];
+    if (spec === undefined)
+      throw new UsageError(`unknown command ${JSON.stringify(command)}; see tcc --help`);
+    const extra = (Object.keys(flags) as (keyof Flags)[]).filter(
+      (f) => f !== 'config' && !spec.flags.includes(f),
+    );
+    if (extra.length > 0) {
+      throw new UsageError(`${command} does not take --${extra.join(', --')}; usage: ${spec.usage}`);
+    }
+    if (args.length !== spec.args) {
+      throw new UsageError(
+        spec.args === 1
+          ? `${command} needs one xid; usage: ${spec.usage}`
+          : `${command} takes no arguments; usage: ${spec.usage}`,
+      );
+    }
+    config = await loadConfig(flags.config ?? process.env.TCC_CONFIG ?? 'tcc.config.js');
+    const output = consoleOutput(json, flags.progress === true);
+    return await spec.run({ config, output, flags, args });
+  } catch (error) {
+    const code = exitCodeOf(error);
+    const message = error instanceof Error ? error.message : String(error);
+    process.stderr.write(`tcc: ${message}\n`);
+    if (code === EXIT.failure && error instanceof Error && error.stack && process.env.TCC_DEBUG) {
+      process.stderr.write(`${error.stack}\n`);
+    }
+    if (json) {
+      const errorCode = (error as { code?: unknown }).code;
+      process.stdout.write(
+        `${JSON.stringify({ error: { code: typeof errorCode === 'string' ? errorCode : 'TCC_FAILURE', message } })}\n`,
+      );
+    }
+    return code;
+  } finally {
+    await config?.close().catch(() => {});
+  }
+}
+
+function exitCodeOf(error: unknown): number {
+  if (error instanceof UsageError || error instanceof RecoveryOptionError) return EXIT.usage;
+  if (error instanceof ConfigError) return EXIT.config;
+  if (error instanceof RecordNotFoundError) return EXIT.notFound;
+  if (error instanceof OperatorRefusedError) return EXIT.refused;
+  if (error instanceof OperatorConflictError) return EXIT.conflict;
+  return EXIT.failure;
+}
+
+// Explicit exit: the config's clients (and BullMQ's) would otherwise keep the process alive.
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    process.stderr.write(`tcc: ${String(error)}\n`);
+    process.exit(EXIT.failure);
+  },
+);

@@ -1,0 +1,14 @@
+import { TccError } from '@tcc/core';
+
+/** Another process changed the record while an operator action was writing it; nothing was written. */
+export class OperatorConflictError extends TccError {
+  readonly xid: string;
+
+  constructor(xid: string, action: string) {
+    super(
+      'TCC_OPERATOR_CONFLICT',
+      `${action} of ${xid}: another process changed the record meanwhile; nothing was written, look again and retry`,
+    );
+    this.xid = xid;
+  }
+}

@@ -1,0 +1,180 @@
+import type { Tcc } from '@tcc/core';
+import type { Cluster, Redis, RedisOptions } from 'ioredis';
+import { RecoveryOptionError } from '../errors/recovery-option-error.js';
+
+/** Exponential backoff between the attempts of one recovery job. */
+export interface RecoveryBackoff {
+  /** Delay before the first retry, added to `recoverAfterMs` (ms). Default 1,000. */
+  delayMs?: number;
+  /** Cap of the exponential part (ms). Default 300,000. */
+  maxDelayMs?: number;
+  /** Share of the exponential part drawn at random, 0 to 1. Default 0.5. */
+  jitter?: number;
+}
+
+/**
+ * Where BullMQ keeps its queue: an ioredis `Redis` or `Cluster` created with
+ * `maxRetriesPerRequest: null` (the worker's blocking commands need it), or options for one.
+ */
+export type RecoveryConnection = Redis | Cluster | RedisOptions;
+
+export interface RecoveryWorkerOptions {
+  /** The runtime of the domain to recover, with its participants registered. */
+  tcc: Tcc;
+  connection: RecoveryConnection;
+  /** BullMQ queue name. Default `tcc-recovery-<domain>`. No `:`. */
+  queueName?: string;
+  /**
+   * BullMQ key prefix. Default `{tcc}`: a hash tag, so every key of the queue lands in one
+   * Redis Cluster slot. On a Cluster the prefix must contain a hash tag.
+   */
+  prefix?: string;
+  /** Recovery jobs one worker runs at once. Default 32. */
+  concurrency?: number;
+  /** How often the domain's scheduler enqueues a scan for stuck records (ms). Default 10,000. */
+  scanEveryMs?: number;
+  /**
+   * A record untouched this long is stuck (ms). Default 30,000. Keep it equal to the Tcc's
+   * `recovery.recoverAfterMs`, which is also the lease of whoever writes a record: a smaller
+   * value only enqueues jobs that find the record still leased.
+   */
+  recoverAfterMs?: number;
+  /**
+   * Failed attempts after which the worker parks a record (counted in the record's `retries`,
+   * so attempts of crashed workers count too). Default 30. The Tcc's `recovery.maxRetries`
+   * also parks: the lower of the two wins.
+   */
+  maxRetries?: number;
+  backoff?: RecoveryBackoff;
+  /** Stuck records read per `findStuck` page and enqueued per `addBulk`. Default 500. */
+  batchSize?: number;
+  /**
+   * How long a job's lock lasts without renewal (ms). Default 30,000. A killed worker's jobs
+   * are taken over by the stalled-job check, which runs every `lockDurationMs / 2`.
+   */
+  lockDurationMs?: number;
+  /** Close (draining active jobs) on SIGTERM and SIGINT. Default false; `tcc worker` sets it. */
+  handleSignals?: boolean;
+}
+
+export interface ResolvedWorkerOptions {
+  readonly tcc: Tcc;
+  readonly connection: RecoveryConnection;
+  readonly queueName: string;
+  readonly prefix: string;
+  readonly concurrency: number;
+  readonly scanEveryMs: number;
+  readonly recoverAfterMs: number;
+  readonly maxRetries: number;
+  readonly backoff: Required<RecoveryBackoff>;
+  readonly batchSize: number;
+  readonly lockDurationMs: number;
+  readonly handleSignals: boolean;
+}
+
+const KNOWN = new Set([
+  'tcc',
+  'connection',
+  'queueName',
+  'prefix',
+  'concurrency',
+  'scanEveryMs',
+  'recoverAfterMs',
+  'maxRetries',
+  'backoff',
+  'batchSize',
+  'lockDurationMs',
+  'handleSignals',
+]);
+
+const WHERE = 'new RecoveryWorker';
+
+/** Checks every option and fills in the defaults; throws {@link RecoveryOptionError} naming the bad one. */
+export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWorkerOptions {
+  if (options === null || typeof options !== 'object') {
+    throw new RecoveryOptionError(`${WHERE}: options must be an object, got ${describe(options)}`);
+  }
+  const unknown = Object.keys(options).filter((key) => !KNOWN.has(key));
+  if (unknown.length > 0) throw new RecoveryOptionError(`${WHERE}: unknown option ${unknown.join(', ')}`);
+  const { tcc } = options;
+  if (!isTcc(tcc)) {
+    throw new RecoveryOptionError(`${WHERE}: tcc must be a Tcc instance, got ${describe(tcc)}`);
+  }
+  const queueName = options.queueName ?? `tcc-recovery-${tcc.domain}`;
+  if (typeof queueName !== 'string' || queueName === '' || queueName.includes(':')) {
+    throw new RecoveryOptionError(
+      `${WHERE}: queueName must be a non-empty string without ":", got ${describe(queueName)}`,
+    );
+  }
+  const prefix = options.prefix ?? '{tcc}';
+  if (typeof prefix !== 'string' || prefix === '') {
+    throw new RecoveryOptionError(`${WHERE}: prefix must be a non-empty string, got ${describe(prefix)}`);
+  }
+  const backoff = options.backoff ?? {};
+  if (backoff === null || typeof backoff !== 'object') {
+    throw new RecoveryOptionError(`${WHERE}: backoff must be an object, got ${describe(backoff)}`);
+  }
+  const jitter = backoff.jitter ?? 0.5;
+  if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
+    throw new RecoveryOptionError(
+      `${WHERE}: backoff.jitter must be a number from 0 to 1, got ${describe(jitter)}`,
+    );
+  }
+  if (options.handleSignals !== undefined && typeof options.handleSignals !== 'boolean') {
+    throw new RecoveryOptionError(
+      `${WHERE}: handleSignals must be a boolean, got ${describe(options.handleSignals)}`,
+    );
+  }
+  return {
+    tcc,
+    connection: options.connection,
+    queueName,
+    prefix,
+    concurrency: positive(options.concurrency ?? 32, 'concurrency'),
+    scanEveryMs: positive(options.scanEveryMs ?? 10_000, 'scanEveryMs'),
+    recoverAfterMs: nonNegative(options.recoverAfterMs ?? 30_000, 'recoverAfterMs'),
+    maxRetries: positive(options.maxRetries ?? 30, 'maxRetries'),
+    backoff: {
+      delayMs: nonNegative(backoff.delayMs ?? 1_000, 'backoff.delayMs'),
+      maxDelayMs: nonNegative(backoff.maxDelayMs ?? 300_000, 'backoff.maxDelayMs'),
+      jitter,
+    },
+    batchSize: positive(options.batchSize ?? 500, 'batchSize'),
+    lockDurationMs: positive(options.lockDurationMs ?? 30_000, 'lockDurationMs'),
+    handleSignals: options.handleSignals ?? false,
+  };
+}
+
+/** Duck-typed, so a Tcc from another copy of `@tcc/core` (a config module's) is accepted too. */
+export function isTcc(value: unknown): value is Tcc {
+  const v = value as Partial<Tcc> | null;
+  return (
+    typeof v === 'object' &&
+    v !== null &&
+    typeof v.recover === 'function' &&
+    typeof v.domain === 'string' &&
+    typeof v.storage === 'object' &&
+    v.storage !== null
+  );
+}
+
+function positive(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
+    throw new RecoveryOptionError(`${WHERE}: ${name} must be a positive integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+function nonNegative(value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
+    throw new RecoveryOptionError(`${WHERE}: ${name} must be a non-negative integer, got ${describe(value)}`);
+  }
+  return value;
+}
+
+export function describe(value: unknown): string {
+  if (typeof value === 'string') return JSON.stringify(value);
+  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
+  if (value === null || typeof value !== 'object') return String(value);
+  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'null prototype'})`;
+}

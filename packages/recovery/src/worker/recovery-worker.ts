@@ -1,0 +1,211 @@
+import { EventEmitter } from 'node:events';
+import type { RecoveryResult } from '@tcc/core';
+import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
+import { RecoveryFailedError } from '../errors/recovery-failed-error.js';
+import { RecoveryOptionError } from '../errors/recovery-option-error.js';
+import { RecoveryTelemetry } from '../telemetry/recovery-telemetry.js';
+import { retryDelay } from './backoff.js';
+import { checkConnection } from './connection.js';
+import { JOB, type RecoverJobData } from './job-data.js';
+import { type RecoveryWorkerOptions, type ResolvedWorkerOptions, resolveWorkerOptions } from './options.js';
+import { parkIfExhausted } from './parker.js';
+import { StuckScanner } from './stuck-scanner.js';
+
+/** Emitted when a record is parked (by this worker, or by core's own `maxRetries`). */
+export interface ParkedEvent {
+  readonly xid: string;
+  readonly error: unknown;
+}
+
+/** Emitted when an attempt failed and the job will be retried after its backoff. */
+export interface FailedEvent {
+  readonly xid: string;
+  readonly error: unknown;
+  readonly attempt: number;
+}
+
+export interface RecoveryWorkerEvents {
+  /** Every attempt's result (confirmed, cancelled, waiting, busy, ...). */
+  recovered: [result: RecoveryResult];
+  failed: [event: FailedEvent];
+  parked: [event: ParkedEvent];
+  /** A scan finished; `found` stuck records (the gauge's value). */
+  scanned: [found: number];
+  /** BullMQ or the store failed outside a job (e.g. Redis unreachable). */
+  error: [error: Error];
+  closed: [];
+}
+
+type RecoverJob = Job<RecoverJobData, string, string>;
+
+/**
+ * Recovery of one domain on BullMQ (DESIGN.md §7): a job scheduler per domain enqueues a scan
+ * every `scanEveryMs`; the scan enqueues one job per stuck record under a deterministic id; each
+ * job runs `tcc.recover(xid)`, and failed attempts are retried with exponential backoff and
+ * jitter until the record is parked after `maxRetries`.
+ *
+ * Run as many workers on one queue as you like, in one process or many: BullMQ gives each job to
+ * one worker, takes over the jobs of a killed worker through its stalled-job check, and the
+ * compare-and-set on the record's version keeps two workers from driving one record at once.
+ *
+ * @example
+ * const worker = new RecoveryWorker({ tcc, connection: new Redis(url, { maxRetriesPerRequest: null }) });
+ * await worker.start();
+ * // ...
+ * await worker.close(); // waits for the jobs it is running
+ */
+export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
+  readonly options: ResolvedWorkerOptions;
+  readonly #telemetry: RecoveryTelemetry;
+  #queue: Queue | undefined;
+  #worker: Worker | undefined;
+  #closing: Promise<void> | undefined;
+  #onSignal: (() => void) | undefined;
+
+  /** @throws {RecoveryOptionError} naming the bad option, e.g. a connection without `maxRetriesPerRequest: null`. */
+  constructor(options: RecoveryWorkerOptions) {
+    super();
+    this.options = resolveWorkerOptions(options);
+    checkConnection(this.options.connection, this.options.prefix);
+    this.#telemetry = new RecoveryTelemetry(this.options.tcc.domain);
+  }
+
+  /** Id of the domain's job scheduler, shared by every worker of the queue. */
+  get schedulerId(): string {
+    return `scan-${this.options.tcc.domain}`;
+  }
+
+  /** The BullMQ queue (after `start()`), e.g. for its job counts. */
+  get queue(): Queue | undefined {
+    return this.#queue;
+  }
+
+  /** Creates (or updates) the domain's scan scheduler and starts taking jobs. */
+  async start(): Promise<void> {
+    if (this.#queue !== undefined || this.#closing !== undefined) {
+      throw new RecoveryOptionError('RecoveryWorker.start: already started (a worker starts once)');
+    }
+    const { prefix, queueName, concurrency, lockDurationMs, scanEveryMs } = this.options;
+    // ioredis's options type and BullMQ's describe the same object differently.
+    const connection = this.options.connection as ConnectionOptions;
+    const queue = new Queue(queueName, { connection, prefix });
+    this.#queue = queue;
+    queue.on('error', (error) => this.#error(error));
+    await queue.upsertJobScheduler(
+      this.schedulerId,
+      { every: scanEveryMs },
+      { name: JOB.scan, data: {}, opts: { removeOnComplete: true, removeOnFail: true } },
+    );
+    const worker = new Worker(queueName, (job: RecoverJob) => this.#process(job), {
+      connection,
+      prefix,
+      concurrency,
+      lockDuration: lockDurationMs,
+      stalledInterval: Math.max(1, Math.ceil(lockDurationMs / 2)),
+      maxStalledCount: 3,
+      settings: {
+        backoffStrategy: (attemptsMade: number) =>
+          retryDelay(attemptsMade, this.options.recoverAfterMs, this.options.backoff),
+      },
+    });
+    this.#worker = worker;
+    worker.on('error', (error) => this.#error(error));
+    await worker.waitUntilReady();
+    if (this.options.handleSignals) {
+      this.#onSignal = () => void this.close();
+      process.once('SIGTERM', this.#onSignal);
+      process.once('SIGINT', this.#onSignal);
+    }
+  }
+
+  /** Runs one scan now, in this process, and resolves with the number of stuck records found. */
+  async scanNow(): Promise<number> {
+    const queue = this.#queue;
+    if (queue === undefined) throw new RecoveryOptionError('RecoveryWorker.scanNow: call start() first');
+    return this.#scan(queue);
+  }
+
+  /**
+   * Stops taking jobs, waits for the ones running (a drain), and closes the BullMQ connections it
+   * made. A client passed as `connection` stays open: the caller owns it. The scheduler stays in
+   * Redis for the other workers. Calling it again returns the same promise.
+   */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      if (this.#onSignal !== undefined) {
+        process.off('SIGTERM', this.#onSignal);
+        process.off('SIGINT', this.#onSignal);
+      }
+      try {
+        await this.#worker?.close();
+      } finally {
+        await this.#queue?.close();
+        this.emit('closed');
+      }
+    })();
+    return this.#closing;
+  }
+
+  async #process(job: RecoverJob): Promise<string> {
+    if (job.name === JOB.scan) return `found ${await this.#scan(this.#queue!)}`;
+    const { xid, traceparent } = job.data;
+    const info = { xid, traceparent, jobId: job.id, attempt: job.attemptsMade + 1 };
+    return this.#telemetry.job(
+      info,
+      () => this.#recover(xid, job.attemptsMade + 1),
+      (outcome) => outcome,
+    );
+  }
+
+  async #recover(xid: string, attempt: number): Promise<string> {
+    const { tcc, maxRetries } = this.options;
+    let result: RecoveryResult;
+    try {
+      result = await tcc.recover(xid);
+    } catch (error) {
+      // The store is unreachable or similar: BullMQ retries the job after its backoff.
+      this.#telemetry.failed();
+      this.emit('failed', { xid, error, attempt });
+      throw error;
+    }
+    this.emit('recovered', result);
+    switch (result.outcome) {
+      case 'confirmed':
+      case 'cancelled':
+      case 'try-failed':
+        this.#telemetry.recovered();
+        return result.outcome;
+      case 'parked':
+        this.#telemetry.parked();
+        this.emit('parked', { xid, error: result.error });
+        return result.outcome;
+      case 'failed': {
+        if (await parkIfExhausted(tcc.storage, xid, maxRetries, result.error)) {
+          this.#telemetry.parked();
+          this.emit('parked', { xid, error: result.error });
+          return 'parked';
+        }
+        this.#telemetry.failed();
+        this.emit('failed', { xid, error: result.error, attempt });
+        throw new RecoveryFailedError(xid, result.error);
+      }
+      default:
+        // waiting, busy, finished, not-found, foreign: nothing for this job to do; a later scan
+        // enqueues the record again if it is still stuck then.
+        return result.outcome;
+    }
+  }
+
+  async #scan(queue: Queue): Promise<number> {
+    const { tcc, recoverAfterMs, batchSize, maxRetries } = this.options;
+    const found = await new StuckScanner({ tcc, queue, recoverAfterMs, batchSize, maxRetries }).scan();
+    this.#telemetry.stuck(found);
+    this.emit('scanned', found);
+    return found;
+  }
+
+  #error(error: Error): void {
+    if (this.listenerCount('error') > 0) this.emit('error', error);
+    else console.error('[tcc] recovery worker:', error);
+  }
+}

@@ -1,0 +1,275 @@
+import { context, metrics, trace } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
+import { ConfirmFailedError, JsonCodec, Tcc } from '@tcc/core';
+import { makeRecord } from '@tcc/core/testing';
+import { RedisStorage } from '@tcc/storage-redis';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openRedis, type RedisHarness } from '../../../test/support/redis.js';
+import { type ParkedEvent, RecoveryOptionError, RecoveryWorker, recoveryJobId } from '../src/index.js';
+import { retryDelay } from '../src/worker/backoff.js';
+import { StuckScanner } from '../src/worker/stuck-scanner.js';
+import { until } from './support.js';
+
+class TestReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
+  protected async onForceFlush() {}
+  protected async onShutdown() {}
+}
+
+const exporter = new InMemorySpanExporter();
+const reader = new TestReader();
+let redis: RedisHarness;
+
+beforeAll(async () => {
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  trace.setGlobalTracerProvider(
+    new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] }),
+  );
+  metrics.setGlobalMeterProvider(new MeterProvider({ readers: [reader] }));
+  redis = await openRedis();
+});
+afterAll(async () => {
+  trace.disable();
+  metrics.disable();
+  context.disable();
+  await redis?.end();
+});
+
+async function metric(name: string): Promise<number | undefined> {
+  const { resourceMetrics } = await reader.collect();
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const m of scope.metrics) {
+      if (m.descriptor.name === name) return m.dataPoints.reduce((sum, p) => sum + (p.value as number), 0);
+    }
+  }
+  return undefined;
+}
+
+function shop(prefix: string) {
+  const storage = new RedisStorage({ client: redis.client, prefix });
+  const tcc = new Tcc({ domain: 'shop', storage, recovery: { recoverAfterMs: 100 } });
+  return { storage, tcc };
+}
+
+async function queueClient() {
+  return redis.newClient({ maxRetriesPerRequest: null });
+}
+
+describe('options', () => {
+  it.each<[string, (tcc: Tcc, client: Redis) => unknown, RegExp]>([
+    [
+      'a client without maxRetriesPerRequest: null',
+      (tcc) => new RecoveryWorker({ tcc, connection: new Redis({ lazyConnect: true }) }),
+      /must be created with maxRetriesPerRequest: null .*got 20/,
+    ],
+    [
+      'options with maxRetriesPerRequest: 3',
+      (tcc) => new RecoveryWorker({ tcc, connection: { host: '127.0.0.1', maxRetriesPerRequest: 3 } }),
+      /connection options must have maxRetriesPerRequest: null .*got 3/,
+    ],
+    [
+      'no connection',
+      (tcc) => new RecoveryWorker({ tcc } as never),
+      /connection must be an ioredis Redis or Cluster/,
+    ],
+    [
+      'no tcc',
+      (_, c) => new RecoveryWorker({ tcc: {}, connection: c } as never),
+      /tcc must be a Tcc instance/,
+    ],
+    [
+      'concurrency 0',
+      (tcc, c) => new RecoveryWorker({ tcc, connection: c, concurrency: 0 }),
+      /concurrency must be a positive integer, got 0/,
+    ],
+    [
+      'a queue name with ":"',
+      (tcc, c) => new RecoveryWorker({ tcc, connection: c, queueName: 'a:b' }),
+      /queueName .* without ":"/,
+    ],
+    [
+      'jitter 2',
+      (tcc, c) => new RecoveryWorker({ tcc, connection: c, backoff: { jitter: 2 } }),
+      /backoff.jitter must be a number from 0 to 1/,
+    ],
+    [
+      'an unknown option',
+      (tcc, c) => new RecoveryWorker({ tcc, connection: c, retries: 3 } as never),
+      /unknown option retries/,
+    ],
+  ])('refuses %s with a clear message', async (_name, make, message) => {
+    const prefix = redis.prefix();
+    const { tcc } = shop(prefix);
+    const client = await queueClient();
+    const before = await redis.client.dbsize();
+    expect(() => make(tcc, client)).toThrow(RecoveryOptionError);
+    expect(() => make(tcc, client)).toThrow(message);
+    // Nothing was written: no queue, no scheduler.
+    expect(await redis.client.keys(`${prefix}*`)).toEqual([]);
+    expect(await redis.client.dbsize()).toBeGreaterThanOrEqual(0);
+    void before;
+  });
+
+  it('retry delays start after the lease, grow exponentially, are capped and jittered', () => {
+    const backoff = { delayMs: 100, maxDelayMs: 1_000, jitter: 0.5 };
+    const top = () => 0; // random() = 0: no jitter taken off
+    expect([1, 2, 3, 4, 5, 6].map((n) => retryDelay(n, 300, backoff, top))).toEqual([
+      400, 500, 700, 1100, 1300, 1300,
+    ]);
+    expect(retryDelay(3, 300, backoff, () => 0.999)).toBeGreaterThanOrEqual(300 + 200);
+    expect(retryDelay(3, 300, backoff, () => 0.999)).toBeLessThan(700);
+  });
+
+  it('job ids are deterministic and acceptable to BullMQ', () => {
+    expect(recoveryJobId('abc')).toBe('r.abc');
+    expect(recoveryJobId('12')).toBe('r.12');
+    expect(recoveryJobId('a:b%c')).toBe('r.a%3Ab%25c');
+  });
+});
+
+describe('scan', () => {
+  it('enqueues one job per stuck record with a step to take, and no duplicate on a second scan', async () => {
+    const prefix = redis.prefix();
+    const { tcc, storage } = shop(prefix);
+    const old = Date.now() - 60_000;
+    const due = Array.from({ length: 30 }, () =>
+      makeRecord({ domain: 'shop', status: 'CONFIRMING', updatedAt: old }),
+    );
+    const trying = makeRecord({ domain: 'shop', updatedAt: old, deadline: Date.now() + 60_000 });
+    const fresh = makeRecord({ domain: 'shop', status: 'CANCELLING', updatedAt: Date.now() + 60_000 });
+    const other = makeRecord({ domain: 'stock', status: 'CONFIRMING', updatedAt: old });
+    for (const r of [...due, trying, fresh, other]) await storage.create(r);
+    const queue = new Queue('scan-test', { connection: await queueClient(), prefix: `${prefix}{q}` });
+    const scanner = new StuckScanner({ tcc, queue, recoverAfterMs: 1_000, batchSize: 7, maxRetries: 3 });
+    expect(await scanner.scan()).toBe(31); // found: the 30 due and the try inside its deadline
+    expect(await scanner.scan()).toBe(31);
+    const jobs = await queue.getJobs(['waiting']);
+    expect(jobs.map((j) => j.data.xid).sort()).toEqual(due.map((r) => r.xid).sort());
+    expect(new Set(jobs.map((j) => j.id))).toEqual(new Set(due.map((r) => recoveryJobId(r.xid))));
+    await queue.close();
+  });
+});
+
+describe('recovery on BullMQ, in process', () => {
+  it('parks a record that always fails after maxRetries; spans link to its trace; counters say so', async () => {
+    const prefix = redis.prefix();
+    const { tcc, storage } = shop(prefix);
+    let confirms = 0;
+    const pay = tcc.compensable('shop.pay', {
+      try: async (_n: number) => {},
+      confirm: async () => {
+        confirms++;
+        throw new Error('card declined');
+      },
+      cancel: async () => {},
+    });
+    let xid = '';
+    await expect(
+      tcc.transaction(async () => {
+        xid = tcc.current()!.xid;
+        await pay(1);
+      }),
+    ).rejects.toBeInstanceOf(ConfirmFailedError);
+    // The original request's trace, as the HTTP transport keeps it.
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const record = (await storage.get(xid))!;
+    record.attachments.traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
+    await storage.update({ ...record, version: record.version + 1 }, record.version);
+    exporter.reset();
+
+    const worker = new RecoveryWorker({
+      tcc,
+      connection: await queueClient(),
+      prefix: `${prefix}{q}`,
+      recoverAfterMs: 100,
+      scanEveryMs: 100,
+      maxRetries: 3,
+      backoff: { delayMs: 20, maxDelayMs: 50 },
+    });
+    const parked: ParkedEvent[] = [];
+    worker.on('parked', (event) => parked.push(event));
+    await worker.start();
+    try {
+      await until('the record parked', async () => (await storage.get(xid))?.parkedAt !== undefined);
+    } finally {
+      await worker.close();
+    }
+    const after = (await storage.get(xid))!;
+    expect(after).toMatchObject({ status: 'CONFIRMING', retries: 3 });
+    expect(after.lastError).toMatch(/card declined/);
+    expect(confirms).toBe(1 + 3); // the transaction's own confirm, then maxRetries attempts
+    expect(parked.map((p) => p.xid)).toEqual([xid]);
+
+    const spans = exporter.getFinishedSpans().filter((s) => s.name === 'tcc.recover' && s.links.length > 0);
+    expect(spans.length).toBe(3);
+    for (const span of spans) {
+      expect(span.links[0]!.context.traceId).toBe(traceId);
+      expect(span.spanContext().traceId).not.toBe(traceId); // a new trace, linked
+      expect(span.attributes['tcc.xid']).toBe(xid);
+    }
+    expect(await metric('tcc.recovery.parked')).toBe(1);
+    expect(await metric('tcc.recovery.failed')).toBe(2);
+    expect(await metric('tcc.recovery.stuck')).toBeGreaterThanOrEqual(0);
+  });
+
+  it('recovers stuck records and counts them; close() drains and leaves the caller its client', async () => {
+    const prefix = redis.prefix();
+    const { tcc, storage } = shop(prefix);
+    const confirmed: number[] = [];
+    tcc.compensable('shop.pay', {
+      try: async (_n: number) => {},
+      confirm: async (n: number) => {
+        confirmed.push(n);
+      },
+      cancel: async () => {},
+    });
+    const old = Date.now() - 60_000;
+    const codec = new JsonCodec();
+    for (let n = 0; n < 20; n++) {
+      await storage.create(
+        makeRecord({
+          domain: 'shop',
+          status: 'CONFIRMING',
+          updatedAt: old,
+          participants: [
+            {
+              id: 'p1',
+              kind: 'local',
+              target: 'shop.pay',
+              confirm: 'confirm',
+              cancel: 'cancel',
+              args: codec.encode([n]),
+              status: 'TRYING',
+            },
+          ],
+        }),
+      );
+    }
+    const before = (await metric('tcc.recovery.recovered')) ?? 0;
+    const client = await queueClient();
+    const worker = new RecoveryWorker({
+      tcc,
+      connection: client,
+      prefix: `${prefix}{q}`,
+      recoverAfterMs: 100,
+      scanEveryMs: 100,
+    });
+    await worker.start();
+    await until('all confirmed', async () => (await storage.count({ domain: 'shop' })) === 0);
+    await worker.close();
+    expect(confirmed.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+    expect(await metric('tcc.recovery.recovered')).toBe(before + 20);
+    expect(await client.ping()).toBe('PONG');
+    await expect(worker.start()).rejects.toThrow(/already started/);
+  });
+});
