@@ -6,7 +6,7 @@ import {
   TransactionHangingError,
 } from '@tcc/core';
 import { type SqlClientInput, type SqlExecutor, sqlState, toSqlClient } from './client.js';
-import { barrierTable } from './migrations.js';
+import { barrierTable, lockSchema } from './migrations.js';
 import { resolveNames, type SqlNames } from './names.js';
 
 /** Where the fence rows live: `<schema>.<table>_barrier`, the same names as `SqlStorage`'s options. */
@@ -113,12 +113,7 @@ export async function migrateBarrier(client: SqlClientInput, options: BarrierOpt
   const names = barrierNames(options);
   try {
     await sql.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
-        0x7cc,
-        `${names.schema}.${names.table}`,
-      ]);
-      const schemas = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [names.schema]);
-      if (schemas.length === 0) await tx.query(`CREATE SCHEMA ${names.quotedSchema}`);
+      await lockSchema(tx, names);
       await tx.query(barrierTable(names, true));
     });
   } catch (error) {

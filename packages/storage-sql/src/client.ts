@@ -1,4 +1,5 @@
 import { InvalidOptionError } from '@tcc/core';
+import { RolledBackError } from './errors.js';
 
 /** A row as the driver returns it. */
 export type SqlRow = Record<string, unknown>;
@@ -24,6 +25,14 @@ export interface SqlClient extends SqlExecutor {
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
 }
 
+/** What pg answers: the rows, how many rows a write changed, and the command tag. */
+interface PgResult {
+  rows: SqlRow[];
+  rowCount: number | null;
+  /** `COMMIT` answers `ROLLBACK` when the transaction had failed: see `inTransaction`. */
+  command?: string;
+}
+
 interface PgQueryConfig {
   text: string;
   values?: unknown[];
@@ -32,20 +41,20 @@ interface PgQueryConfig {
 
 /** A `pg.PoolClient`: what `pg.Pool#connect()` resolves to. */
 export interface PgPoolClientLike {
-  query(config: PgQueryConfig): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
+  query(config: PgQueryConfig): Promise<PgResult>;
   release(error?: Error | boolean): void;
 }
 
 /** A `pg.Pool` (structurally: anything with `connect()`, `query()` and `totalCount`). */
 export interface PgPoolLike {
-  query(config: PgQueryConfig): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
+  query(config: PgQueryConfig): Promise<PgResult>;
   connect(): Promise<PgPoolClientLike>;
   readonly totalCount: number;
 }
 
 /** A connected `pg.Client`. */
 export interface PgClientLike {
-  query(config: PgQueryConfig): Promise<{ rows: SqlRow[]; rowCount: number | null }>;
+  query(config: PgQueryConfig): Promise<PgResult>;
   connect(): Promise<unknown>;
 }
 
@@ -105,13 +114,15 @@ function config(text: string, params: readonly unknown[] | undefined, name?: str
 }
 
 async function inTransaction<T>(
-  run: (text: string, params?: readonly unknown[]) => Promise<SqlRow[]>,
+  run: (text: string, params?: readonly unknown[]) => Promise<PgResult>,
   fn: (tx: SqlExecutor) => Promise<T>,
 ): Promise<T> {
   await run('BEGIN');
   let result: T;
   try {
-    result = await fn({ query: run as SqlExecutor['query'] });
+    result = await fn({
+      query: (async (text, params) => (await run(text, params)).rows) as SqlExecutor['query'],
+    });
   } catch (error) {
     try {
       await run('ROLLBACK');
@@ -120,7 +131,11 @@ async function inTransaction<T>(
     }
     throw error;
   }
-  await run('COMMIT');
+  // PostgreSQL answers COMMIT of a failed transaction (a statement failed and `fn` caught the
+  // error) with a silent ROLLBACK: without this check a fence row and a business change that
+  // were never written would be reported as done.
+  const { command } = await run('COMMIT');
+  if (command === 'ROLLBACK') throw new RolledBackError();
   return result;
 }
 
@@ -142,7 +157,7 @@ function poolAdapter(pool: PgPoolLike): SqlClient {
       try {
         return await inTransaction(async (text, params) => {
           try {
-            return (await connection.query(config(text, params))).rows;
+            return await connection.query(config(text, params));
           } catch (error) {
             // A failed COMMIT/ROLLBACK or a lost connection: do not hand this one out again.
             if (text === 'COMMIT' || text === 'ROLLBACK' || !isServerError(error)) broken = error as Error;
@@ -165,8 +180,10 @@ function pgClientAdapter(client: PgClientLike): SqlClient {
     tail = run.catch(() => {});
     return run;
   }
+  const run = (text: string, params?: readonly unknown[], name?: string) =>
+    client.query(config(text, params, name));
   const raw = async (text: string, params?: readonly unknown[], name?: string) =>
-    (await client.query(config(text, params, name))).rows;
+    (await run(text, params, name)).rows;
   const count = async (text: string, params: readonly unknown[], name: string) =>
     (await client.query(config(text, params, name))).rowCount ?? 0;
   return {
@@ -181,7 +198,7 @@ function pgClientAdapter(client: PgClientLike): SqlClient {
       return exclusive(() => count(text, params, name));
     },
     transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      return exclusive(() => inTransaction((text, params) => raw(text, params), fn));
+      return exclusive(() => inTransaction((text, params) => run(text, params), fn));
     },
   };
 }
@@ -196,13 +213,21 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
     query,
     queryNamed: (_name, text, params) => query(text, params),
     executeNamed: async (_name, text, params) => (await db.query(text, [...params])).affectedRows ?? 0,
-    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      return db.transaction((tx) =>
-        fn({
-          query: async <R extends SqlRow>(text: string, params?: readonly unknown[]) =>
-            (await tx.query(text, params === undefined ? undefined : [...params])).rows as R[],
-        }),
-      );
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      try {
+        return await db.transaction((tx) =>
+          fn({
+            query: async <R extends SqlRow>(text: string, params?: readonly unknown[]) =>
+              (await tx.query(text, params === undefined ? undefined : [...params])).rows as R[],
+          }),
+        );
+      } catch (error) {
+        // PGlite's own words for pg's silent ROLLBACK (see inTransaction): one error for both.
+        if (error instanceof Error && /rolled back instead of committed/i.test(error.message)) {
+          throw new RolledBackError({ cause: error });
+        }
+        throw error;
+      }
     },
   };
 }

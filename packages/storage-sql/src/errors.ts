@@ -18,3 +18,20 @@ export class SchemaVersionError extends TccError {
     this.expected = expected;
   }
 }
+
+/**
+ * A local transaction ended in ROLLBACK although its callback returned normally: a statement
+ * inside it failed and the callback caught the error, which aborts the whole transaction in
+ * PostgreSQL. Nothing of it was written (no fence row, no business change). Let such errors
+ * propagate, or use a `SAVEPOINT` around a statement that is allowed to fail.
+ */
+export class RolledBackError extends TccError {
+  constructor(options?: ErrorOptions) {
+    super(
+      'TCC_ROLLED_BACK',
+      'the local transaction was rolled back instead of committed: a statement in it failed and ' +
+        'its error was caught; nothing of it was written (let the error propagate, or use a SAVEPOINT)',
+      options,
+    );
+  }
+}

@@ -11,7 +11,7 @@ export type {
   SqlExecutor,
   SqlRow,
 } from './client.js';
-export { SchemaVersionError } from './errors.js';
+export { RolledBackError, SchemaVersionError } from './errors.js';
 export { MIGRATIONS, type Migration, type MigrationResult, TCC_SCHEMA_VERSION } from './migrations.js';
 export type { SqlNames } from './names.js';
 export { type ClaimStuckQuery, SqlStorage, type SqlStorageOptions } from './sql-storage.js';

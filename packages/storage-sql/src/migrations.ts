@@ -48,7 +48,8 @@ export const MIGRATIONS: readonly Migration[] = [
       // updated_at is indexed), about 10% of throughput for one more index on this path.
       // purgeExpired: only tombstones have expires_at.
       `CREATE INDEX ${n.local('expires')} ON ${n.records} (expires_at) WHERE expires_at IS NOT NULL`,
-      barrierTable(n),
+      // IF NOT EXISTS: `migrateBarrier()` may have created it before the log was migrated.
+      barrierTable(n, true),
     ],
   },
 ];
@@ -56,7 +57,7 @@ export const MIGRATIONS: readonly Migration[] = [
 /** The schema version this release reads and writes. */
 export const TCC_SCHEMA_VERSION = 1;
 
-const LOCK_NAMESPACE = 0x7cc; // pg_advisory_xact_lock(int, int): (tcc, hash of schema.table)
+const LOCK_NAMESPACE = 0x7cc; // pg_advisory_xact_lock(int, int): (tcc, hash of the schema)
 
 export function barrierTable(n: SqlNames, ifNotExists = false): string {
   return `CREATE TABLE ${ifNotExists ? 'IF NOT EXISTS ' : ''}${n.barrier} (
@@ -80,21 +81,27 @@ export interface MigrationResult {
 }
 
 /**
+ * Takes the schema's migration lock for the rest of `tx` and creates the schema if missing.
+ * The lock is per schema, not per table: stores with different tables in one new schema
+ * would otherwise race to create it.
+ */
+export async function lockSchema(tx: SqlExecutor, names: SqlNames): Promise<void> {
+  await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [LOCK_NAMESPACE, names.schema]);
+  const schemas = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [names.schema]);
+  if (schemas.length === 0) await tx.query(`CREATE SCHEMA ${names.quotedSchema}`);
+}
+
+/**
  * Brings the database to `TCC_SCHEMA_VERSION`. Each pending migration runs in its own
- * transaction that first takes a transaction-scoped advisory lock on (tcc, schema.table), so
- * processes migrating at once queue up and each migration is applied exactly once.
+ * transaction that first takes the schema's advisory lock (`lockSchema`), so processes
+ * migrating at once queue up and each migration is applied exactly once.
  */
 export async function runMigrations(client: SqlClient, names: SqlNames): Promise<MigrationResult> {
   let from: number | undefined;
   const applied: number[] = [];
   for (;;) {
     const step = await client.transaction(async (tx) => {
-      await tx.query('SELECT pg_advisory_xact_lock($1, hashtext($2))', [
-        LOCK_NAMESPACE,
-        `${names.schema}.${names.table}`,
-      ]);
-      const schemas = await tx.query('SELECT 1 FROM pg_namespace WHERE nspname = $1', [names.schema]);
-      if (schemas.length === 0) await tx.query(`CREATE SCHEMA ${names.quotedSchema}`);
+      await lockSchema(tx, names);
       await tx.query(
         `CREATE TABLE IF NOT EXISTS ${names.migrations} (
           version integer PRIMARY KEY,

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { InvalidOptionError } from '@tcc/core';
 
 /** Default table of the transaction log; the barrier uses `<table>_barrier`. */
@@ -36,8 +37,6 @@ export function resolveNames(options: { schema?: unknown; table?: unknown }, whe
   const schema = identifier(options.schema, DEFAULT_SCHEMA, MAX_SCHEMA_LENGTH, `${where}: schema`);
   const table = identifier(options.table, DEFAULT_TABLE, MAX_TABLE_LENGTH, `${where}: table`);
   const q = (name: string) => `"${name}"`;
-  let hash = 0;
-  for (const ch of `${schema}.${table}`) hash = (Math.imul(hash, 31) + ch.charCodeAt(0)) | 0;
   return {
     schema,
     table,
@@ -46,7 +45,9 @@ export function resolveNames(options: { schema?: unknown; table?: unknown }, whe
     migrations: `${q(schema)}.${q(`${table}_migrations`)}`,
     barrier: `${q(schema)}.${q(`${table}_barrier`)}`,
     local: (suffix) => q(`${table}_${suffix}`),
-    tag: (hash >>> 0).toString(36),
+    // Prepared statements are per connection: two stores sharing one must never share a name,
+    // so the tag is a cryptographic hash of the names (schema and table cannot contain NUL).
+    tag: createHash('sha1').update(`${schema}\u0000${table}`).digest('hex').slice(0, 12),
   };
 }
 

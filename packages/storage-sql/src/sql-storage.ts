@@ -472,11 +472,16 @@ function requireLimit(operation: string, limit: unknown): number {
   return limit;
 }
 
+/**
+ * A bound for `<` on the integer millisecond columns: rounded up, so that `updated_at < bound`
+ * keeps exactly the rows whose time is below the caller's (fractional) value, and clamped, so
+ * that ±Infinity means "no bound" as it does in the other stores.
+ */
 function requireTime(operation: string, name: string, value: unknown): number {
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
+  if (typeof value !== 'number' || Number.isNaN(value)) {
     throw new StorageError(`${operation}: ${name} must be a number, got ${formatValue(value)}`);
   }
-  return Math.floor(value);
+  return Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, Math.ceil(value)));
 }
 
 // Cursors name the operation that made them, so one passed to the other is refused, not misread.

@@ -4,6 +4,7 @@ import {
   type BarrierOptions,
   barrier,
   migrateBarrier,
+  RolledBackError,
   type SqlClientInput,
   SqlStorage,
 } from '@tcc/storage-sql';
@@ -127,15 +128,55 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
     );
     await expect(failure).rejects.toThrow('business rule');
     expect(await balance(id)).toBe(100);
-    // No fence left: a retry runs, and a cancel after the failed try is an empty rollback.
+    // No fence left: the same try runs again, and its cancel then undoes it.
     const runs: string[] = [];
-    const retry = context('try', randomUUID());
-    await step(retry, id, -30, runs);
+    await step(ctx, id, -30, runs);
     expect(await balance(id)).toBe(70);
-    const cancelOfFailed = await step({ ...ctx, phase: 'cancel' }, id, 30, runs);
-    expect(cancelOfFailed).toBeUndefined();
+    await step(ctx, id, -30, runs); // a duplicate of the try that succeeded: skipped
     expect(await balance(id)).toBe(70);
-    expect(runs).toEqual(['try']);
+    await step({ ...ctx, phase: 'cancel' }, id, 30, runs);
+    expect(await balance(id)).toBe(100);
+    expect(runs).toEqual(['try', 'cancel']);
+  });
+
+  it('a failed try is cancelled as an empty rollback, and the try is refused afterwards', async () => {
+    const id = randomUUID();
+    await open(id, 100);
+    const ctx = context('try');
+    await expect(
+      barrier(client(), ctx, async () => Promise.reject(new Error('business rule')), options()),
+    ).rejects.toThrow('business rule');
+    const runs: string[] = [];
+    expect(await step({ ...ctx, phase: 'cancel' }, id, 30, runs)).toBeUndefined();
+    await expect(step(ctx, id, -30, runs)).rejects.toBeInstanceOf(TransactionHangingError);
+    expect(runs).toEqual([]);
+    expect(await balance(id)).toBe(100);
+  });
+
+  it('refuses to report a phase done when fn swallowed a failed statement (nothing is written)', async () => {
+    const id = randomUUID();
+    await open(id, 100);
+    const ctx = context('confirm');
+    const swallowed = barrier(
+      client(),
+      ctx,
+      async (tx) => {
+        await tx.query(`UPDATE ${accounts()} SET balance = balance - 30 WHERE id = $1`, [id]);
+        // A duplicate key the callback means to ignore: PostgreSQL aborts the transaction.
+        await tx.query(`INSERT INTO ${accounts()} (id, balance) VALUES ($1, 0)`, [id]).catch(() => {});
+        return 'done';
+      },
+      options(),
+    );
+    const error = await swallowed.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RolledBackError);
+    expect(error).toMatchObject({ code: 'TCC_ROLLED_BACK' });
+    expect(await balance(id)).toBe(100);
+    // No fence was written either: the confirm runs when retried.
+    const runs: string[] = [];
+    await step(ctx, id, -30, runs);
+    expect(runs).toEqual(['confirm']);
+    expect(await balance(id)).toBe(70);
   });
 
   it('refuses a context without a participant, naming the problem', async () => {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { CorruptRecordError, InvalidOptionError, StorageError } from '@tcc/core';
 import { makeRecord } from '@tcc/core/testing';
-import { SchemaVersionError, SqlStorage, TCC_SCHEMA_VERSION } from '@tcc/storage-sql';
+import { migrateBarrier, SchemaVersionError, SqlStorage, TCC_SCHEMA_VERSION } from '@tcc/storage-sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
 import { openPostgres, type PostgresHarness, pg as pgDriver } from '../../../test/support/postgres.js';
@@ -47,6 +47,42 @@ describe('migrations', () => {
       `SELECT count(*)::int AS n FROM "${schema}".tcc_transactions_migrations`,
     );
     expect(rows[0].n).toBe(1);
+  });
+
+  it('lets stores with different tables migrate one new schema at once', async () => {
+    const schema = pg.schema();
+    const pools = [pg.newPool(2), pg.newPool(2), pg.newPool(2), pg.newPool(2)];
+    const results = await Promise.all(
+      pools.map((client, i) => new SqlStorage({ client, schema, table: `log_${i}` }).migrate()),
+    );
+    expect(results.map((r) => r.applied)).toEqual([[1], [1], [1], [1]]);
+  });
+
+  it('migrates a log after migrateBarrier() created its barrier table', async () => {
+    const schema = pg.schema();
+    await migrateBarrier(pg.pool, { schema });
+    const storage = new SqlStorage({ client: pg.pool, schema });
+    expect((await storage.migrate()).applied).toEqual([1]);
+    await storage.create(makeRecord());
+    expect(await storage.count({})).toBe(1);
+  });
+
+  it('keeps the prepared statements of two stores on one pg.Client apart (tables Aa and BB)', async () => {
+    const schema = pg.schema();
+    const client = new pgDriver.Client({ connectionString: pg.url });
+    await client.connect();
+    try {
+      const stores = ['Aa', 'BB'].map((table) => new SqlStorage({ client, schema, table }));
+      for (const store of stores) await store.migrate();
+      const records = stores.map(() => makeRecord());
+      await Promise.all(stores.map((store, i) => store.create(records[i]!)));
+      for (const [i, store] of stores.entries()) {
+        expect(await store.get(records[i]!.xid)).toStrictEqual(records[i]);
+        expect(await store.get(records[1 - i]!.xid)).toBeUndefined();
+      }
+    } finally {
+      await client.end();
+    }
   });
 
   it('refuses every method before migrate(), saying to call it', async () => {
@@ -181,6 +217,22 @@ describe('bad input', () => {
     } finally {
       await pool.end();
     }
+  });
+
+  it('takes a fractional or infinite updatedBefore in findStuck as the other stores do', async () => {
+    const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
+    await storage.migrate();
+    const now = Date.now();
+    const record = makeRecord({ domain: 'times', createdAt: now - 10, updatedAt: now - 10 });
+    await storage.create(record);
+    const stuck = async (updatedBefore: number) =>
+      (await storage.findStuck({ domain: 'times', updatedBefore, limit: 10 })).records.map((r) => r.xid);
+    expect(await stuck(now - 9.5)).toEqual([record.xid]);
+    expect(await stuck(now - 10)).toEqual([]);
+    expect(await stuck(now - 10.5)).toEqual([]);
+    expect(await stuck(Number.POSITIVE_INFINITY)).toEqual([record.xid]);
+    expect(await stuck(Number.NEGATIVE_INFINITY)).toEqual([]);
+    await expect(stuck(Number.NaN)).rejects.toThrow(/updatedBefore must be a number, got NaN/);
   });
 
   it('refuses bad schema and table names, naming the value', () => {
