@@ -1,10 +1,10 @@
 import { TccError } from '@tcc/core';
 
 /**
- * A commit-point write (an update to CONFIRMING or CANCELLING) reached the primary, but fewer
- * replicas than `replicas` acknowledged it within `replicaTimeoutMs` (Redis `WAIT`). The
- * decision is written on the primary; a failover before the replicas catch up could lose it,
- * so the caller must not report the transaction as decided.
+ * A write reached the primary, but fewer replicas than `replicas` acknowledged it within
+ * `replicaTimeoutMs` (Redis `WAIT`). Its outcome is unknown rather than failed: the primary
+ * applied it and keeps it unless a failover happens before a replica has it. For a commit
+ * point the transaction is decided on the primary, and recovery finishes it from there.
  */
 export class ReplicationTimeoutError extends TccError {
   readonly xid: string;

@@ -50,9 +50,9 @@ export interface RedisStorageSettings {
    */
   prefix?: string;
   /**
-   * Replicas that must acknowledge a commit-point write (an update to CONFIRMING or
-   * CANCELLING) before it resolves, through Redis `WAIT` (default 0: do not wait). With fewer
-   * acknowledgements within `replicaTimeoutMs` the write rejects with `ReplicationTimeoutError`.
+   * Replicas that must acknowledge every write before it resolves, through Redis `WAIT`
+   * pipelined with the write (default 0: do not wait). With fewer acknowledgements within
+   * `replicaTimeoutMs` the write rejects with `ReplicationTimeoutError`.
    */
   replicas?: number;
   /** How long `WAIT` waits for `replicas` acknowledgements, in ms (default 1000). */
@@ -136,8 +136,8 @@ interface Source {
  * expire through `PEXPIREAT`; `list`/`count` drop their index entries lazily. Nothing ever
  * uses `SCAN` or `KEYS`.
  *
- * Durability is Redis's: configure persistence (AOF) and use `replicas` with replication so a
- * failover cannot lose a commit point (see the README).
+ * Durability is Redis's: configure persistence (AOF), `maxmemory-policy noeviction`, and use
+ * `replicas` with replication so that a failover cannot lose a write (see the README).
  *
  * Connection handling is ioredis's: configure its timeouts (`connectTimeout`,
  * `commandTimeout`, `maxRetriesPerRequest`, `enableOfflineQueue`), or a call may wait for a
@@ -234,7 +234,7 @@ export class RedisStorage implements TransactionStorage {
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
     const bp = this.#bucketPrefixes[bucket]!;
-    const result = await this.#script('create', node, xid, COMMAND.create, [
+    const result = await this.#write('create', node, xid, COMMAND.create, [
       `${bp}tx:${xid}`,
       `${bp}stuck:${record.domain}`,
       `${bp}all`,
@@ -282,11 +282,7 @@ export class RedisStorage implements TransactionStorage {
       record.updatedAt,
       isStuck(record) ? '1' : '0',
     ];
-    const commitPoint = record.status === 'CONFIRMING' || record.status === 'CANCELLING';
-    const result =
-      commitPoint && this.replicas > 0
-        ? await this.#writeAndWait('update', node, xid, COMMAND.update, args)
-        : await this.#script('update', node, xid, COMMAND.update, args);
+    const result = await this.#write('update', node, xid, COMMAND.update, args);
     checkCas(xid, expectedVersion, result);
   }
 
@@ -303,7 +299,7 @@ export class RedisStorage implements TransactionStorage {
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
     const bp = this.#bucketPrefixes[bucket]!;
-    const result = await this.#script('complete', node, xid, COMMAND.complete, [
+    const result = await this.#write('complete', node, xid, COMMAND.complete, [
       `${bp}tx:${xid}`,
       `${bp}stuck:${record.domain}`,
       `${bp}all`,
@@ -327,7 +323,7 @@ export class RedisStorage implements TransactionStorage {
     requireXid('remove', xid);
     const { node, bucket } = this.#route(xid);
     const bp = this.#bucketPrefixes[bucket]!;
-    const result = await this.#script('remove', node, xid, COMMAND.remove, [
+    const result = await this.#write('remove', node, xid, COMMAND.remove, [
       `${bp}tx:${xid}`,
       `${bp}all`,
       `${bp}exp`,
@@ -486,6 +482,18 @@ export class RedisStorage implements TransactionStorage {
   }
 
   /** The script and `WAIT replicas timeout` in one pipeline, so both reach the key's node. */
+  /**
+   * One write script; with `replicas`, pipelined with `WAIT` so that it resolves only once
+   * enough replicas have it. Every write needs that, not only the commit point: a lost create
+   * or enlisting update would leave a try's effects with no record to cancel them, a lost
+   * empty-rollback tombstone would let a hanging try through.
+   */
+  #write(operation: string, node: Node, xid: string, name: string, args: (string | number)[]) {
+    return this.replicas > 0
+      ? this.#writeAndWait(operation, node, xid, name, args)
+      : this.#script(operation, node, xid, name, args);
+  }
+
   async #writeAndWait(
     operation: string,
     node: Node,
@@ -504,7 +512,8 @@ export class RedisStorage implements TransactionStorage {
     );
     const [[writeError, result] = [null, undefined], [waitError, acked] = [null, undefined]] = replies ?? [];
     if (writeError) throw this.#wrap(operation, node, xid, writeError);
-    if (result !== 0) return result; // the compare-and-set lost: nothing was written to wait for
+    // Nothing was written to wait for: a lost compare-and-set, or a create of a stored xid.
+    if (result !== (name === COMMAND.create ? 1 : 0)) return result;
     if (waitError) throw this.#wrap(`${operation} (WAIT)`, node, xid, waitError);
     const acknowledged = Number(acked);
     if (!(acknowledged >= this.replicas)) {

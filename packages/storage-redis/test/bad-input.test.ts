@@ -221,25 +221,47 @@ describe('options', () => {
 });
 
 describe('replicas', () => {
-  it('rejects a commit-point write with ReplicationTimeoutError when no replica acknowledges', async () => {
-    const store = new RedisStorage({
-      client: redis.client,
-      prefix: redis.prefix(),
-      replicas: 1,
-      replicaTimeoutMs: 50,
-    });
+  it('waits for replicas on every write: each rejects with ReplicationTimeoutError when none acknowledges', async () => {
+    const prefix = redis.prefix();
+    const store = new RedisStorage({ client: redis.client, prefix, replicas: 1, replicaTimeoutMs: 50 });
+    const plain = new RedisStorage({ client: redis.client, prefix });
     const record = makeRecord();
-    await store.create(record);
-    await store.update({ ...record, retries: 1, version: 2 }, 1); // not a commit point: no WAIT
-    const error = await store
-      .update({ ...record, status: 'CONFIRMING', version: 3 }, 2)
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ReplicationTimeoutError);
-    expect(error).toMatchObject({ code: 'TCC_REPLICATION_TIMEOUT', acknowledged: 0, required: 1 });
-    expect((error as Error).message).toMatch(/0 of 1 replicas acknowledged .* within \d+ ms/);
+    const timedOut = async (write: Promise<void>) => {
+      const error = await write.catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(ReplicationTimeoutError);
+      expect(error).toMatchObject({ code: 'TCC_REPLICATION_TIMEOUT', acknowledged: 0, required: 1 });
+      expect((error as Error).message).toMatch(/0 of 1 replicas acknowledged .* within \d+ ms/);
+    };
+    // Outcome unknown, not failed: the primary applied each write.
+    await timedOut(store.create(record));
+    expect((await plain.get(record.xid))?.version).toBe(1);
+    await timedOut(store.update({ ...record, retries: 1, version: 2 }, 1));
+    await timedOut(store.update({ ...record, status: 'CONFIRMING', version: 3 }, 2));
+    expect((await plain.get(record.xid))?.status).toBe('CONFIRMING');
     // A lost compare-and-set is still an OptimisticLockError, not a replication error.
     await expect(store.update({ ...record, status: 'CANCELLING', version: 3 }, 2)).rejects.toMatchObject({
       code: 'TCC_OPTIMISTIC_LOCK',
     });
+    await timedOut(store.remove(record.xid, 3));
+    expect(await plain.get(record.xid)).toBeUndefined();
+    const branch = makeRecord({ type: 'BRANCH' });
+    await plain.create(branch);
+    const done = { ...branch, status: 'CONFIRMED' as const, version: 2, expiresAt: Date.now() + 60_000 };
+    await timedOut(store.complete(done, 1));
+    expect((await plain.get(branch.xid))?.status).toBe('CONFIRMED');
+  });
+
+  it('drops the index entries of expired tombstones as later tombstones are written', async () => {
+    const prefix = redis.prefix();
+    const store = new RedisStorage({ client: redis.client, prefix, buckets: 1 });
+    const tombstone = (expiresAt: number) => makeRecord({ type: 'BRANCH', status: 'CANCELLED', expiresAt });
+    for (let i = 0; i < 20; i++) await store.create(tombstone(Date.now() + 50));
+    expect(await redis.client.zcard(`${prefix}{b0}:exp`)).toBe(20);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    // Redis expired the keys by now; the index entries go two per tombstone written.
+    for (let i = 0; i < 10; i++) await store.create(tombstone(Date.now() + 60_000));
+    expect(await redis.client.zcard(`${prefix}{b0}:exp`)).toBe(10);
+    expect(await redis.client.zcard(`${prefix}{b0}:all`)).toBe(10);
+    expect(await redis.client.hlen(`${prefix}{b0}:expdom`)).toBe(10);
   });
 });
