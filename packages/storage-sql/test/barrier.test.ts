@@ -153,6 +153,41 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
     expect(await balance(id)).toBe(100);
   });
 
+  it('makes a cancel that races a running try wait for it, then undo exactly what it did', async () => {
+    const id = randomUUID();
+    await open(id, 100);
+    const ctx = context('try');
+    let release: () => void = () => {};
+    const held = new Promise<void>((resolve) => {
+      release = resolve;
+    });
+    let entered: () => void = () => {};
+    const inside = new Promise<void>((resolve) => {
+      entered = resolve;
+    });
+    const runs: string[] = [];
+    const tryRun = barrier(
+      client(),
+      ctx,
+      async (tx) => {
+        runs.push('try');
+        await tx.query(`UPDATE ${accounts()} SET balance = balance - 30 WHERE id = $1`, [id]);
+        entered();
+        await held; // the try is still running (fence row written, not committed)
+      },
+      options(),
+    );
+    await inside;
+    const cancelRun = step({ ...ctx, phase: 'cancel' }, id, 30, runs);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(runs).toEqual(['try']); // the cancel waits on the try's uncommitted fence row
+    release();
+    await tryRun;
+    await cancelRun;
+    expect(runs).toEqual(['try', 'cancel']);
+    expect(await balance(id)).toBe(100);
+  });
+
   it('refuses to report a phase done when fn swallowed a failed statement (nothing is written)', async () => {
     const id = randomUUID();
     await open(id, 100);
