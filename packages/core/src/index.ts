@@ -36,6 +36,7 @@ export type {
 export { Tcc } from './tcc.js';
 export { TccError } from './tcc-error.js';
 export { InvalidOptionError } from './tcc-options-error.js';
+export type { BranchOrigin } from './transaction/active-transaction.js';
 export {
   CommitFailedError,
   ConfirmFailedError,
@@ -58,3 +59,35 @@ export type {
   TransactionType,
 } from './transaction/record.js';
 export { STUCK_STATUSES, TERMINAL_STATUSES } from './transaction/record.js';
+export {
+  type ExpressMiddleware,
+  type FastifyPlugin,
+  type HasHttpHandler,
+  tccExpress,
+  tccFastify,
+} from './transport/adapters.js';
+export {
+  BadRequestError,
+  RemoteCallError,
+  RemoteCommandError,
+  RemoteTimeoutError,
+  UnauthorizedError,
+} from './transport/errors.js';
+export {
+  type HttpClientOptions,
+  type TccFetchOptions,
+  TccHttpClient,
+  tccFetch,
+} from './transport/http-client.js';
+export type { HttpHandlerOptions, NextFunction, TccHttpHandler } from './transport/http-handler.js';
+export type { HttpTransportOptions } from './transport/options.js';
+export { Signer } from './transport/signing.js';
+export {
+  type BranchCommand,
+  COMMAND_PATH,
+  CONTEXT_HEADER,
+  decodeContextHeader,
+  encodeContextHeader,
+  SIGNATURE_HEADER,
+  signCommand,
+} from './transport/wire.js';

@@ -19,10 +19,20 @@ import {
   requirePositiveInteger,
 } from './tcc-options-error.js';
 import { Telemetry } from './telemetry/telemetry.js';
+import { BranchKeeper } from './transaction/branches.js';
 import { resolveTransactionOptions, type TransactionOptions } from './transaction/options.js';
 import { PhaseDriver, type RemoteInvoker } from './transaction/phase-driver.js';
 import { RecordLog } from './transaction/record-log.js';
 import { TransactionManager } from './transaction/transaction-manager.js';
+import { type HttpClientOptions, TccHttpClient } from './transport/http-client.js';
+import { createHttpHandler, type HttpHandlerOptions, type TccHttpHandler } from './transport/http-handler.js';
+import {
+  type HttpTransportOptions,
+  type ResolvedHttpTransportOptions,
+  resolveHttpTransportOptions,
+} from './transport/options.js';
+import { HttpRemoteInvoker } from './transport/remote-invoker.js';
+import { Signer } from './transport/signing.js';
 
 /** Tuning of recovery, shared by `tcc.recover`, `tcc.startRecovery` and the BullMQ worker. */
 export interface RecoveryOptions {
@@ -49,6 +59,8 @@ export interface TccOptions {
   /** Keep finished roots as CONFIRMED/CANCELLED tombstones this long (ms). Default 0: delete. */
   retainMs?: number;
   recovery?: RecoveryOptions;
+  /** The HTTP transport of remote branches (`tcc.http`, `tcc.httpHandler`): secret and limits. */
+  http?: HttpTransportOptions;
 }
 
 /**
@@ -96,6 +108,10 @@ export class Tcc {
   readonly #clock: Clock;
   #remote: RemoteInvoker | undefined;
   #poller: RecoveryPoller | undefined;
+  readonly #telemetry: Telemetry;
+  readonly #keeper: BranchKeeper;
+  readonly #http: ResolvedHttpTransportOptions;
+  readonly #signer: Signer | undefined;
 
   constructor(options: TccOptions) {
     if (options === null || typeof options !== 'object') {
@@ -124,12 +140,15 @@ export class Tcc {
     const timeoutMs = requirePositiveInteger(options.timeoutMs ?? 60_000, 'new Tcc: timeoutMs');
     const retainMs = requireNonNegativeInteger(options.retainMs ?? 0, 'new Tcc: retainMs');
     this.#recovery = resolveRecovery(options.recovery, 'new Tcc: recovery');
+    this.#http = resolveHttpTransportOptions(options.http, 'new Tcc: http');
 
     this.domain = domain;
     this.storage = storage;
     this.#clock = clock;
     const telemetry = new Telemetry(domain);
-    const log = new RecordLog(storage, clock, retainMs, Math.max(retainMs, 24 * 3600_000));
+    this.#telemetry = telemetry;
+    const tombstoneMs = Math.max(retainMs, 24 * 3600_000);
+    const log = new RecordLog(storage, clock, retainMs, tombstoneMs);
     const driver = new PhaseDriver(this.#registry, codec, this.#als, () => this.#remote);
     this.#manager = new TransactionManager({
       domain,
@@ -143,6 +162,56 @@ export class Tcc {
       leaseMs: this.#recovery.recoverAfterMs,
     });
     this.#recoverer = new Recoverer(domain, storage, log, this.#manager, clock, telemetry, this.#recovery);
+    this.#keeper = new BranchKeeper({ domain, clock, log, manager: this.#manager, telemetry, tombstoneMs });
+    this.#signer = this.#http.secret === undefined ? undefined : new Signer(this.#http.secret);
+    this.#remote = new HttpRemoteInvoker(clock, this.#signer, this.#http.commandTimeoutMs);
+  }
+
+  /**
+   * An HTTP client for the service at `baseUrl` (which serves its TCC endpoint at
+   * `<baseUrl>/.tcc`). Inside a transaction every request enlists that service as a remote
+   * participant and carries the `tcc-context` header; outside one it is a plain client.
+   *
+   * @example
+   * const capital = tcc.http('http://127.0.0.1:4001');
+   * await tcc.transaction(() => capital.post('/freeze', { orderId, userId, amount }));
+   */
+  http(baseUrl: string, options: HttpClientOptions = {}): TccHttpClient {
+    requireObject(options, 'tcc.http(baseUrl, options)');
+    return new TccHttpClient(
+      { manager: this.#manager, clock: this.#clock, signer: this.#signer },
+      baseUrl,
+      options,
+    );
+  }
+
+  /**
+   * Middleware for node:http: serves `POST <base>/.tcc` (confirm and cancel from the root) and
+   * runs every request carrying a `tcc-context` header as the try of a branch, in which
+   * `@Compensable` methods join. `tccExpress` and `tccFastify` adapt it.
+   *
+   * @example
+   * const tccHandler = tcc.httpHandler();
+   * http.createServer((req, res) => tccHandler(req, res, () => routes(req, res)));
+   */
+  httpHandler(options: HttpHandlerOptions = {}): TccHttpHandler {
+    requireObject(options, 'tcc.httpHandler(options)');
+    if (options.base !== undefined && (typeof options.base !== 'string' || !options.base.startsWith('/'))) {
+      throw new InvalidOptionError(
+        `tcc.httpHandler: base must be a path starting with /, got ${describeValue(options.base)}`,
+      );
+    }
+    return createHttpHandler(
+      {
+        manager: this.#manager,
+        keeper: this.#keeper,
+        telemetry: this.#telemetry,
+        clock: this.#clock,
+        signer: this.#signer,
+        options: this.#http,
+      },
+      options,
+    );
   }
 
   /**
@@ -285,7 +354,10 @@ export class Tcc {
     await this.#manager.drain();
   }
 
-  /** @internal Used by the HTTP transport to reach remote participants. */
+  /**
+   * @internal Replaces how confirm and cancel reach remote participants (the HTTP transport is
+   * the default).
+   */
   setRemoteInvoker(invoker: RemoteInvoker): void {
     this.#remote = invoker;
   }

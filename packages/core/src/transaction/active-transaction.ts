@@ -1,10 +1,21 @@
 import { Scope } from '../context/scope.js';
+import { activeTraceparent } from '../telemetry/traceparent.js';
 import type { ResolvedTransactionOptions } from './options.js';
-import type { Participant, TransactionRecord } from './record.js';
+import type { Participant, TransactionRecord, TransactionType } from './record.js';
+
+/** Where a branch comes from: the fields of the caller's context header. */
+export interface BranchOrigin {
+  readonly globalId: string;
+  readonly xid: string;
+  readonly rootDomain: string;
+  readonly deadline: number;
+}
 
 /**
- * A root in its try phase, as seen by the process that began it. The record is created lazily
- * with the first participant: a transaction that enlists nobody writes nothing.
+ * A root in its try phase, as seen by the process that began it, or a branch in its try phase,
+ * as seen by the service that received it. A root's record is created lazily with the first
+ * participant (a transaction that enlists nobody writes nothing); a branch's record is created
+ * before its handler runs, because that write is what fences a late try out (DESIGN.md §4).
  */
 export class ActiveTransaction {
   /** The persisted record, once the first participant is enlisted. */
@@ -15,6 +26,11 @@ export class ActiveTransaction {
   /** The first try that failed. It dooms the transaction even if its caller caught the error. */
   tryFailure: { readonly error: unknown } | undefined;
   readonly scope: Scope;
+  readonly xid: string;
+  readonly rootDomain: string;
+  readonly type: TransactionType;
+  /** A branch: called once its try has been closed (TRIED or cancelled). */
+  onClosed: (() => void) | undefined;
   #writing = false;
   #waiting: (() => void)[] = [];
   #joined = 0;
@@ -27,8 +43,22 @@ export class ActiveTransaction {
     readonly createdAt: number,
     readonly deadline: number,
     readonly options: ResolvedTransactionOptions,
+    branch?: BranchOrigin,
   ) {
-    this.scope = new Scope(globalId, globalId, domain, domain, 'ROOT', deadline, 'try', undefined, this);
+    this.xid = branch?.xid ?? globalId;
+    this.rootDomain = branch?.rootDomain ?? domain;
+    this.type = branch === undefined ? 'ROOT' : 'BRANCH';
+    this.scope = new Scope(
+      globalId,
+      this.xid,
+      domain,
+      this.rootDomain,
+      this.type,
+      deadline,
+      'try',
+      undefined,
+      this,
+    );
   }
 
   /**
@@ -76,15 +106,17 @@ export class ActiveTransaction {
   }
 
   newRecord(now: number): TransactionRecord {
+    // The trace that began the record, so a recovery job much later can link back to it.
+    const traceparent = activeTraceparent();
     return {
       globalId: this.globalId,
-      xid: this.globalId,
+      xid: this.xid,
       domain: this.domain,
-      rootDomain: this.domain,
-      type: 'ROOT',
+      rootDomain: this.rootDomain,
+      type: this.type,
       status: 'TRYING',
       participants: this.participants,
-      attachments: {},
+      attachments: traceparent === undefined ? {} : { traceparent },
       retries: 0,
       version: 1,
       createdAt: this.createdAt,

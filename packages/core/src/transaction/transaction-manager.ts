@@ -7,6 +7,7 @@ import type { TransactionContext } from '../context/transaction-context.js';
 import type { CompensableAction } from '../participants/compensable-action.js';
 import { OptimisticLockError } from '../storage/errors.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
+import type { BranchOrigin } from './active-transaction.js';
 import { ActiveTransaction } from './active-transaction.js';
 import {
   CommitFailedError,
@@ -18,9 +19,9 @@ import {
   TransactionRequiredError,
   TransactionStateError,
 } from './errors.js';
-import type { ResolvedTransactionOptions } from './options.js';
+import { DEFAULT_TRANSACTION_OPTIONS, type ResolvedTransactionOptions } from './options.js';
 import { type PhaseDriver, type PhaseFailure, participantLabel, type SettlePhase } from './phase-driver.js';
-import type { LocalParticipant, TransactionRecord } from './record.js';
+import type { LocalParticipant, Participant, RemoteParticipant, TransactionRecord } from './record.js';
 import type { RecordLog } from './record-log.js';
 
 export interface ManagerConfig {
@@ -39,6 +40,16 @@ export interface ManagerConfig {
    * drives a record another process is still driving.
    */
   readonly leaseMs: number;
+}
+
+/**
+ * A remote branch enlisted (and persisted) in the transaction in scope, before its try request
+ * is sent. `finish` must be called once the request has ended, with its error if it failed.
+ */
+export interface RemoteEnlistment {
+  /** What the callee needs to open its branch: the fields of the context header. */
+  readonly origin: BranchOrigin;
+  finish(error?: unknown): void;
 }
 
 /**
@@ -153,6 +164,83 @@ export class TransactionManager {
     });
   }
 
+  /**
+   * Enlists a remote branch reached at `endpoint` in the transaction in scope, writing it to
+   * the log before the caller sends the try request, so that a crash during the request is
+   * cancelled (an empty rollback if the request never left). `undefined` outside a try.
+   */
+  async enlistRemote(endpoint: string): Promise<RemoteEnlistment | undefined> {
+    const tx = this.config.als.getStore()?.joinable;
+    if (tx === undefined) return undefined;
+    if (tx.state !== 'trying') {
+      throw new TransactionStateError(
+        `a call to ${endpoint} cannot join transaction ${tx.globalId}: its try phase has ended` +
+          ' (await every remote call inside the transaction body)',
+      );
+    }
+    if (this.config.clock.now() > tx.deadline) {
+      throw new DeadlineExceededError(tx.globalId, tx.deadline, `${endpoint} was not called`);
+    }
+    const participant: RemoteParticipant = {
+      id: tx.nextParticipantId(),
+      kind: 'remote',
+      endpoint,
+      xid: randomUUID(),
+      status: 'TRYING',
+    };
+    tx.started();
+    try {
+      await this.enlist(tx, participant);
+    } catch (error) {
+      tx.tryFailure ??= { error };
+      tx.finished();
+      throw error;
+    }
+    let finished = false;
+    return {
+      origin: {
+        globalId: tx.globalId,
+        xid: participant.xid,
+        rootDomain: tx.rootDomain,
+        deadline: tx.deadline,
+      },
+      finish: (error?: unknown) => {
+        if (finished) return;
+        finished = true;
+        // Kept in memory only: cancel goes to the branch either way (it may have done part of
+        // its try), and confirm only happens when every try succeeded.
+        if (error === undefined) participant.status = 'TRIED';
+        else tx.tryFailure ??= { error };
+        tx.finished();
+      },
+    };
+  }
+
+  /**
+   * Opens the try phase of a branch received from another service. The caller writes its
+   * record (`tx.record`) before anything runs in it.
+   */
+  openBranch(origin: BranchOrigin): ActiveTransaction {
+    return new ActiveTransaction(
+      origin.globalId,
+      this.config.domain,
+      this.config.clock.now(),
+      origin.deadline,
+      DEFAULT_BRANCH_OPTIONS,
+      origin,
+    );
+  }
+
+  /** Runs `fn` inside the try scope of a branch, so compensable calls join it. */
+  withinBranch<T>(tx: ActiveTransaction, fn: () => T): T {
+    return this.config.als.run(tx.scope, fn);
+  }
+
+  /** Waits until no participant of the branch is being enlisted or tried. */
+  quiet(tx: ActiveTransaction): Promise<void> | undefined {
+    return tx.quiet();
+  }
+
   private begin(options: ResolvedTransactionOptions): ActiveTransaction {
     const now = this.config.clock.now();
     return new ActiveTransaction(
@@ -221,7 +309,7 @@ export class TransactionManager {
   }
 
   /** Persists the participant before its try runs, so a crash during the try is cancelled. */
-  private async enlist(tx: ActiveTransaction, participant: LocalParticipant): Promise<void> {
+  private async enlist(tx: ActiveTransaction, participant: Participant): Promise<void> {
     const { log, clock } = this.config;
     const wait = tx.lock();
     if (wait !== undefined) await wait;
@@ -329,6 +417,9 @@ export class TransactionManager {
     void tracked.then(() => this.#background.delete(tracked));
   }
 }
+
+/** A branch never begins a root of its own: its options only matter for the calls it joins. */
+const DEFAULT_BRANCH_OPTIONS = DEFAULT_TRANSACTION_OPTIONS;
 
 function takenOver(tx: ActiveTransaction, cause: unknown): DeadlineExceededError {
   return new DeadlineExceededError(

@@ -1,0 +1,186 @@
+/**
+ * `npm run bench -- http`: the three-service shop (order, capital, red packet: three processes,
+ * PGlite each, keep-alive HTTP) at concurrency 32, paying orders through a TCC transaction
+ * (`POST /orders`: two remote tries, the commit point, two remote confirms) next to the same
+ * HTTP calls without tcc (`POST /orders-plain`: two plain payments). Prints a table and saves
+ * it as JSON in bench/results (http-<date>.json, http-latest.json). `--help` lists the options.
+ */
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { median, runLoad } from './harness.js';
+import { machine } from './report.js';
+
+const USAGE = `usage: node bench/dist/http.bench.js [options]
+
+  --quick            smoke run: one short run per row, nothing saved
+  --duration <ms>    length of one run (default 5000, quick 500)
+  --repeats <n>      runs per row, the median is reported (default 3, quick 1)
+  --save / --no-save write bench/results/http-<date>.json and http-latest.json (default: save a full run)
+  --log memory       the services keep their transaction log in memory instead of PGlite
+                     (not durable; shows the log's share of the cost)
+  --check            exit with status 1 if tcc/plain is below the target
+  --help`;
+
+const CONCURRENCY = 32;
+const TARGET_RATIO = 0.4;
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+
+const { values } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    duration: { type: 'string' },
+    repeats: { type: 'string' },
+    save: { type: 'boolean' },
+    'no-save': { type: 'boolean' },
+    check: { type: 'boolean', default: false },
+    log: { type: 'string', default: 'pglite' },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (values.help) {
+  console.log(USAGE);
+  process.exit(0);
+}
+const quick = values.quick;
+const durationMs = Number(values.duration ?? (quick ? 500 : 5_000));
+const repeats = Number(values.repeats ?? (quick ? 1 : 3));
+const save = values['no-save'] ? false : (values.save ?? (!quick && values.log === 'pglite'));
+
+type Name = 'order' | 'capital' | 'red-packet';
+type Launch = (name: Name, env: NodeJS.ProcessEnv) => Promise<ChildProcess>;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// The services are the examples' (compiled here, since `tsc -b bench` does not build them).
+const build = spawnSync(
+  process.execPath,
+  [join(repoRoot, 'node_modules/typescript/bin/tsc'), '-b', 'examples'],
+  {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  },
+);
+if (build.status !== 0) {
+  console.error(`tsc -b examples failed:\n${build.stdout}${build.stderr}`);
+  process.exit(1);
+}
+const { launch } = (await import(join(repoRoot, 'examples/dist/services/launch.js'))) as { launch: Launch };
+
+const dataDir = await mkdtemp(join(tmpdir(), 'tcc-http-bench-'));
+const urls = {} as Record<Name, string>;
+for (const name of ['order', 'capital', 'red-packet'] as const)
+  urls[name] = `http://127.0.0.1:${await freePort()}`;
+const env = {
+  ...process.env,
+  SHOP_DATA: dataDir,
+  TCC_SECRET: 'bench-secret-0123456789abcdefghij',
+  SHOP_OPENING: JSON.stringify({ alice: 1_000_000_000 }),
+  SHOP_LOG: values.log === 'memory' ? 'memory' : 'pglite',
+  SHOP_ORDER_URL: urls.order,
+  SHOP_CAPITAL_URL: urls.capital,
+  SHOP_RED_PACKET_URL: urls['red-packet'],
+};
+const children: ChildProcess[] = [];
+let failed = false;
+try {
+  for (const name of ['capital', 'red-packet', 'order'] as const) children.push(await launch(name, env));
+  let next = 0;
+  const op = (mode: 'tcc' | 'plain') => async () => {
+    const orderId = `b-${mode}-${next++}`;
+    const response = await fetch(`${urls.order}/${mode === 'tcc' ? 'orders' : 'orders-plain'}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ orderId, userId: 'alice', cash: 3, redPacket: 1 }),
+    });
+    const text = await response.text();
+    if (response.status !== 200) throw new Error(`${mode} order ${orderId}: ${response.status} ${text}`);
+  };
+  // Warm-up: JIT, connection pools, PGlite caches.
+  await runLoad(op('tcc'), { concurrency: CONCURRENCY, durationMs: quick ? 200 : 1_500 });
+  await runLoad(op('plain'), { concurrency: CONCURRENCY, durationMs: quick ? 200 : 1_500 });
+  const runs: Record<'tcc' | 'plain', { txPerSec: number; p50Ms: number; p99Ms: number }[]> = {
+    tcc: [],
+    plain: [],
+  };
+  for (let i = 0; i < repeats; i++) {
+    for (const mode of ['tcc', 'plain'] as const) {
+      const r = await runLoad(op(mode), { concurrency: CONCURRENCY, durationMs });
+      runs[mode].push({
+        txPerSec: r.count / (r.wallNs / 1e9),
+        p50Ms: r.histogram.quantile(0.5) / 1e6,
+        p99Ms: r.histogram.quantile(0.99) / 1e6,
+      });
+    }
+  }
+  const row = (mode: 'tcc' | 'plain') => ({
+    id: `c${CONCURRENCY}-${mode}`,
+    name: `three services c=${CONCURRENCY} ${mode}${mode === 'tcc' ? ` (log: ${values.log})` : ''}`,
+    txPerSec: median(runs[mode].map((r) => r.txPerSec)),
+    p50Ms: median(runs[mode].map((r) => r.p50Ms)),
+    p99Ms: median(runs[mode].map((r) => r.p99Ms)),
+    runs: runs[mode],
+  });
+  const rows = [row('tcc'), row('plain')];
+  const ratio = rows[0]!.txPerSec / rows[1]!.txPerSec;
+  const ok = ratio >= TARGET_RATIO;
+  const m = machine();
+  const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  console.log(`tcc http benchmark  ${date}`);
+  console.log(`node ${m.node} | ${m.cpu} x ${m.cores} | load ${m.loadAverageAtStart.join(' ')}`);
+  console.log(
+    `three processes on loopback, PGlite each, keep-alive fetch; median of ${repeats} run(s) of ${durationMs / 1000} s` +
+      `${quick ? ' | QUICK (smoke run, figures are rough)' : ''}\n`,
+  );
+  const cells = rows.map((r) => [r.name, r.txPerSec.toFixed(0), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2)]);
+  const header = ['row', 'tx/s', 'p50 ms', 'p99 ms'];
+  const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
+  for (const line of [header, ...cells]) {
+    console.log(line.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  }
+  console.log(
+    `\ntcc/plain throughput: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}, ceiling ~0.5): ${ok ? 'ok' : 'MISS'}`,
+  );
+  if (save) {
+    const dir = join(repoRoot, 'bench/results');
+    await mkdir(dir, { recursive: true });
+    const report = JSON.stringify(
+      {
+        benchmark: 'http',
+        date,
+        machine: m,
+        settings: { quick, durationMs, repeats, concurrency: CONCURRENCY },
+        rows,
+        ratio,
+        target: TARGET_RATIO,
+        ok,
+      },
+      null,
+      2,
+    );
+    await writeFile(join(dir, `http-${date.replace(/:/g, '-')}.json`), report);
+    await writeFile(join(dir, 'http-latest.json'), report);
+    console.log(`saved bench/results/http-${date.replace(/:/g, '-')}.json`);
+  }
+  if (values.check && !ok) failed = true;
+} catch (error) {
+  console.error(error);
+  failed = true;
+} finally {
+  for (const child of children) child.kill('SIGKILL');
+  await rm(dataDir, { recursive: true, force: true });
+}
+process.exit(failed ? 1 : 0);

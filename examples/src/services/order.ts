@@ -1,0 +1,89 @@
+import { createServer, type Server } from 'node:http';
+import { ConfirmFailedError, Tcc } from '@tcc/core';
+import { dataDir, secret, urlOf } from './config.js';
+import { openDatabase } from './database.js';
+import { id, positiveInt, readJson, sendError, sendJson } from './http.js';
+
+/**
+ * The order service: the root. `POST /orders` pays an order with cash (capital) and a red
+ * packet in one TCC transaction over HTTP; `POST /orders-plain` makes the same payments
+ * without TCC (the benchmark's baseline); `GET /state` lists unfinished transactions.
+ */
+export async function startOrder(url: string): Promise<{ server: Server; tcc: Tcc }> {
+  const { storage } = await openDatabase(dataDir('order'));
+  const tcc = new Tcc({
+    domain: 'order',
+    storage,
+    timeoutMs: 10_000,
+    http: { secret: secret() },
+    recovery: { recoverAfterMs: 1_000, intervalMs: 500 },
+  });
+  const capital = tcc.http(urlOf('capital'));
+  const redPacket = tcc.http(urlOf('red-packet'));
+  tcc.startRecovery({
+    // Said on stderr, so a run that does not finish shows what recovery did meanwhile.
+    onResult: (r) => r.outcome !== 'waiting' && console.error(`[order] recovery: ${r.xid} ${r.outcome}`),
+    onError: (error) => console.error('[order] recovery pass failed:', error),
+  });
+  const server = createServer(async (req, res) => {
+    try {
+      if (req.method === 'POST' && (req.url === '/orders' || req.url === '/orders-plain')) {
+        const body = await readJson(req);
+        const orderId = id(body.orderId, 'orderId');
+        const userId = id(body.userId, 'userId');
+        const cash = positiveInt(body.cash, 'cash');
+        const packet = positiveInt(body.redPacket ?? 0, 'redPacket');
+        const delay = typeof body.delayMs === 'number' ? { delayMs: body.delayMs } : {};
+        if (req.url === '/orders-plain') {
+          await capital.post('/pay', { orderId, userId, amount: cash });
+          if (packet > 0) await redPacket.post('/pay', { orderId, userId, amount: packet });
+          return sendJson(res, 200, { orderId, status: 'PAID' });
+        }
+        try {
+          await tcc.transaction(async () => {
+            await capital.post('/hold', { orderId, userId, amount: cash });
+            if (packet > 0) await redPacket.post('/hold', { orderId, userId, amount: packet, ...delay });
+          });
+          return sendJson(res, 200, { orderId, status: 'CONFIRMED' });
+        } catch (error) {
+          if (error instanceof ConfirmFailedError) {
+            // Committed: recovery finishes the confirms that failed.
+            return sendJson(res, 202, {
+              orderId,
+              status: 'CONFIRMING',
+              globalId: error.globalId,
+              error: error.message,
+            });
+          }
+          const e = error as { status?: number; code?: string; message?: string; remoteCode?: string };
+          return sendJson(res, e.status === 409 ? 409 : 502, {
+            orderId,
+            status: 'CANCELLED',
+            error: { code: e.remoteCode ?? e.code, message: e.message },
+          });
+        }
+      }
+      if (req.method === 'GET' && req.url === '/state') {
+        const list = await storage.list({ domain: 'order', limit: 1000 });
+        return sendJson(res, 200, {
+          records: list.records.map((r) => ({
+            xid: r.xid,
+            status: r.status,
+            retries: r.retries,
+            updatedAt: r.updatedAt,
+            lastError: r.lastError,
+          })),
+          recordCount: list.records.length,
+        });
+      }
+      sendJson(res, 404, { error: { code: 'NOT_FOUND', message: `${req.method} ${req.url}` } });
+    } catch (error) {
+      sendError(res, error);
+    }
+  });
+  server.keepAliveTimeout = 30_000;
+  await new Promise<void>((resolve) =>
+    server.listen(Number(new URL(url).port), new URL(url).hostname, resolve),
+  );
+  return { server, tcc };
+}

@@ -1,0 +1,196 @@
+import { context, propagation } from '@opentelemetry/api';
+import type { Clock } from '../clock.js';
+import { InvalidOptionError, requirePositiveInteger } from '../tcc-options-error.js';
+import type { TransactionManager } from '../transaction/transaction-manager.js';
+import { RemoteCallError, RemoteTimeoutError } from './errors.js';
+import type { Signer } from './signing.js';
+import { CONTEXT_HEADER, encodeContextHeader } from './wire.js';
+
+/** Options of `tcc.http(baseUrl, options)`. */
+export interface HttpClientOptions {
+  /**
+   * Time limit of one request, in ms. Inside a transaction a request never outlives the
+   * root's deadline either. A try that times out is a `RemoteTimeoutError`.
+   */
+  timeoutMs?: number;
+  /** Headers sent with every request (e.g. authorization of the business API). */
+  headers?: Record<string, string>;
+}
+
+/** What the client needs of its `Tcc`. */
+export interface HttpCaller {
+  readonly manager: TransactionManager;
+  readonly clock: Clock;
+  readonly signer: Signer | undefined;
+}
+
+const headerSetter = {
+  set(carrier: Headers, key: string, value: string): void {
+    if (!carrier.has(key)) carrier.set(key, value);
+  },
+};
+
+/**
+ * An HTTP client for one remote service (`tcc.http(baseUrl)`). Inside a transaction each
+ * request enlists the service as a remote participant, written to the log before the request
+ * leaves, and carries the `tcc-context` header so the callee's `@Compensable` methods join as a
+ * branch; the participant is tried when the answer is a 2xx, and a failure dooms the
+ * transaction. Outside a transaction it is a plain client.
+ */
+export class TccHttpClient {
+  readonly baseUrl: string;
+  readonly #base: URL;
+  readonly #timeoutMs: number | undefined;
+  readonly #headers: Readonly<Record<string, string>>;
+
+  constructor(
+    private readonly caller: HttpCaller,
+    baseUrl: string,
+    options: HttpClientOptions = {},
+  ) {
+    let base: URL;
+    try {
+      base = new URL(baseUrl);
+    } catch {
+      throw new InvalidOptionError(
+        `tcc.http: baseUrl must be an absolute URL, got ${JSON.stringify(baseUrl)}`,
+      );
+    }
+    if (base.protocol !== 'http:' && base.protocol !== 'https:') {
+      throw new InvalidOptionError(`tcc.http: baseUrl must be http or https, got ${base.protocol}`);
+    }
+    // No trailing slash: the endpoint is stored in records and `.tcc` is appended to it.
+    this.baseUrl = base.href.replace(/\/+$/, '');
+    this.#base = new URL(`${this.baseUrl}/`);
+    this.#timeoutMs =
+      options.timeoutMs === undefined
+        ? undefined
+        : requirePositiveInteger(options.timeoutMs, 'tcc.http: timeoutMs');
+    this.#headers = { ...options.headers };
+  }
+
+  /** POSTs `body` as JSON and returns the parsed answer; a non-2xx answer throws `RemoteCallError`. */
+  post<T = unknown>(path: string, body?: unknown, init: RequestInit = {}): Promise<T> {
+    return this.#json('POST', path, body, init);
+  }
+
+  /** PUTs `body` as JSON and returns the parsed answer; a non-2xx answer throws `RemoteCallError`. */
+  put<T = unknown>(path: string, body?: unknown, init: RequestInit = {}): Promise<T> {
+    return this.#json('PUT', path, body, init);
+  }
+
+  /**
+   * `fetch` relative to the base URL. A non-2xx answer is returned (its body is the caller's
+   * to read) but still dooms the transaction; a network failure or timeout throws.
+   */
+  async fetch(path: string | URL, init: RequestInit = {}): Promise<Response> {
+    const { response, finish } = await this.#send(path, init);
+    finish(response.ok ? undefined : new RemoteCallError(response.url, response.status, undefined));
+    return response;
+  }
+
+  async #json<T>(method: string, path: string, body: unknown, init: RequestInit): Promise<T> {
+    const headers = new Headers(init.headers);
+    if (body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
+    const { response, finish, url } = await this.#send(path, {
+      ...init,
+      method,
+      headers,
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+    let parsed: unknown;
+    try {
+      const text = await response.text();
+      parsed = text === '' ? undefined : parseMaybeJson(text, response.headers.get('content-type'));
+    } catch (error) {
+      const failure = new RemoteCallError(url, undefined, undefined, error);
+      finish(failure);
+      throw failure;
+    }
+    if (!response.ok) {
+      const failure = new RemoteCallError(url, response.status, parsed);
+      finish(failure);
+      throw failure;
+    }
+    finish(undefined);
+    return parsed as T;
+  }
+
+  async #send(
+    path: string | URL,
+    init: RequestInit,
+  ): Promise<{ response: Response; finish: (error: unknown) => void; url: string }> {
+    const { manager, clock, signer } = this.caller;
+    const url = new URL(typeof path === 'string' ? path.replace(/^\/+/, '') : path, this.#base).href;
+    const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(this.#headers))
+      if (!headers.has(name)) headers.set(name, value);
+    const enlisted = await manager.enlistRemote(this.baseUrl);
+    let timeoutMs = this.#timeoutMs;
+    if (enlisted !== undefined) {
+      const now = clock.now();
+      headers.set(CONTEXT_HEADER, encodeContextHeader(enlisted.origin, signer, now));
+      const left = Math.max(1, enlisted.origin.deadline - now);
+      timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left);
+    }
+    // W3C traceparent next to the context header, if an OpenTelemetry propagator is installed.
+    propagation.inject(context.active(), headers, headerSetter);
+    const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
+    const signal =
+      timeout === undefined ? init.signal : init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    let response: Response;
+    try {
+      response = await fetch(url, { ...init, headers, ...(signal ? { signal } : {}) });
+    } catch (error) {
+      const failure =
+        timeout?.aborted === true && timeoutMs !== undefined
+          ? new RemoteTimeoutError(url, timeoutMs)
+          : new RemoteCallError(url, undefined, undefined, error);
+      enlisted?.finish(failure);
+      throw failure;
+    }
+    return { response, finish: (error) => enlisted?.finish(error), url };
+  }
+}
+
+function parseMaybeJson(text: string, contentType: string | null): unknown {
+  if (contentType?.includes('json') !== true) return text;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+/** Options of {@link tccFetch}. */
+export interface TccFetchOptions extends HttpClientOptions {
+  /** Base URL of the callee's TCC endpoint for a request URL. Default: the URL's origin. */
+  endpoint?: (url: URL) => string;
+}
+
+/**
+ * A `fetch` for code that calls `fetch` directly: inside a transaction of `tcc` each request
+ * enlists its service (by default the URL's origin, whose `<origin>/.tcc` takes the commands)
+ * like `tcc.http(...).fetch`; outside one it is plain `fetch`.
+ *
+ * @example
+ * const fetch = tccFetch(tcc);
+ * await tcc.transaction(async () => { await fetch('http://capital:4001/freeze', { method: 'POST', body }); });
+ */
+export function tccFetch(
+  tcc: { http(baseUrl: string, options?: HttpClientOptions): TccHttpClient },
+  options: TccFetchOptions = {},
+): (input: string | URL, init?: RequestInit) => Promise<Response> {
+  const { endpoint = (url: URL) => url.origin, ...clientOptions } = options;
+  const clients = new Map<string, TccHttpClient>();
+  return (input, init) => {
+    const url = new URL(input);
+    const base = endpoint(url);
+    let client = clients.get(base);
+    if (client === undefined) {
+      client = tcc.http(base, clientOptions);
+      clients.set(base, client);
+    }
+    return client.fetch(url, init);
+  };
+}

@@ -1,0 +1,253 @@
+import { AsyncResource } from 'node:async_hooks';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { context, propagation, trace } from '@opentelemetry/api';
+import type { Clock } from '../clock.js';
+import { TccError } from '../tcc-error.js';
+import type { Telemetry } from '../telemetry/telemetry.js';
+import type { BranchOrigin } from '../transaction/active-transaction.js';
+import type { BranchCommandResult, BranchKeeper } from '../transaction/branches.js';
+import { messageOf } from '../transaction/errors.js';
+import type { TransactionManager } from '../transaction/transaction-manager.js';
+import { BadRequestError } from './errors.js';
+import type { ResolvedHttpTransportOptions } from './options.js';
+import { ResponseCapture, sendJson } from './response-capture.js';
+import type { Signer } from './signing.js';
+import { COMMAND_PATH, CONTEXT_HEADER, decodeContextHeader, readCommand, SIGNATURE_HEADER } from './wire.js';
+
+/** Options of `tcc.httpHandler(options)`. */
+export interface HttpHandlerOptions {
+  /** Path prefix of this service's TCC endpoint: commands are served at `<base>/.tcc`. Default `/`. */
+  base?: string;
+}
+
+/** Called to pass a request on to the application (Express's and Connect's `next`). */
+export type NextFunction = (error?: unknown) => void;
+
+/**
+ * Middleware for node:http (and, through the adapters, Express and Fastify): serves
+ * `POST <base>/.tcc`, and runs every request that carries a `tcc-context` header as the try of
+ * a branch, so `@Compensable` methods called while handling it join that branch.
+ */
+export type TccHttpHandler = (req: IncomingMessage, res: ServerResponse, next: NextFunction) => void;
+
+/** What the handler needs of its `Tcc`. */
+export interface HttpCallee {
+  readonly manager: TransactionManager;
+  readonly keeper: BranchKeeper;
+  readonly telemetry: Telemetry;
+  readonly clock: Clock;
+  readonly signer: Signer | undefined;
+  readonly options: ResolvedHttpTransportOptions;
+}
+
+export function createHttpHandler(callee: HttpCallee, options: HttpHandlerOptions = {}): TccHttpHandler {
+  const base = (options.base ?? '/').replace(/\/+$/, '');
+  const commandPath = `${base}/${COMMAND_PATH}`;
+  return (req, res, next) => {
+    const url = req.url ?? '/';
+    const query = url.indexOf('?');
+    const path = query === -1 ? url : url.slice(0, query);
+    if (path === commandPath) {
+      void serveCommand(callee, req, res);
+      return;
+    }
+    const header = req.headers[CONTEXT_HEADER];
+    if (header === undefined) {
+      next();
+      return;
+    }
+    void serveBranch(callee, header, req, res, next);
+  };
+}
+
+async function serveBranch(
+  callee: HttpCallee,
+  header: string | string[],
+  req: IncomingMessage,
+  res: ServerResponse,
+  next: NextFunction,
+): Promise<void> {
+  const { keeper, manager, clock, signer, options, telemetry } = callee;
+  let origin: BranchOrigin;
+  try {
+    origin = decodeContextHeader(header, signer, clock.now(), options.maxClockSkewMs, options.maxHeaderBytes);
+  } catch (error) {
+    refuse(req, res, error);
+    return;
+  }
+  // The caller's trace (W3C traceparent), unless an HTTP instrumentation already made a span.
+  const parent =
+    trace.getSpan(context.active()) === undefined
+      ? propagation.extract(context.active(), req.headers)
+      : context.active();
+  const span = context.with(parent, () => telemetry.start('tcc.try', origin));
+  let opening: Awaited<ReturnType<BranchKeeper['open']>>;
+  try {
+    // Within the span: the branch record keeps its traceparent for recovery.
+    opening = await telemetry.within(span, () => keeper.open(origin));
+  } catch (error) {
+    telemetry.end(span, undefined, error);
+    refuse(req, res, error);
+    return;
+  }
+  if (opening.kind !== 'open')
+    telemetry.end(span, undefined, opening.kind === 'refused' ? opening.error : undefined);
+  if (opening.kind === 'refused') {
+    refuse(req, res, opening.error);
+    return;
+  }
+  if (opening.kind === 'duplicate') {
+    // The caller retried a try that already ran: the business method does not run again.
+    const reply = opening.reply;
+    if (reply !== undefined) {
+      res.statusCode = reply.status;
+      if (reply.contentType !== undefined) res.setHeader('content-type', reply.contentType);
+      res.end(reply.body);
+    } else if (opening.status === 'TRYING') {
+      refuse(req, res, new TccError('TCC_TRY_IN_PROGRESS', 'this try is already running'), 409);
+    } else {
+      sendJson(res, 200, { duplicate: true, status: opening.status });
+    }
+    return;
+  }
+  const tx = opening.tx;
+  const capture = new ResponseCapture(res);
+  const handled = telemetry.within(span, async () => {
+    manager.withinBranch(tx, () => {
+      // Stream events (the body a framework reads before routing) are emitted from the
+      // connection's async context: bind them to the branch's, or the route would run outside it.
+      bindEmitter(req);
+      next();
+    });
+    return capture.ended;
+  });
+  const reply = await handled;
+  let closed: Awaited<ReturnType<BranchKeeper['close']>>;
+  try {
+    closed = await keeper.close(tx, reply.status < 400, reply);
+  } catch (error) {
+    closed = { tried: false, error };
+  }
+  telemetry.end(span, tx.record, closed.tried ? undefined : (closed.error ?? `answered ${reply.status}`));
+  if (closed.tried || (reply.status >= 400 && closed.error === undefined)) {
+    capture.flush();
+    return;
+  }
+  if (reply.status >= 400 && !(closed.error instanceof TccError)) {
+    // The handler's own error answer stands (e.g. a business 409), also when a try in it threw.
+    capture.flush();
+    return;
+  }
+  const { status, body } = errorAnswer(closed.error);
+  capture.replace(status === 500 && reply.status >= 400 ? reply.status : status, body);
+}
+
+async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const { keeper, clock, signer, options } = callee;
+  if (req.method !== 'POST') {
+    res.setHeader('allow', 'POST');
+    refuse(req, res, new BadRequestError(`${req.method} is not allowed on ${COMMAND_PATH}; use POST`, 405));
+    return;
+  }
+  let result: BranchCommandResult;
+  try {
+    const parsed = (req as { body?: unknown }).body;
+    // A framework's body parser may have read the stream already (Express with express.json()).
+    const body =
+      parsed !== undefined && parsed !== null && typeof parsed === 'object' && !Buffer.isBuffer(parsed)
+        ? parsed
+        : Buffer.isBuffer(parsed)
+          ? parsed
+          : await readBody(req, options.maxBodyBytes);
+    const command = readCommand(
+      body,
+      req.headers[SIGNATURE_HEADER],
+      signer,
+      clock.now(),
+      options.maxClockSkewMs,
+    );
+    result = await keeper.command(command.action, command.globalId, command.xid);
+  } catch (error) {
+    refuse(req, res, error);
+    return;
+  }
+  switch (result.kind) {
+    case 'done':
+      sendJson(res, 200, { ok: true, detail: result.detail });
+      return;
+    case 'not-found':
+      sendJson(res, 404, { error: { code: 'TCC_BRANCH_NOT_FOUND', message: result.detail } });
+      return;
+    case 'conflict':
+      sendJson(res, 409, { error: { code: 'TCC_INVALID_STATE', message: result.detail } });
+      return;
+    case 'failed':
+      sendJson(res, 500, {
+        error: { code: 'TCC_BRANCH_FAILED', message: `${result.detail}: ${messageOf(result.error)}` },
+      });
+      return;
+  }
+}
+
+/** Answers with an error and makes sure the rest of an unread body cannot hold the socket. */
+function refuse(req: IncomingMessage, res: ServerResponse, error: unknown, status?: number): void {
+  const answer = errorAnswer(error);
+  if (!req.complete) res.setHeader('connection', 'close');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  sendJson(res, status ?? answer.status, answer.body);
+}
+
+function errorAnswer(error: unknown): { status: number; body: unknown } {
+  if (error instanceof TccError) {
+    const status = (error as { status?: unknown }).status;
+    return {
+      status:
+        typeof status === 'number'
+          ? status
+          : error.code === 'TCC_TRANSACTION_HANGING' || error.code === 'TCC_DEADLINE_EXCEEDED'
+            ? 409
+            : error.code === 'TCC_STORAGE' || error.code === 'TCC_OPTIMISTIC_LOCK'
+              ? 503
+              : 500,
+      body: { error: { code: error.code, message: error.message } },
+    };
+  }
+  return { status: 500, body: { error: { code: 'TCC_INTERNAL', message: messageOf(error) } } };
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const declared = Number(req.headers['content-length']);
+  if (Number.isFinite(declared) && declared > limit) {
+    return Promise.reject(
+      new BadRequestError(`body of ${declared} bytes is over the limit of ${limit}`, 413),
+    );
+  }
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        req.off('data', onData);
+        req.resume();
+        reject(new BadRequestError(`body is over the limit of ${limit} bytes`, 413));
+        return;
+      }
+      chunks.push(chunk);
+    };
+    req.on('data', onData);
+    req.once('end', () => resolve(Buffer.concat(chunks)));
+    req.once('error', reject);
+  });
+}
+
+function bindEmitter(emitter: IncomingMessage): void {
+  const resource = new AsyncResource('tcc.branch');
+  const emit = emitter.emit;
+  emitter.emit = function boundEmit(this: IncomingMessage, ...args: Parameters<typeof emit>) {
+    return resource.runInAsyncScope(emit, this, ...args);
+  } as typeof emit;
+}

@@ -1,0 +1,267 @@
+import { type ChildProcess, spawnSync } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  COMMAND_PATH,
+  CONTEXT_HEADER,
+  encodeContextHeader,
+  SIGNATURE_HEADER,
+  Signer,
+  signCommand,
+} from '@tcc/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, until } from '../support/redis-servers.js';
+
+/** An HTTP answer; its JSON body is checked by `expect`. */
+// biome-ignore lint/suspicious/noExplicitAny: JSON of any shape
+type Answer = { status: number; body: any };
+
+// Compiled by `tsc -b examples` in beforeAll: the services run as real processes from dist.
+const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
+const SECRET = 'services-test-secret-0123456789abcdef';
+const signer = new Signer(SECRET);
+
+type Name = 'order' | 'capital' | 'red-packet';
+const urls = {} as Record<Name, string>;
+const children = new Map<Name, ChildProcess>();
+let env: NodeJS.ProcessEnv;
+let dataDir: string;
+let launch: (name: Name, env: NodeJS.ProcessEnv) => Promise<ChildProcess>;
+
+interface Books {
+  accounts: Record<string, { balance: number; frozen: number }>;
+  records: { xid: string; status: string }[];
+  recordCount: number;
+}
+
+async function books(name: 'capital' | 'red-packet'): Promise<Books> {
+  return (await (await fetch(`${urls[name]}/state`)).json()) as Books;
+}
+
+function total(b: Books): number {
+  return Object.values(b.accounts).reduce((sum, a) => sum + a.balance + a.frozen, 0);
+}
+
+async function order(body: Record<string, unknown>): Promise<Answer> {
+  const response = await fetch(`${urls.order}/orders`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+function header(
+  o: { globalId: string; xid: string; deadline?: number },
+  s: Signer | null = signer,
+  at = Date.now(),
+): string {
+  return encodeContextHeader(
+    { rootDomain: 'order', deadline: Date.now() + 30_000, ...o },
+    s ?? undefined,
+    at,
+  );
+}
+
+async function hold(h: string | undefined, body: unknown): Promise<Answer> {
+  const response = await fetch(`${urls.capital}/hold`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(h === undefined ? {} : { [CONTEXT_HEADER]: h }) },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+async function command(body: unknown, signature?: string | null, raw?: string): Promise<Answer> {
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  const sig = signature === undefined ? signCommand(body as never, signer, Date.now()) : signature;
+  if (sig !== null) headers[SIGNATURE_HEADER] = sig;
+  const response = await fetch(`${urls.capital}/${COMMAND_PATH}`, {
+    method: 'POST',
+    headers,
+    body: raw ?? JSON.stringify(body),
+  });
+  return { status: response.status, body: await response.json() };
+}
+
+let n = 0;
+const ids = () => {
+  n += 1;
+  return { globalId: `g-test-${n}`, xid: `x-test-${n}`, orderId: `t-${n}` };
+};
+
+beforeAll(async () => {
+  const build = spawnSync('npx', ['tsc', '-b', 'examples'], { cwd: repoRoot, encoding: 'utf8' });
+  expect(build.status, `${build.stdout}${build.stderr}`).toBe(0);
+  ({ launch } = (await import(join(repoRoot, 'examples/dist/services/launch.js'))) as {
+    launch: typeof launch;
+  });
+  dataDir = await mkdtemp(join(tmpdir(), 'tcc-services-'));
+  for (const name of ['order', 'capital', 'red-packet'] as const)
+    urls[name] = `http://127.0.0.1:${await freePort()}`;
+  env = {
+    ...process.env,
+    SHOP_DATA: dataDir,
+    TCC_SECRET: SECRET,
+    SHOP_TEST_HOOKS: '1',
+    SHOP_ORDER_URL: urls.order,
+    SHOP_CAPITAL_URL: urls.capital,
+    SHOP_RED_PACKET_URL: urls['red-packet'],
+  };
+  await Promise.all(
+    (['order', 'capital', 'red-packet'] as const).map(async (name) =>
+      children.set(name, await launch(name, env)),
+    ),
+  );
+}, 120_000);
+
+afterAll(async () => {
+  for (const child of children.values()) child.kill('SIGKILL');
+  if (dataDir !== undefined) await rm(dataDir, { recursive: true, force: true });
+});
+
+describe('the shop as three services (separate processes, PGlite each)', () => {
+  it('confirm path: the order is paid from both wallets', async () => {
+    const [c0, r0] = [await books('capital'), await books('red-packet')];
+    const answer = await order({ orderId: 'ok-1', userId: 'alice', cash: 30, redPacket: 5 });
+    expect(answer).toMatchObject({ status: 200, body: { status: 'CONFIRMED' } });
+    const [c1, r1] = [await books('capital'), await books('red-packet')];
+    expect(c1.accounts.alice).toEqual({ balance: c0.accounts.alice!.balance - 30, frozen: 0 });
+    expect(c1.accounts.shop!.balance).toBe(c0.accounts.shop!.balance + 30);
+    expect(r1.accounts.shop!.balance).toBe(r0.accounts.shop!.balance + 5);
+    expect([total(c1), total(r1)]).toEqual([150, 30]);
+  });
+
+  it('cancel path: a refused capital try cancels the order; nothing moves', async () => {
+    const [c0, r0] = [await books('capital'), await books('red-packet')];
+    const answer = await order({ orderId: 'no-1', userId: 'bob', cash: 500, redPacket: 5 });
+    expect(answer).toMatchObject({
+      status: 409,
+      body: { status: 'CANCELLED', error: { code: 'INSUFFICIENT_FUNDS' } },
+    });
+    expect((await books('capital')).accounts).toEqual(c0.accounts);
+    expect((await books('red-packet')).accounts).toEqual(r0.accounts);
+  });
+
+  it('cancel before try (the try held back and sent after): empty rollback, then the try is refused unrun', async () => {
+    const t = ids();
+    const before = await books('capital');
+    expect(await command({ action: 'cancel', globalId: t.globalId, xid: t.xid })).toMatchObject({
+      status: 200,
+    });
+    const late = await hold(header(t), { orderId: t.orderId, userId: 'alice', amount: 10 });
+    expect(late).toMatchObject({ status: 409, body: { error: { code: 'TCC_TRANSACTION_HANGING' } } });
+    const after = await books('capital');
+    expect(after.accounts).toEqual(before.accounts);
+    expect(after.records).toContainEqual({ xid: t.xid, status: 'CANCELLED', type: 'BRANCH' });
+  });
+
+  it('a try after the root deadline is refused and writes nothing', async () => {
+    const t = ids();
+    const before = await books('capital');
+    const late = await hold(header({ ...t, deadline: Date.now() - 1 }), {
+      orderId: t.orderId,
+      userId: 'alice',
+      amount: 10,
+    });
+    expect(late).toMatchObject({ status: 409, body: { error: { code: 'TCC_TRANSACTION_HANGING' } } });
+    expect(await books('capital')).toEqual(before);
+  });
+
+  it('a duplicate try runs once; a duplicate confirm is a no-op', async () => {
+    const t = ids();
+    const before = await books('capital');
+    const h = header(t);
+    const first = await hold(h, { orderId: t.orderId, userId: 'alice', amount: 10 });
+    const again = await hold(h, { orderId: t.orderId, userId: 'alice', amount: 10 });
+    expect(first).toEqual({ status: 200, body: { held: 10 } });
+    expect(again).toEqual(first);
+    expect((await books('capital')).accounts.alice).toEqual({
+      balance: before.accounts.alice!.balance - 10,
+      frozen: before.accounts.alice!.frozen + 10,
+    });
+    const confirm = { action: 'confirm', globalId: t.globalId, xid: t.xid };
+    expect((await command(confirm)).status).toBe(200);
+    expect((await command(confirm)).status).toBe(200);
+    const after = await books('capital');
+    expect(after.accounts.shop!.balance).toBe(before.accounts.shop!.balance + 10);
+    expect(after.accounts.alice!.frozen).toBe(before.accounts.alice!.frozen);
+    expect(total(after)).toBe(150);
+  });
+
+  it('every rejected request (unsigned, forged, expired, changed, malformed, oversize, unknown action) changes nothing', async () => {
+    const t = ids();
+    await hold(header(t), { orderId: t.orderId, userId: 'alice', amount: 1 });
+    const before = await books('capital');
+    const freeze = { orderId: `${t.orderId}-x`, userId: 'alice', amount: 5 };
+    const changed = header(ids()).split(';');
+    changed[4] = String(Number(changed[4]) + 3_600_000);
+    const tries: [string | undefined, number][] = [
+      [header(ids(), null), 401],
+      [header(ids(), new Signer('some-other-secret-0123456789')), 401],
+      [header(ids(), signer, Date.now() - 120_000), 401],
+      [changed.join(';'), 401],
+      ['1;not;enough', 400],
+      [`1;${'g'.repeat(700)};x;order;1`, 400],
+    ];
+    for (const [h, status] of tries) expect((await hold(h, freeze)).status, h).toBe(status);
+    expect((await hold(undefined, freeze)).body.error.code).toBe('TCC_TRANSACTION_REQUIRED');
+    const confirm = { action: 'confirm', globalId: t.globalId, xid: t.xid };
+    const commands: [unknown, string | null | undefined, string | undefined, number][] = [
+      [confirm, null, undefined, 401],
+      [
+        confirm,
+        signCommand(confirm as never, new Signer('some-other-secret-0123456789'), Date.now()),
+        undefined,
+        401,
+      ],
+      [confirm, signCommand(confirm as never, signer, Date.now() - 120_000), undefined, 401],
+      [{ ...confirm, action: 'cancel' }, signCommand(confirm as never, signer, Date.now()), undefined, 401],
+      [{ ...confirm, action: 'commit' }, undefined, undefined, 400],
+      [undefined, null, '{"action":', 400],
+      [undefined, null, JSON.stringify({ pad: 'x'.repeat(8_000) }), 413],
+    ];
+    for (const [body, signature, raw, status] of commands) {
+      const answer = await command(body, signature, raw);
+      expect(answer.status, JSON.stringify(answer.body)).toBe(status);
+      expect(answer.body.error.message).toEqual(expect.any(String));
+    }
+    expect(await books('capital')).toEqual(before);
+  });
+
+  it('capital killed (SIGKILL) after its try and restarted: recovery on the root finishes the order, money conserved', async () => {
+    const [c0, r0] = [await books('capital'), await books('red-packet')];
+    // The red-packet try waits 1.5 s: capital has tried by then, and is killed before the confirm.
+    const placing = order({ orderId: 'kill-1', userId: 'alice', cash: 20, redPacket: 2, delayMs: 1_500 });
+    await until(
+      'capital froze the order',
+      async () => (await books('capital')).accounts.alice!.frozen > c0.accounts.alice!.frozen,
+    );
+    children.get('capital')!.kill('SIGKILL');
+    const answer = await placing;
+    expect(answer).toMatchObject({ status: 202, body: { status: 'CONFIRMING' } });
+    children.set('capital', await launch('capital', env));
+    await until(
+      'the order service finished the transaction',
+      async () => ((await (await fetch(`${urls.order}/state`)).json()) as Books).recordCount === 0,
+      20_000,
+    ).catch(async (error) => {
+      throw new Error(
+        `${error}: ${JSON.stringify(await (await fetch(`${urls.order}/state`)).json())} capital: ${JSON.stringify(await books('capital'))}`,
+      );
+    });
+    const [c1, r1] = [await books('capital'), await books('red-packet')];
+    expect(c1.accounts.alice).toEqual({
+      balance: c0.accounts.alice!.balance - 20,
+      frozen: c0.accounts.alice!.frozen,
+    });
+    expect(c1.accounts.shop!.balance).toBe(c0.accounts.shop!.balance + 20);
+    expect(r1.accounts.shop!.balance).toBe(r0.accounts.shop!.balance + 2);
+    expect([total(c1), total(r1)]).toEqual([150, 30]);
+    expect(
+      c1.records.filter((r) => r.status !== 'CONFIRMED' && r.status !== 'CANCELLED' && r.status !== 'TRIED'),
+    ).toEqual([]);
+  }, 40_000);
+});
