@@ -139,7 +139,7 @@ export class Tcc {
     requireMethods(clock, 'clock', ['now']);
     const timeoutMs = requirePositiveInteger(options.timeoutMs ?? 60_000, 'new Tcc: timeoutMs');
     const retainMs = requireNonNegativeInteger(options.retainMs ?? 0, 'new Tcc: retainMs');
-    this.#recovery = resolveRecovery(options.recovery, 'new Tcc: recovery');
+    this.#recovery = Object.freeze(resolveRecovery(options.recovery, 'new Tcc: recovery'));
     this.#http = resolveHttpTransportOptions(options.http, 'new Tcc: http');
 
     this.domain = domain;
@@ -304,7 +304,20 @@ export class Tcc {
         new InvalidOptionError(`tcc.recover: xid must be a non-empty string, got ${describeValue(xid)}`),
       );
     }
+    const record = options?.record;
+    if (record !== undefined && (record === null || typeof record !== 'object' || record.xid !== xid)) {
+      return Promise.reject(
+        new InvalidOptionError(
+          `tcc.recover: options.record must be the record of ${xid}, got ${describeValue(record === null || typeof record !== 'object' ? record : record.xid)}`,
+        ),
+      );
+    }
     return this.#recoverer.recover(xid, options);
+  }
+
+  /** The recovery tuning this instance runs with, defaults filled in (`new Tcc({ recovery })`). */
+  get recoveryOptions(): Readonly<Required<RecoveryOptions>> {
+    return this.#recovery;
   }
 
   /** Starts the in-process recovery poller (the embedded default; `@tcc/recovery` scales out). */

@@ -312,3 +312,62 @@ describe('recover() on records it should not drive', () => {
     expect(await foreign.recover(xid)).toMatchObject({ outcome: 'foreign' });
   });
 });
+
+describe('recover(xid, { record }): the record a scan just read', () => {
+  async function leftConfirming() {
+    const storage = new MemoryStorage();
+    const ledger = new Ledger({ alice: 100 });
+    const crashing = new CrashingStorage(storage, (op, r) => op === 'update' && r?.status === 'CONFIRMING');
+    const before = new Tcc({ domain: 'order', storage: crashing });
+    const capital = registerShop(before, ledger);
+    await expect(
+      before.transaction(() => capital.debit({ id: 'a', from: 'alice', amount: 10 })),
+    ).rejects.toMatchObject({ code: 'TCC_OUTCOME_UNKNOWN' });
+    const after = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
+    registerShop(after, ledger);
+    return { storage, ledger, after, left: await only(storage) };
+  }
+
+  it('drives it without reading it again, and leaves the caller its copy untouched', async () => {
+    const { storage, ledger, after, left } = await leftConfirming();
+    const snapshot = structuredClone(left);
+    let reads = 0;
+    const get = storage.get.bind(storage);
+    storage.get = (xid) => {
+      reads++;
+      return get(xid);
+    };
+    expect(await after.recover(left.xid, { record: left })).toMatchObject({ outcome: 'confirmed' });
+    expect(reads).toBe(0);
+    expect(left).toStrictEqual(snapshot);
+    expect(ledger.calls.filter((c) => c.startsWith('confirm'))).toEqual(['confirm:a']);
+  });
+
+  it('reads the record afresh when the copy is stale, and drives it once', async () => {
+    const { storage, ledger, after, left } = await leftConfirming();
+    const stale = structuredClone(left);
+    // Another attempt moved the record on since the scan (it failed and was counted).
+    await storage.update({ ...left, retries: 1, version: left.version + 1 }, left.version);
+    expect(await after.recover(left.xid, { record: stale })).toMatchObject({ outcome: 'confirmed' });
+    expect(ledger.calls.filter((c) => c.startsWith('confirm'))).toEqual(['confirm:a']);
+    expect(await storage.count({})).toBe(0);
+  });
+
+  it('refuses a record of another xid, naming both, and changes nothing', async () => {
+    const { storage, after, left } = await leftConfirming();
+    await expect(after.recover('other', { record: left })).rejects.toThrow(
+      new RegExp(`options.record must be the record of other, got "${left.xid}"`),
+    );
+    expect(await storage.get(left.xid)).toStrictEqual(left);
+  });
+});
+
+describe('tcc.recoveryOptions', () => {
+  it('shows the tuning in force, defaults filled in, and cannot be changed', () => {
+    const tcc = new Tcc({ domain: 'd', storage: new MemoryStorage(), recovery: { maxRetries: 3 } });
+    expect(tcc.recoveryOptions).toMatchObject({ maxRetries: 3, recoverAfterMs: 30_000 });
+    expect(() => {
+      (tcc.recoveryOptions as { maxRetries: number }).maxRetries = 9;
+    }).toThrow(TypeError);
+  });
+});

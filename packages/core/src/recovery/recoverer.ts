@@ -47,6 +47,11 @@ export interface RecoverOptions {
    * written less than `recoverAfterMs` ago. Only when no other process is driving it.
    */
   force?: boolean;
+  /**
+   * The record as a scan has just read it (`findStuck`), to save reading it again. A copy is
+   * worked on; if it is no longer the stored version, the attempt reads the record afresh.
+   */
+  record?: TransactionRecord;
 }
 
 export interface RecovererLimits {
@@ -67,7 +72,18 @@ export class Recoverer {
   ) {}
 
   async recover(xid: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
-    const record = await this.storage.get(xid);
+    const given = options.record;
+    if (given === undefined) return this.#recover(xid, await this.storage.get(xid), options);
+    const result = await this.#recover(xid, copyRecord(given), options);
+    // A scan's copy may be stale: the lost compare-and-set says so, and a fresh read decides.
+    return result.outcome === 'busy' ? this.#recover(xid, await this.storage.get(xid), options) : result;
+  }
+
+  async #recover(
+    xid: string,
+    record: TransactionRecord | undefined,
+    options: RecoverOptions,
+  ): Promise<RecoveryResult> {
     if (record === undefined) return { xid, outcome: 'not-found' };
     if (record.domain !== this.domain) return { xid, outcome: 'foreign', status: record.status };
     if (record.parkedAt !== undefined && options.force !== true) {
@@ -138,4 +154,12 @@ export class Recoverer {
       throw error;
     }
   }
+}
+
+function copyRecord(record: TransactionRecord): TransactionRecord {
+  return {
+    ...record,
+    participants: record.participants.map((p) => ({ ...p })),
+    attachments: { ...record.attachments },
+  };
 }
