@@ -52,6 +52,11 @@ const repeats = Number(values.repeats ?? (quick ? 1 : 3));
 const save = values['no-save'] ? false : (values.save ?? (!quick && values.log === 'pglite'));
 
 type Name = 'order' | 'capital' | 'red-packet';
+
+function medianOf(values: readonly Record<Name, number>[]): Record<Name, number> {
+  const names = ['order', 'capital', 'red-packet'] as const;
+  return Object.fromEntries(names.map((n) => [n, median(values.map((v) => v[n]))])) as Record<Name, number>;
+}
 type Launch = (name: Name, env: NodeJS.ProcessEnv) => Promise<ChildProcess>;
 
 function freePort(): Promise<number> {
@@ -112,17 +117,41 @@ try {
   // Warm-up: JIT, connection pools, PGlite caches.
   await runLoad(op('tcc'), { concurrency: CONCURRENCY, durationMs: quick ? 200 : 1_500 });
   await runLoad(op('plain'), { concurrency: CONCURRENCY, durationMs: quick ? 200 : 1_500 });
-  const runs: Record<'tcc' | 'plain', { txPerSec: number; p50Ms: number; p99Ms: number }[]> = {
-    tcc: [],
-    plain: [],
+  type Stats = { statements: number; cpu: { user: number; system: number } };
+  // Each service's CPU time and SQL statements, read before and after a run: per order they
+  // do not depend on what else the (shared) machine is running, unlike tx/s.
+  const stats = async (): Promise<Record<Name, Stats>> =>
+    Object.fromEntries(
+      await Promise.all(
+        (Object.keys(urls) as Name[]).map(async (name) => [
+          name,
+          (await (await fetch(`${urls[name]}/stats`)).json()) as Stats,
+        ]),
+      ),
+    ) as Record<Name, Stats>;
+  type Run = {
+    txPerSec: number;
+    p50Ms: number;
+    p99Ms: number;
+    cpuMsPerOrder: Record<Name, number>;
+    statementsPerOrder: Record<Name, number>;
   };
+  const runs: Record<'tcc' | 'plain', Run[]> = { tcc: [], plain: [] };
   for (let i = 0; i < repeats; i++) {
     for (const mode of ['tcc', 'plain'] as const) {
+      const before = await stats();
       const r = await runLoad(op(mode), { concurrency: CONCURRENCY, durationMs });
+      const after = await stats();
+      const per = (f: (s: Stats) => number) =>
+        Object.fromEntries(
+          (Object.keys(urls) as Name[]).map((name) => [name, (f(after[name]) - f(before[name])) / r.count]),
+        ) as Record<Name, number>;
       runs[mode].push({
         txPerSec: r.count / (r.wallNs / 1e9),
         p50Ms: r.histogram.quantile(0.5) / 1e6,
         p99Ms: r.histogram.quantile(0.99) / 1e6,
+        cpuMsPerOrder: per((s) => (s.cpu.user + s.cpu.system) / 1000),
+        statementsPerOrder: per((s) => s.statements),
       });
     }
   }
@@ -132,6 +161,8 @@ try {
     txPerSec: median(runs[mode].map((r) => r.txPerSec)),
     p50Ms: median(runs[mode].map((r) => r.p50Ms)),
     p99Ms: median(runs[mode].map((r) => r.p99Ms)),
+    cpuMsPerOrder: medianOf(runs[mode].map((r) => r.cpuMsPerOrder)),
+    statementsPerOrder: medianOf(runs[mode].map((r) => r.statementsPerOrder)),
     runs: runs[mode],
   });
   const rows = [row('tcc'), row('plain')];
@@ -145,14 +176,27 @@ try {
     `three processes on loopback, PGlite each, keep-alive fetch; median of ${repeats} run(s) of ${durationMs / 1000} s` +
       `${quick ? ' | QUICK (smoke run, figures are rough)' : ''}\n`,
   );
-  const cells = rows.map((r) => [r.name, r.txPerSec.toFixed(0), r.p50Ms.toFixed(2), r.p99Ms.toFixed(2)]);
-  const header = ['row', 'tx/s', 'p50 ms', 'p99 ms'];
+  const names = ['order', 'capital', 'red-packet'] as const;
+  const cells = rows.map((r) => [
+    r.name,
+    r.txPerSec.toFixed(0),
+    r.p50Ms.toFixed(2),
+    r.p99Ms.toFixed(2),
+    names.map((n) => r.cpuMsPerOrder[n].toFixed(2)).join(' / '),
+    names.map((n) => r.statementsPerOrder[n].toFixed(1)).join(' / '),
+  ]);
+  const header = ['row', 'tx/s', 'p50 ms', 'p99 ms', 'cpu ms/order o/c/r', 'sql/order o/c/r'];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   for (const line of [header, ...cells]) {
     console.log(line.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
   }
+  const cpu = (r: (typeof rows)[number]) => names.reduce((sum, n) => sum + r.cpuMsPerOrder[n], 0);
   console.log(
-    `\ntcc/plain throughput: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}, ceiling ~0.5): ${ok ? 'ok' : 'MISS'}`,
+    `\nCPU of the three services per order: tcc ${cpu(rows[0]!).toFixed(2)} ms, plain ${cpu(rows[1]!).toFixed(2)} ms` +
+      ` (plain/tcc ${(cpu(rows[1]!) / cpu(rows[0]!)).toFixed(2)})`,
+  );
+  console.log(
+    `tcc/plain throughput: ${ratio.toFixed(2)} (target >= ${TARGET_RATIO}, ceiling ~0.5): ${ok ? 'ok' : 'MISS'}`,
   );
   if (save) {
     const dir = join(repoRoot, 'bench/results');

@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
-import type { PGlite, Transaction } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { Tcc } from '@tcc/core';
 import { dataDir, secret, TEST_HOOKS } from './config.js';
-import { openDatabase } from './database.js';
+import { openDatabase, statementCount } from './database.js';
 import { HttpError, id, positiveInt, readJson, sendError, sendJson } from './http.js';
 
 export interface Hold {
@@ -20,7 +20,8 @@ const SHOP = 'shop';
  *   confirm pays it to the shop, cancel gives it back;
  * - `POST /pay`: the same payment without TCC, in one local transaction (the benchmark's
  *   baseline);
- * - `GET /state`: balances, and the transaction records not yet finished.
+ * - `GET /state`: balances, and the transaction records not yet finished;
+ * - `GET /stats`: SQL statements sent and CPU time used so far (for the benchmark).
  * Each hold row is the fence of its order: confirm and cancel act only on a `held` row, and a
  * cancel that finds no row writes a `released` one, so a try arriving after it does nothing.
  */
@@ -41,10 +42,10 @@ export async function startWallet(
     propagation: 'MANDATORY',
     try: async (h: Hold) => {
       if (TEST_HOOKS && h.delayMs) await new Promise((r) => setTimeout(r, h.delayMs));
-      await db.transaction((tx) => freeze(tx, h));
+      await freeze(db, h);
     },
-    confirm: (h: Hold) => db.transaction((tx) => settle(tx, h, 'spent')),
-    cancel: (h: Hold) => db.transaction((tx) => settle(tx, h, 'released')),
+    confirm: (h: Hold) => spend(db, h),
+    cancel: (h: Hold) => release(db, h),
   });
   tcc.startRecovery();
   const tccHandler = tcc.httpHandler();
@@ -58,8 +59,11 @@ export async function startWallet(
         }
         if (req.method === 'POST' && req.url === '/pay') {
           const h = readHold(await readJson(req));
-          await db.transaction((tx) => pay(tx, h));
+          await pay(db, h);
           return sendJson(res, 200, { paid: h.amount });
+        }
+        if (req.method === 'GET' && req.url === '/stats') {
+          return sendJson(res, 200, { statements: statementCount.total, cpu: process.cpuUsage() });
         }
         if (req.method === 'GET' && req.url === '/state') {
           const accounts = await db.query<{ user_id: string; balance: number; frozen: number }>(
@@ -110,18 +114,38 @@ async function migrate(db: PGlite, opening: Record<string, number>): Promise<voi
   }
 }
 
-async function freeze(tx: Transaction, h: Hold): Promise<void> {
-  const inserted = await tx.query(
-    `INSERT INTO holds (order_id, user_id, amount, state) VALUES ($1, $2, $3, 'held') ON CONFLICT DO NOTHING`,
-    [h.orderId, h.userId, h.amount],
-  );
-  if (inserted.affectedRows === 0)
+/*
+ * Each business step is one SQL statement (atomic on its own), so no BEGIN/COMMIT around it:
+ * with PGlite every statement is a round through its WebAssembly engine and its files, and
+ * the try and the confirm were nine of them per wallet and order, the plain payment four.
+ */
+
+/** The try: holds `amount` of `userId` for the order, once per order, if the funds are there. */
+async function freeze(db: PGlite, h: Hold): Promise<void> {
+  let result: { seen: number; held: number } | undefined;
+  try {
+    ({
+      rows: [result],
+    } = await db.query<{ seen: number; held: number }>(
+      `WITH seen AS (SELECT 1 FROM holds WHERE order_id = $1),
+       debit AS (
+         UPDATE accounts SET balance = balance - $3, frozen = frozen + $3
+         WHERE user_id = $2 AND balance >= $3 AND NOT EXISTS (SELECT 1 FROM seen)
+         RETURNING user_id),
+       hold AS (
+         INSERT INTO holds (order_id, user_id, amount, state) SELECT $1, $2, $3, 'held' FROM debit
+         RETURNING order_id)
+       SELECT (SELECT count(*) FROM seen)::int AS seen, (SELECT count(*) FROM hold)::int AS held`,
+      [h.orderId, h.userId, h.amount],
+    ));
+  } catch (error) {
+    // A hold of the same order inserted meanwhile (unique violation): nothing was changed.
+    if ((error as { code?: string }).code !== '23505') throw error;
+    result = { seen: 1, held: 0 };
+  }
+  if (result!.seen > 0)
     throw new HttpError(409, 'ORDER_SEEN', `order ${h.orderId} was already held or released`);
-  const updated = await tx.query(
-    'UPDATE accounts SET balance = balance - $2, frozen = frozen + $2 WHERE user_id = $1 AND balance >= $2',
-    [h.userId, h.amount],
-  );
-  if (updated.affectedRows === 0) {
+  if (result!.held === 0) {
     throw new HttpError(
       409,
       'INSUFFICIENT_FUNDS',
@@ -130,34 +154,44 @@ async function freeze(tx: Transaction, h: Hold): Promise<void> {
   }
 }
 
-async function settle(tx: Transaction, h: Hold, to: 'spent' | 'released'): Promise<void> {
-  const moved = await tx.query<{ amount: number }>(
-    `UPDATE holds SET state = $2 WHERE order_id = $1 AND state = 'held' RETURNING amount`,
-    [h.orderId, to],
+/** Confirm: the held amount goes to the shop. A repeated confirm finds no `held` row: no-op. */
+async function spend(db: PGlite, h: Hold): Promise<void> {
+  await db.query(
+    `WITH moved AS (
+       UPDATE holds SET state = 'spent' WHERE order_id = $1 AND state = 'held' RETURNING user_id, amount)
+     UPDATE accounts a SET
+       frozen = a.frozen - CASE WHEN a.user_id = m.user_id THEN m.amount ELSE 0 END,
+       balance = a.balance + CASE WHEN a.user_id = $2 THEN m.amount ELSE 0 END
+     FROM moved m WHERE a.user_id = m.user_id OR a.user_id = $2`,
+    [h.orderId, SHOP],
   );
-  const amount = moved.rows[0]?.amount;
-  if (amount === undefined) {
-    // Nothing held: a repeated confirm/cancel, or a cancel whose try never ran (fence it).
-    if (to === 'released') {
-      await tx.query(
-        `INSERT INTO holds (order_id, user_id, amount, state) VALUES ($1, $2, 0, 'released') ON CONFLICT DO NOTHING`,
-        [h.orderId, h.userId],
-      );
-    }
-    return;
-  }
-  await tx.query('UPDATE accounts SET frozen = frozen - $2 WHERE user_id = $1', [h.userId, amount]);
-  if (to === 'spent')
-    await tx.query('UPDATE accounts SET balance = balance + $2 WHERE user_id = $1', [SHOP, amount]);
-  else await tx.query('UPDATE accounts SET balance = balance + $2 WHERE user_id = $1', [h.userId, amount]);
 }
 
-async function pay(tx: Transaction, h: Hold): Promise<void> {
-  const updated = await tx.query(
-    'UPDATE accounts SET balance = balance - $2 WHERE user_id = $1 AND balance >= $2',
-    [h.userId, h.amount],
+/**
+ * Cancel: the held amount goes back. With nothing held (a repeated cancel, or a cancel whose
+ * try never ran) a `released` row with no hold fences the order, so a late try does nothing.
+ */
+async function release(db: PGlite, h: Hold): Promise<void> {
+  await db.query(
+    `WITH moved AS (
+       UPDATE holds SET state = 'released' WHERE order_id = $1 AND state = 'held' RETURNING user_id, amount),
+     fence AS (
+       INSERT INTO holds (order_id, user_id, amount, state)
+       SELECT $1, $2, 0, 'released' WHERE NOT EXISTS (SELECT 1 FROM holds WHERE order_id = $1)
+       ON CONFLICT DO NOTHING)
+     UPDATE accounts a SET frozen = a.frozen - m.amount, balance = a.balance + m.amount
+     FROM moved m WHERE a.user_id = m.user_id`,
+    [h.orderId, h.userId],
+  );
+}
+
+/** The plain payment (no TCC): `amount` from `userId` to the shop, if the funds are there. */
+async function pay(db: PGlite, h: Hold): Promise<void> {
+  const updated = await db.query(
+    `UPDATE accounts SET balance = balance + CASE WHEN user_id = $1 THEN -$2::int ELSE $2::int END
+     WHERE user_id IN ($1, $3) AND (SELECT balance FROM accounts WHERE user_id = $1) >= $2::int`,
+    [h.userId, h.amount, SHOP],
   );
   if (updated.affectedRows === 0)
     throw new HttpError(409, 'INSUFFICIENT_FUNDS', `${h.userId} cannot pay ${h.amount}`);
-  await tx.query('UPDATE accounts SET balance = balance + $2 WHERE user_id = $1', [SHOP, h.amount]);
 }

@@ -14,8 +14,10 @@ export interface BranchOrigin {
 /**
  * A root in its try phase, as seen by the process that began it, or a branch in its try phase,
  * as seen by the service that received it. A root's record is created lazily with the first
- * participant (a transaction that enlists nobody writes nothing); a branch's record is created
- * before its handler runs, because that write is what fences a late try out (DESIGN.md §4).
+ * participant (a transaction that enlists nobody writes nothing). So is a branch's: its create is
+ * still the fence against a cancel that came first (DESIGN.md §4), because it comes before any
+ * participant's try runs, and a create that finds the record there already says why
+ * (`BranchKeeper`: a cancel's tombstone, or the same try sent twice).
  */
 export class ActiveTransaction {
   /** The persisted record, once the first participant is enlisted. */
@@ -31,6 +33,11 @@ export class ActiveTransaction {
   readonly type: TransactionType;
   /** A branch: called once its try has been closed (TRIED or cancelled). */
   onClosed: (() => void) | undefined;
+  /**
+   * A branch: the create of its record found one there already. Says what that record is
+   * (asked once) and gives the error every enlist of this try then fails with.
+   */
+  onCreateConflict: (() => Promise<unknown>) | undefined;
   #writing = false;
   #waiting: (() => void)[] = [];
   #joined = 0;

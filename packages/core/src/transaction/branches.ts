@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.js';
 import { DuplicateTransactionError, OptimisticLockError } from '../storage/errors.js';
+import { TccError } from '../tcc-error.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { ActiveTransaction, BranchOrigin } from './active-transaction.js';
 import { TransactionHangingError } from './errors.js';
@@ -25,6 +26,9 @@ export type BranchOpening =
   | { readonly kind: 'duplicate'; readonly reply: BranchReply | undefined; readonly status: string }
   | { readonly kind: 'refused'; readonly error: TransactionHangingError };
 
+/** A try whose branch record was there already: answered as the first one was, or refused. */
+export type BranchSeen = Exclude<BranchOpening, { readonly kind: 'open' }>;
+
 /** Result of a confirm or cancel command: `done` (also when there was nothing left to do). */
 export type BranchCommandResult =
   | { readonly kind: 'done'; readonly detail: string }
@@ -46,6 +50,8 @@ export interface BranchKeeperConfig {
 const MAX_STORED_REPLY_BYTES = 16 * 1024;
 /** Lost compare-and-sets a command retries before it reports a conflict. */
 const COMMAND_ATTEMPTS = 5;
+/** How long a command waits for one of the same branch still running in this process. */
+const COMMAND_WAIT_MS = 5_000;
 
 /**
  * The callee's side of remote branches (DESIGN.md §4): opens and closes a branch's try, and
@@ -55,13 +61,23 @@ const COMMAND_ATTEMPTS = 5;
  */
 export class BranchKeeper {
   /** Tries running in this process, by xid: a command for one waits until it has ended. */
-  readonly #running = new Map<string, Promise<void>>();
+  readonly #running = new Map<string, { readonly ended: Promise<void>; readonly deadline: number }>();
+  /** Commands running here, by xid: a second one for the same branch waits for the first. */
+  readonly #commands = new Map<string, Promise<void>>();
+  /** Tries whose record was found there already: what it was (a replay or a refusal). */
+  readonly #seen = new WeakMap<ActiveTransaction, BranchSeen>();
 
   constructor(private readonly config: BranchKeeperConfig) {}
 
-  /** Writes the branch record (TRYING) before any of the try runs, or says why not. */
+  /**
+   * Opens the try of a branch, or says why not. Nothing is written yet: the branch record is
+   * created with its first participant (one write instead of two), which is still before any
+   * participant's try runs, so a cancel that came first (its tombstone) or the same try sent
+   * twice is found by that create and the participant is refused unrun (`onCreateConflict`). A try
+   * that enlists nobody has no effect to fence; `close` creates its record as TRIED.
+   */
   async open(origin: BranchOrigin): Promise<BranchOpening> {
-    const { clock, log, manager } = this.config;
+    const { clock, manager } = this.config;
     if (clock.now() > origin.deadline) {
       return {
         kind: 'refused',
@@ -71,17 +87,26 @@ export class BranchKeeper {
         ),
       };
     }
-    const tx = manager.openBranch(origin);
-    const record = tx.newRecord(clock.now());
-    try {
-      await log.create(record);
-    } catch (error) {
-      if (!(error instanceof DuplicateTransactionError)) throw error;
-      return this.#seenBefore(origin);
+    if (this.#running.has(origin.xid)) {
+      // The same try, sent again while the first is still running here.
+      return { kind: 'duplicate', reply: undefined, status: 'TRYING' };
     }
-    tx.record = record;
+    const tx = manager.openBranch(origin);
+    let seen: Promise<unknown> | undefined;
+    tx.onCreateConflict = () => {
+      seen ??= this.#seenBefore(origin).then((opening) => {
+        this.#seen.set(tx, opening);
+        return opening.kind === 'refused'
+          ? opening.error
+          : new DuplicateTryError(origin.globalId, origin.xid);
+      });
+      return seen;
+    };
     let done!: () => void;
-    this.#running.set(origin.xid, new Promise<void>((resolve) => (done = resolve)));
+    this.#running.set(origin.xid, {
+      ended: new Promise<void>((resolve) => (done = resolve)),
+      deadline: origin.deadline,
+    });
     tx.onClosed = () => {
       this.#running.delete(origin.xid);
       done();
@@ -89,7 +114,7 @@ export class BranchKeeper {
     return { kind: 'open', tx };
   }
 
-  async #seenBefore(origin: BranchOrigin): Promise<BranchOpening> {
+  async #seenBefore(origin: BranchOrigin): Promise<BranchSeen> {
     const stored = await this.config.log.storage.get(origin.xid);
     if (stored === undefined || stored.globalId !== origin.globalId) {
       // Gone between the create and this read (an expired tombstone), or an xid of another
@@ -118,18 +143,25 @@ export class BranchKeeper {
   /**
    * Ends the try of a branch once its handler has answered: TRIED (with the reply kept for a
    * duplicate try) if `succeeded` and no try in it failed, else every participant enlisted is
-   * cancelled at once. Returns whether the branch is TRIED.
+   * cancelled at once. Returns whether the branch is TRIED, or (`seen`) how to answer a try
+   * whose record was there already: as the first one was answered, or refused.
    */
   async close(
     tx: ActiveTransaction,
     succeeded: boolean,
     reply: BranchReply | undefined,
-  ): Promise<{ readonly tried: boolean; readonly error?: unknown }> {
+  ): Promise<{
+    readonly tried: boolean;
+    readonly error?: unknown;
+    readonly seen?: BranchSeen;
+  }> {
     try {
       const running = tx.quiet();
       if (running !== undefined) await running;
       tx.state = 'settling';
-      const record = tx.record!;
+      const seen = this.#seen.get(tx);
+      if (seen !== undefined) return { tried: false, seen };
+      const record = tx.record;
       const { clock, log, manager } = this.config;
       const failure =
         tx.tryFailure?.error ??
@@ -139,16 +171,26 @@ export class BranchKeeper {
             : undefined
           : undefined);
       if (succeeded && failure === undefined) {
-        record.status = 'TRIED';
+        const tried = record ?? tx.newRecord(clock.now());
+        tried.status = 'TRIED';
         if (reply !== undefined && reply.body.length <= MAX_STORED_REPLY_BYTES) {
-          record.attachments[REPLY_ATTACHMENT] = encodeReply(reply);
+          tried.attachments[REPLY_ATTACHMENT] = encodeReply(reply);
         }
         try {
-          await log.save(record);
+          // A try that enlisted nobody is created TRIED in one write: a cancel's tombstone
+          // or the same try sent again makes that create fail like a first enlist's would.
+          if (record === undefined) await log.create(tried);
+          else await log.save(tried);
+          tx.record = tried;
           return { tried: true };
         } catch (error) {
-          record.status = 'TRYING';
-          delete record.attachments[REPLY_ATTACHMENT];
+          tried.status = 'TRYING';
+          delete tried.attachments[REPLY_ATTACHMENT];
+          if (record === undefined && error instanceof DuplicateTransactionError) {
+            await tx.onCreateConflict?.().catch(() => undefined);
+            const found = this.#seen.get(tx);
+            if (found !== undefined) return { tried: false, seen: found };
+          }
           // Lost: a cancel or recovery took the branch while it was trying; it cancels it.
           if (error instanceof OptimisticLockError) {
             return {
@@ -162,6 +204,9 @@ export class BranchKeeper {
           return { tried: false, error };
         }
       }
+      // Nothing enlisted, nothing written: there is nothing to cancel (the root's cancel
+      // leaves the tombstone that fences out a try sent again).
+      if (record === undefined) return { tried: false, error: failure };
       record.status = 'CANCELLING';
       try {
         await log.save(record);
@@ -180,10 +225,36 @@ export class BranchKeeper {
 
   /** Runs the root's `confirm` or `cancel` of branch `xid`. */
   async command(action: SettlePhase, globalId: string, xid: string): Promise<BranchCommandResult> {
+    // One command per branch at a time in this process: a repeated confirm (the root's retry
+    // while the first is still running) waits and then finds the tombstone, instead of running
+    // the participants' confirms a second time alongside the first.
+    const previous = this.#commands.get(xid);
+    let release!: () => void;
+    const turn = new Promise<void>((resolve) => (release = resolve));
+    this.#commands.set(xid, turn);
+    try {
+      if (previous !== undefined && !(await within(previous, COMMAND_WAIT_MS))) {
+        // A participant's confirm or cancel that does not end must not hold every later
+        // command of the branch: the root records this answer and sends it again later.
+        return {
+          kind: 'conflict',
+          detail: `another command of branch ${xid} is still running here; try again`,
+        };
+      }
+      return await this.#command(action, globalId, xid);
+    } finally {
+      if (this.#commands.get(xid) === turn) this.#commands.delete(xid);
+      release();
+    }
+  }
+
+  async #command(action: SettlePhase, globalId: string, xid: string): Promise<BranchCommandResult> {
     for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
       const running = this.#running.get(xid);
-      // A try still running here would be undone by a cancel that ran before it ended.
-      if (running !== undefined) await running;
+      // A try still running here would be undone by a cancel that ran before it ended. The
+      // wait ends at the branch's deadline: a try still running then is too late to be
+      // TRIED (close refuses it), and the command goes on (a cancel fences it out).
+      if (running !== undefined) await untilEndedOrDeadline(running, this.config.clock);
       const record = await this.config.log.storage.get(xid);
       const result =
         action === 'confirm'
@@ -209,9 +280,13 @@ export class BranchKeeper {
       case 'CONFIRMED':
         return { kind: 'done', detail: 'already confirmed' };
       case 'TRIED':
-        record.status = 'CONFIRMING';
-        if (!(await this.#write(record))) return 'retry';
-        return this.#settle(record, 'confirm');
+      // No CONFIRMING write first: the decision is the root's (its CONFIRMING), and the root
+      // sends confirm again until the branch answers it. A crash before the CONFIRMED
+      // tombstone leaves TRIED, which the branch's own recovery leaves to the root (`wait`),
+      // and the root's retry runs the confirms again: they are idempotent (DESIGN.md §4), as
+      // they already had to be for a crash after CONFIRMING. A confirm that fails part way
+      // writes CONFIRMING with its progress (`#settle`), so a participant confirmed is not
+      // confirmed again, and operators see that the branch is being confirmed.
       case 'CONFIRMING':
         return this.#settle(record, 'confirm');
       case 'TRYING':
@@ -241,11 +316,15 @@ export class BranchKeeper {
       case 'CANCELLED':
         return { kind: 'done', detail: 'already cancelled' };
       case 'TRYING':
-      case 'TRIED':
-      case 'TRY_FAILED':
+        // The try may still be running (in another process of this service): CANCELLING is
+        // the compare-and-set that makes its close fail, so it cannot become TRIED after this.
         record.status = 'CANCELLING';
         if (!(await this.#write(record))) return 'retry';
         return this.#settle(record, 'cancel');
+      case 'TRIED':
+      case 'TRY_FAILED':
+      // The try has ended (nothing can move these back to TRYING): as for confirm, no
+      // CANCELLING write is needed before the cancels; the root repeats its cancel.
       case 'CANCELLING':
         return this.#settle(record, 'cancel');
       default:
@@ -302,7 +381,10 @@ export class BranchKeeper {
   }
 
   async #settle(record: TransactionRecord, phase: SettlePhase): Promise<BranchCommandResult> {
-    const failure = await this.config.manager.settle(record, phase);
+    const failure = await this.config.manager.settle(record, phase, undefined, (failed) => {
+      // The write that keeps the progress also says which way the branch is going.
+      failed.status = phase === 'confirm' ? 'CONFIRMING' : 'CANCELLING';
+    });
     if (failure === undefined)
       return { kind: 'done', detail: phase === 'confirm' ? 'confirmed' : 'cancelled' };
     return {
@@ -310,6 +392,40 @@ export class BranchKeeper {
       detail: `${phase} of branch ${record.xid} failed; it is kept ${record.status} for a retry`,
       error: failure.error,
     };
+  }
+}
+
+/** Refuses a participant of a try sent again: its first answer is replayed instead. */
+export class DuplicateTryError extends TccError {
+  constructor(globalId: string, xid: string) {
+    super('TCC_DUPLICATE_TRY', `try of transaction ${globalId}: branch ${xid} has run this try already`);
+  }
+}
+
+/** Waits for a running try to end, but not past its deadline. */
+async function untilEndedOrDeadline(
+  running: { readonly ended: Promise<void>; readonly deadline: number },
+  clock: Clock,
+): Promise<void> {
+  await within(running.ended, running.deadline - clock.now());
+}
+
+/** Waits for `promise` at most `ms`; says whether it settled in time. */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  if (ms <= 0) return false;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      promise.then(
+        () => true,
+        () => true,
+      ),
+      new Promise<boolean>((resolve) => {
+        timer = setTimeout(resolve, ms, false);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

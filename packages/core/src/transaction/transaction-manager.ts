@@ -5,7 +5,7 @@ import type { Codec } from '../codec/codec.js';
 import type { Scope } from '../context/scope.js';
 import type { TransactionContext } from '../context/transaction-context.js';
 import type { CompensableAction } from '../participants/compensable-action.js';
-import { OptimisticLockError } from '../storage/errors.js';
+import { DuplicateTransactionError, OptimisticLockError } from '../storage/errors.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { BranchOrigin } from './active-transaction.js';
 import { ActiveTransaction } from './active-transaction.js';
@@ -217,8 +217,8 @@ export class TransactionManager {
   }
 
   /**
-   * Opens the try phase of a branch received from another service. The caller writes its
-   * record (`tx.record`) before anything runs in it.
+   * Opens the try phase of a branch received from another service. Its record is created with
+   * its first participant, like a root's (the caller handles a create that finds one there).
    */
   openBranch(origin: BranchOrigin): ActiveTransaction {
     return new ActiveTransaction(
@@ -327,6 +327,11 @@ export class TransactionManager {
       if (creating) tx.record = undefined;
       tx.participants.pop();
       if (error instanceof OptimisticLockError) throw takenOver(tx, error);
+      // A branch's record created at its first enlist: a cancel's tombstone, or the same try
+      // sent again, was there first. Either way this participant's try must not run.
+      if (creating && error instanceof DuplicateTransactionError && tx.onCreateConflict !== undefined) {
+        throw await tx.onCreateConflict();
+      }
       throw error;
     } finally {
       tx.unlock();

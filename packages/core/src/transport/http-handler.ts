@@ -5,7 +5,7 @@ import type { Clock } from '../clock.js';
 import { TccError } from '../tcc-error.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { BranchOrigin } from '../transaction/active-transaction.js';
-import type { BranchCommandResult, BranchKeeper } from '../transaction/branches.js';
+import type { BranchCommandResult, BranchKeeper, BranchReply, BranchSeen } from '../transaction/branches.js';
 import { messageOf } from '../transaction/errors.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { BadRequestError } from './errors.js';
@@ -97,17 +97,13 @@ async function serveBranch(
     return;
   }
   if (opening.kind === 'duplicate') {
-    // The caller retried a try that already ran: the business method does not run again.
-    const reply = opening.reply;
-    if (reply !== undefined) {
+    const answer = seenAnswer(opening);
+    if (answer.reply !== undefined) {
+      const reply = answer.reply;
       res.statusCode = reply.status;
       if (reply.contentType !== undefined) res.setHeader('content-type', reply.contentType);
       res.end(reply.body);
-    } else if (opening.status === 'TRYING') {
-      refuse(req, res, new TccError('TCC_TRY_IN_PROGRESS', 'this try is already running'), 409);
-    } else {
-      sendJson(res, 200, { duplicate: true, status: opening.status });
-    }
+    } else refuse(req, res, answer.error, answer.status);
     return;
   }
   const tx = opening.tx;
@@ -129,6 +125,14 @@ async function serveBranch(
     closed = { tried: false, error };
   }
   telemetry.end(span, tx.record, closed.tried ? undefined : (closed.error ?? `answered ${reply.status}`));
+  if (closed.seen !== undefined) {
+    // The branch record was there before this try's first participant could create it: the
+    // try was sent again (answered as the first time) or came after its cancel (refused).
+    const answer = seenAnswer(closed.seen);
+    if (answer.reply !== undefined) capture.replaceWith(answer.reply);
+    else capture.replace(answer.status ?? errorAnswer(answer.error).status, errorAnswer(answer.error).body);
+    return;
+  }
   if (closed.tried || (reply.status >= 400 && closed.error === undefined)) {
     capture.flush();
     return;
@@ -187,6 +191,23 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
       });
       return;
   }
+}
+
+/** How to answer a try whose branch was there already: its first reply, or an error. */
+function seenAnswer(seen: BranchSeen): { reply?: BranchReply; error?: unknown; status?: number } {
+  if (seen.kind === 'refused') return { error: seen.error };
+  // The caller retried a try that already ran: the business method does not run again.
+  if (seen.reply !== undefined) return { reply: seen.reply };
+  if (seen.status === 'TRYING') {
+    return { error: new TccError('TCC_TRY_IN_PROGRESS', 'this try is already running'), status: 409 };
+  }
+  return {
+    reply: {
+      status: 200,
+      contentType: 'application/json',
+      body: Buffer.from(JSON.stringify({ duplicate: true, status: seen.status })),
+    },
+  };
 }
 
 /** Answers with an error and makes sure the rest of an unread body cannot hold the socket. */

@@ -62,6 +62,16 @@ export class ResponseCapture {
     sendJson(res, status, body);
   }
 
+  /** Drops what the handler wrote and sends `reply` (a stored answer) instead. */
+  replaceWith(reply: BranchReply): void {
+    this.#restore();
+    const res = this.#res;
+    for (const name of res.getHeaderNames()) res.removeHeader(name);
+    res.statusCode = reply.status;
+    if (reply.contentType !== undefined) res.setHeader('content-type', reply.contentType);
+    res.end(reply.body);
+  }
+
   #restore(): void {
     Object.assign(this.#res, this.#original);
   }

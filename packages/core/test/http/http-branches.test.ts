@@ -278,7 +278,7 @@ describe('timeouts', () => {
       participants: [{ kind: 'remote', status: 'TRYING' }],
     });
     expect(left?.lastError).toMatch(
-      /RemoteCommandError: cancel sent to http:\/\/127\.0\.0\.1:\d+ failed: fetch failed \(ECONNREFUSED\)/,
+      /RemoteCommandError: cancel sent to http:\/\/127\.0\.0\.1:\d+ failed: request failed \(ECONNREFUSED\)/,
     );
   });
 });

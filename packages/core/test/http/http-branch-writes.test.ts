@@ -1,0 +1,256 @@
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { MemoryStorage, Tcc, type TransactionRecord } from '@tcc/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { command, contextHeader, origin, send } from './support.js';
+
+/** A MemoryStorage that counts its writes, and can be told to fail the next `complete`. */
+class CountingStorage extends MemoryStorage {
+  readonly writes: string[] = [];
+  failNextComplete = false;
+
+  override create(record: TransactionRecord): Promise<void> {
+    this.writes.push(`create ${record.status}`);
+    return super.create(record);
+  }
+
+  override update(record: TransactionRecord, expectedVersion: number): Promise<void> {
+    this.writes.push(`update ${record.status}`);
+    return super.update(record, expectedVersion);
+  }
+
+  override complete(record: TransactionRecord, expectedVersion: number): Promise<void> {
+    this.writes.push(`complete ${record.status}`);
+    if (this.failNextComplete) {
+      this.failNextComplete = false;
+      return Promise.reject(new Error('the process died before its tombstone'));
+    }
+    return super.complete(record, expectedVersion);
+  }
+}
+
+interface Branchy {
+  readonly url: string;
+  readonly storage: CountingStorage;
+  readonly calls: string[];
+  /** Confirms of `b` that fail before one succeeds. */
+  failConfirmsOfB: number;
+  /** A try waits this long (ms) before it returns. */
+  tryDelayMs: number;
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const server of servers.splice(0)) {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
+/**
+ * A service whose `POST /two` runs two compensable participants (`a`, `b`) in its branch, and
+ * `POST /none` enlists nothing.
+ */
+async function startBranchy(): Promise<Branchy> {
+  const storage = new CountingStorage();
+  const tcc = new Tcc({ domain: 'branchy', storage, recovery: { recoverAfterMs: 0 } });
+  const state: Branchy = { url: '', storage, calls: [], failConfirmsOfB: 0, tryDelayMs: 0 };
+  const participant = (name: string) =>
+    tcc.compensable(`branchy.${name}`, {
+      propagation: 'MANDATORY',
+      try: async (id: string) => {
+        state.calls.push(`try ${name} ${id}`);
+        if (state.tryDelayMs > 0) await new Promise((r) => setTimeout(r, state.tryDelayMs));
+      },
+      confirm: (id: string) => {
+        if (name === 'b' && state.failConfirmsOfB > 0) {
+          state.failConfirmsOfB--;
+          throw new Error('b cannot confirm yet');
+        }
+        state.calls.push(`confirm ${name} ${id}`);
+      },
+      cancel: (id: string) => state.calls.push(`cancel ${name} ${id}`),
+    });
+  const a = participant('a');
+  const b = participant('b');
+  const handler = tcc.httpHandler();
+  const server = createServer((req, res) =>
+    handler(req, res, () => {
+      void (async () => {
+        for await (const _ of req);
+        try {
+          if (req.url === '/two') {
+            await a('o');
+            await b('o');
+          }
+          send(res, 200, { ok: req.url });
+        } catch (error) {
+          send(res, 400, { error: { code: (error as { code?: string }).code, message: String(error) } });
+        }
+      })();
+    }),
+  );
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return Object.assign(state, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
+}
+
+async function tryOn(url: string, path: string, header: string): Promise<{ status: number; body: unknown }> {
+  const response = await fetch(`${url}${path}`, { method: 'POST', headers: { 'tcc-context': header } });
+  return { status: response.status, body: await response.json() };
+}
+
+describe('writes of a remote branch', () => {
+  it('a confirmed branch with two participants: create (with the first), enlist, TRIED, CONFIRMED', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    expect((await tryOn(s.url, '/two', contextHeader(o))).status).toBe(200);
+    expect(await command(s.url, { action: 'confirm', globalId: o.globalId, xid: o.xid })).toMatchObject({
+      status: 200,
+    });
+    // k participants: k enlist writes (the first creates), TRIED and the tombstone; no
+    // TRYING-only create before the handler and no CONFIRMING before the confirms.
+    expect(s.storage.writes).toEqual([
+      'create TRYING',
+      'update TRYING',
+      'update TRIED',
+      'complete CONFIRMED',
+    ]);
+    expect(s.calls).toEqual(['try a o', 'try b o', 'confirm a o', 'confirm b o']);
+  });
+
+  it('a branch that enlists nobody is created TRIED in one write; its confirm and a repeated try work', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    const first = await tryOn(s.url, '/none', contextHeader(o));
+    expect(first).toEqual({ status: 200, body: { ok: '/none' } });
+    expect(s.storage.writes).toEqual(['create TRIED']);
+    expect(await tryOn(s.url, '/none', contextHeader(o))).toEqual(first);
+    expect(await command(s.url, { action: 'confirm', globalId: o.globalId, xid: o.xid })).toMatchObject({
+      status: 200,
+      body: { detail: 'confirmed' },
+    });
+    // The repeated try's create found the first one's record, and answered with its reply.
+    expect(s.storage.writes).toEqual(['create TRIED', 'create TRIED', 'complete CONFIRMED']);
+  });
+
+  it('a confirm that fails part way writes CONFIRMING with its progress; the retry does not confirm a twice', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    s.failConfirmsOfB = 1;
+    const confirm = { action: 'confirm', globalId: o.globalId, xid: o.xid };
+    expect((await command(s.url, confirm)).status).toBe(500);
+    const [kept] = (await s.storage.list({})).records;
+    expect(kept).toMatchObject({
+      status: 'CONFIRMING',
+      participants: [{ status: 'CONFIRMED' }, { status: 'TRYING' }],
+    });
+    // A cancel now would contradict what is half done: refused.
+    expect((await command(s.url, { ...confirm, action: 'cancel' })).status).toBe(409);
+    expect(await command(s.url, confirm)).toMatchObject({ status: 200, body: { detail: 'confirmed' } });
+    expect(s.calls).toEqual(['try a o', 'try b o', 'confirm a o', 'confirm b o']);
+  });
+
+  it('a crash between the confirms and the tombstone leaves TRIED; the root’s retry confirms again', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    s.storage.failNextComplete = true;
+    const confirm = { action: 'confirm', globalId: o.globalId, xid: o.xid };
+    expect((await command(s.url, confirm)).status).toBe(500);
+    expect((await s.storage.list({})).records[0]?.status).toBe('TRIED');
+    expect(await command(s.url, confirm)).toMatchObject({ status: 200, body: { detail: 'confirmed' } });
+    expect((await s.storage.list({})).records[0]?.status).toBe('CONFIRMED');
+    // The confirms ran again: they are idempotent (DESIGN.md §4).
+    expect(s.calls.filter((c) => c.startsWith('confirm'))).toEqual([
+      'confirm a o',
+      'confirm b o',
+      'confirm a o',
+      'confirm b o',
+    ]);
+  });
+
+  it('confirms sent twice at once run the participants’ confirms once', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    const confirm = { action: 'confirm', globalId: o.globalId, xid: o.xid };
+    const answers = await Promise.all([command(s.url, confirm), command(s.url, confirm)]);
+    expect(answers.map((a) => a.status)).toEqual([200, 200]);
+    expect(s.calls.filter((c) => c.startsWith('confirm'))).toEqual(['confirm a o', 'confirm b o']);
+  });
+
+  it('a cancel of a TRIED branch writes no CANCELLING before its cancels', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    expect((await command(s.url, { action: 'cancel', globalId: o.globalId, xid: o.xid })).status).toBe(200);
+    expect(s.storage.writes).toEqual([
+      'create TRYING',
+      'update TRYING',
+      'update TRIED',
+      'complete CANCELLED',
+    ]);
+    expect(s.calls.slice(2)).toEqual(['cancel b o', 'cancel a o']);
+  });
+
+  it('the same try sent again while the first runs here: 409, not run twice', async () => {
+    const s = await startBranchy();
+    s.tryDelayMs = 200;
+    const header = contextHeader(origin());
+    const first = tryOn(s.url, '/two', header);
+    await new Promise((r) => setTimeout(r, 50));
+    expect(await tryOn(s.url, '/two', header)).toMatchObject({
+      status: 409,
+      body: { error: { code: 'TCC_TRY_IN_PROGRESS' } },
+    });
+    expect((await first).status).toBe(200);
+    expect(s.calls).toEqual(['try a o', 'try b o']);
+  });
+
+  it('a cancel waits for a try running here only until the branch’s deadline, then fences it out', async () => {
+    const s = await startBranchy();
+    s.tryDelayMs = 1_500;
+    const o = origin({ deadline: Date.now() + 300 });
+    const trying = tryOn(s.url, '/two', contextHeader(o));
+    await new Promise((r) => setTimeout(r, 50));
+    const started = Date.now();
+    const cancelled = await command(s.url, { action: 'cancel', globalId: o.globalId, xid: o.xid });
+    expect(cancelled.status).toBe(200);
+    // Answered at the deadline, long before the try ends.
+    expect(Date.now() - started).toBeLessThan(1_000);
+    // The try went on past the deadline: b was refused, the try failed, a was cancelled.
+    expect(await trying).toMatchObject({ status: 400, body: { error: { code: 'TCC_DEADLINE_EXCEEDED' } } });
+    expect(s.calls).toEqual(['try a o', 'cancel a o']);
+    expect((await s.storage.list({})).records.map((r) => r.status)).toEqual(['CANCELLED']);
+  });
+});
+
+describe('commands to remote branches', () => {
+  it('a branch that takes a command and never answers fails it within commandTimeoutMs, so recovery passes end', async () => {
+    const server = createServer((req, res) => {
+      if (req.url === '/.tcc') return; // takes the command, never answers
+      send(res, 200, { ok: true });
+    });
+    servers.push(server);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const storage = new MemoryStorage();
+    const tcc = new Tcc({
+      domain: 'order',
+      storage,
+      recovery: { recoverAfterMs: 0 },
+      http: { commandTimeoutMs: 200 },
+    });
+    const started = Date.now();
+    await expect(tcc.transaction(() => tcc.http(url).post('/try', {}))).rejects.toMatchObject({
+      code: 'TCC_CONFIRM_FAILED',
+    });
+    const [left] = (await storage.list({})).records;
+    expect(left).toMatchObject({ status: 'CONFIRMING' });
+    expect(left?.lastError).toMatch(/no answer within 200 ms/);
+    expect(await tcc.recover(left!.xid)).toMatchObject({ outcome: 'failed' });
+    expect(Date.now() - started).toBeLessThan(2_000);
+  });
+});
