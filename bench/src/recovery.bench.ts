@@ -21,12 +21,20 @@ const USAGE = `usage: node bench/dist/recovery.bench.js [options]
   --records <n>      stuck transactions to drain per run (default 10000)
   --repeats <n>      runs per row, the median is reported (default 3)
   --concurrency <n>  jobs per worker process (default 64)
+  --workers <list>   worker processes of each row (default 1,3)
+  --batch-size <n>   the workers' batchSize: findStuck page and addBulk size (default 1000)
+  --same-time        stuck records all last written in the same millisecond (default: 1 ms
+                     apart); ties in the stuck index make RedisStorage.findStuck re-read them
+  --commands         also print the Redis commands per record, by command
+  --profile <dir>    run the worker processes with node --cpu-prof, profiles written to <dir>
   --save / --no-save write bench/results/recovery-<date>.json and recovery-latest.json
                      (default: save a full run, not a quick one)
   --check            exit with status 1 if a target is missed (>= 5,000 records/s, 1 worker)
   --help
 
-Needs Redis at REDIS_URL (default redis://127.0.0.1:6379); keys under tcc-bench-recovery:<pid>:.`;
+Needs Redis at REDIS_URL (default redis://127.0.0.1:6379); keys under tcc-bench-recovery:<pid>:.
+Per record: CPU time of the worker processes, and Redis's commands (INFO commandstats, the
+bench's own polling taken out) and CPU time; Redis-wide, so use a Redis nothing else uses.`;
 
 const TARGET_PER_SEC = 5_000;
 const here = fileURLToPath(new URL('.', import.meta.url));
@@ -41,6 +49,11 @@ const { values } = parseArgs({
     save: { type: 'boolean' },
     'no-save': { type: 'boolean' },
     check: { type: 'boolean' },
+    workers: { type: 'string' },
+    'batch-size': { type: 'string' },
+    'same-time': { type: 'boolean' },
+    commands: { type: 'boolean' },
+    profile: { type: 'string' },
     help: { type: 'boolean' },
   },
 });
@@ -52,11 +65,19 @@ const quick = values.quick === true;
 const records = Number(values.records ?? (quick ? 500 : 10_000));
 const repeats = Number(values.repeats ?? (quick ? 1 : 3));
 const concurrency = Number(values.concurrency ?? 64);
+const batchSize = Number(values['batch-size'] ?? 1_000);
+const sameTime = values['same-time'] === true;
+const workerCounts = (values.workers ?? '1,3').split(',').map(Number);
+if (!workerCounts.every((n) => Number.isInteger(n) && n > 0)) {
+  console.error(`--workers must be positive integers separated by commas\n\n${USAGE}`);
+  process.exit(2);
+}
 const save = values['no-save'] ? false : (values.save ?? !quick);
 for (const [name, n] of [
   ['records', records],
   ['repeats', repeats],
   ['concurrency', concurrency],
+  ['batch-size', batchSize],
 ] as const) {
   if (!Number.isInteger(n) || n <= 0) {
     console.error(`--${name} must be a positive integer\n\n${USAGE}`);
@@ -70,7 +91,7 @@ const queueClient = new Redis(url, { maxRetriesPerRequest: null });
 const codec = new JsonCodec();
 let run = 0;
 
-/** Creates `n` records of domain bench in `status`, last written a minute ago. */
+/** Creates `n` records of domain bench in `status`, last written a minute ago and before. */
 async function fill(storage: RedisStorage, n: number, status: 'CONFIRMING' | 'CONFIRMED'): Promise<void> {
   const at = Date.now() - 60_000;
   for (let from = 0; from < n; from += 1_000) {
@@ -98,8 +119,9 @@ async function fill(storage: RedisStorage, n: number, status: 'CONFIRMING' | 'CO
         attachments: {},
         retries: 0,
         version: 1,
-        createdAt: at,
-        updatedAt: at,
+        // 1 ms apart, as a crash leaves them; --same-time writes them all in one millisecond.
+        createdAt: sameTime ? at : at - i,
+        updatedAt: sameTime ? at : at - i,
         deadline: at + 1_000,
         ...(status === 'CONFIRMED' ? { expiresAt: Date.now() + 3_600_000 } : {}),
       };
@@ -109,22 +131,85 @@ async function fill(storage: RedisStorage, n: number, status: 'CONFIRMING' | 'CO
   }
 }
 
-function startWorker(prefix: string): { child: ChildProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, [`${here}recovery-worker.js`], {
-    env: { ...process.env, BENCH_PREFIX: prefix, REDIS_URL: url, BENCH_CONCURRENCY: String(concurrency) },
+interface StartedWorker {
+  readonly child: ChildProcess;
+  readonly ready: Promise<void>;
+  /** CPU time from READY to exit, µs. */
+  readonly cpuUs: Promise<number>;
+  /** When its scan ended (epoch ms), if it ran one. */
+  readonly scannedAt: Promise<number | undefined>;
+}
+
+function startWorker(prefix: string): StartedWorker {
+  const profile = values.profile === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${values.profile}`];
+  const child = spawn(process.execPath, [...profile, `${here}recovery-worker.js`], {
+    env: {
+      ...process.env,
+      BENCH_PREFIX: prefix,
+      REDIS_URL: url,
+      BENCH_CONCURRENCY: String(concurrency),
+      BENCH_BATCH_SIZE: String(batchSize),
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
+  let out = '';
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
-      if (chunk.toString().includes('READY')) resolve();
+      out += chunk.toString();
+      if (out.includes('READY')) resolve();
     });
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
   });
-  return { child, ready };
+  // The worker prints `CPU <µs>` (from READY to closed) as it exits.
+  const exited = once(child, 'exit');
+  const cpuUs = exited.then(() => Number(/CPU (\d+)/.exec(out)?.[1] ?? Number.NaN));
+  const scannedAt = exited.then(() => {
+    const at = /SCANNED (\d+)/.exec(out)?.[1];
+    return at === undefined ? undefined : Number(at);
+  });
+  return { child, ready, cpuUs, scannedAt };
 }
 
-/** One drain: `records` stuck records, `workers` processes; resolves with records/s. */
-async function drain(workers: number): Promise<number> {
+/** Redis's command counts (`INFO commandstats`, without INFO itself) and its CPU time in µs. */
+async function redisStats(): Promise<{ calls: Map<string, number>; cpuUs: number }> {
+  const [commandstats, cpu] = await Promise.all([admin.info('commandstats'), admin.info('cpu')]);
+  const calls = new Map<string, number>();
+  for (const [, name, n] of commandstats.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+    if (name !== 'info') calls.set(name!, Number(n));
+  }
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(cpu)?.[1] ?? 0);
+  return { calls, cpuUs: (field('used_cpu_user') + field('used_cpu_sys')) * 1e6 };
+}
+
+function callsBetween(before: Map<string, number>, after: Map<string, number>): Map<string, number> {
+  const delta = new Map<string, number>();
+  for (const [name, n] of after) {
+    const d = n - (before.get(name) ?? 0);
+    if (d > 0) delta.set(name, d);
+  }
+  return delta;
+}
+
+const total = (calls: Map<string, number>) => [...calls.values()].reduce((a, b) => a + b, 0);
+
+interface Drain {
+  readonly perSec: number;
+  /** CPU time of the worker processes (all of them) per record, µs. */
+  readonly workerCpuUs: number;
+  /** Redis commands (Lua's inner calls included, the bench's own polling taken out) per record. */
+  readonly redisCommands: number;
+  /** Redis CPU time per record, µs (the bench's polling included: a few %). */
+  readonly redisCpuUs: number;
+  /** From resume to the end of the scan (findStuck pages and addBulk), ms. */
+  readonly scanMs: number;
+  readonly commands: Record<string, number>;
+}
+
+/**
+ * One drain: `records` stuck records, `workers` processes; records/s, and the work per record.
+ * Redis figures are Redis-wide: run on a Redis nothing else uses (REDIS_URL) for clean ones.
+ */
+async function drain(workers: number): Promise<Drain> {
   run++;
   const prefix = `${base}${run}:`;
   const storage = new RedisStorage({ client: admin, prefix });
@@ -134,22 +219,48 @@ async function drain(workers: number): Promise<number> {
   await queue.pause();
   const started = Array.from({ length: workers }, () => startWorker(prefix));
   await Promise.all(started.map((w) => w.ready));
+  // What one poll of the record count costs Redis, taken out of the command count below.
+  const p0 = await redisStats();
+  await storage.count({ domain: 'bench' });
+  const pollCalls = callsBetween(p0.calls, (await redisStats()).calls);
+  const before = await redisStats();
   const t0 = performance.now();
+  const resumedAt = Date.now();
   await queue.resume();
-  while ((await storage.count({ domain: 'bench' })) > 0) await new Promise((r) => setTimeout(r, 20));
+  let polls = 1;
+  while ((await storage.count({ domain: 'bench' })) > 0) {
+    polls++;
+    await new Promise((r) => setTimeout(r, 20));
+  }
   const seconds = (performance.now() - t0) / 1_000;
-  await Promise.all(
-    started.map(async ({ child }) => {
-      const exited = once(child, 'exit');
+  const after = await redisStats();
+  const cpus = await Promise.all(
+    started.map(async ({ child, cpuUs }) => {
       child.kill('SIGTERM');
-      await exited;
+      return cpuUs;
     }),
   );
+  const scannedAt = (await Promise.all(started.map((w) => w.scannedAt))).find((at) => at !== undefined);
   await queue.obliterate({ force: true }).catch(() => {});
   await queue.close();
   await clear(prefix);
-  return records / seconds;
+  const calls = callsBetween(before.calls, after.calls);
+  for (const [name, n] of pollCalls) calls.set(name, (calls.get(name) ?? 0) - n * polls);
+  const commands: Record<string, number> = {};
+  for (const [name, n] of [...calls].sort((a, b) => b[1] - a[1])) {
+    if (n / records >= 0.005) commands[name] = round2(n / records);
+  }
+  return {
+    perSec: records / seconds,
+    workerCpuUs: cpus.reduce((a, b) => a + b, 0) / records,
+    redisCommands: total(calls) / records,
+    redisCpuUs: (after.cpuUs - before.cpuUs) / records,
+    scanMs: scannedAt === undefined ? Number.NaN : scannedAt - resumedAt,
+    commands,
+  };
 }
+
+const round2 = (n: number) => Math.round(n * 100) / 100;
 
 /** Time of one full scan (findStuck pages of 1,000) over `stuck` records, next to `finished` tombstones. */
 async function scanCost(stuck: number, finished: number): Promise<number> {
@@ -191,16 +302,33 @@ async function clear(prefix: string): Promise<void> {
 
 const date = new Date().toISOString();
 const began = performance.now();
-const rows: { name: string; workers: number; runs: number[]; median: number }[] = [];
+const rows: {
+  name: string;
+  workers: number;
+  runs: number[];
+  median: number;
+  workerCpuUsPerRecord: number;
+  redisCommandsPerRecord: number;
+  redisCpuUsPerRecord: number;
+  scanMs: number;
+  commandsPerRecord: Record<string, number>;
+}[] = [];
 try {
-  for (const workers of [1, 3]) {
-    const runs: number[] = [];
-    for (let i = 0; i < repeats; i++) runs.push(await drain(workers));
+  for (const workers of workerCounts) {
+    const drains: Drain[] = [];
+    for (let i = 0; i < repeats; i++) drains.push(await drain(workers));
+    const runs = drains.map((d) => d.perSec);
+    const middle = drains.find((d) => d.perSec === median(runs)) ?? drains[0]!;
     rows.push({
       name: `drain ${int(records)} stuck, ${workers} worker process${workers > 1 ? 'es' : ''}`,
       workers,
       runs,
       median: median(runs),
+      workerCpuUsPerRecord: median(drains.map((d) => d.workerCpuUs)),
+      redisCommandsPerRecord: median(drains.map((d) => d.redisCommands)),
+      redisCpuUsPerRecord: median(drains.map((d) => d.redisCpuUs)),
+      scanMs: median(drains.map((d) => d.scanMs)),
+      commandsPerRecord: middle.commands,
     });
   }
   const stuck = quick ? 200 : 1_000;
@@ -211,32 +339,54 @@ try {
     withoutFinishedMs: await scanCost(stuck, 0),
     withFinishedMs: await scanCost(stuck, finished),
   };
-  const one = rows.find((r) => r.workers === 1)!;
-  const targets = [
-    {
-      what: `1 worker >= ${int(TARGET_PER_SEC)} records/s`,
-      ok: one.median >= TARGET_PER_SEC,
-      value: one.median,
-    },
-  ];
+  const one = rows.find((r) => r.workers === 1);
+  const targets =
+    one === undefined
+      ? []
+      : [
+          {
+            what: `1 worker >= ${int(TARGET_PER_SEC)} records/s`,
+            ok: one.median >= TARGET_PER_SEC,
+            value: one.median,
+          },
+        ];
   const m = machine();
   console.log(`tcc recovery benchmark  ${date}`);
   console.log(
-    `node ${m.node} | ${m.cpu} x ${m.cores} | ${m.os} | load ${m.loadAverageAtStart.join(' ')} | concurrency ${concurrency}/worker, ${repeats} run(s) per row, median`,
+    `node ${m.node} | ${m.cpu} x ${m.cores} | ${m.os} | load ${m.loadAverageAtStart.join(' ')} | concurrency ${concurrency}/worker, batchSize ${batchSize}${sameTime ? ', same-time' : ''}, ${repeats} run(s) per row, median`,
   );
   console.log('');
   console.log(
     table(
-      ['row', 'records/s (median)', 'runs', 'target'],
-      ['l', 'r', 'l', 'l'],
+      [
+        'row',
+        'records/s (median)',
+        'runs',
+        'worker CPU µs/rec',
+        'Redis cmds/rec',
+        'Redis CPU µs/rec',
+        'scan ms',
+        'target',
+      ],
+      ['l', 'r', 'l', 'r', 'r', 'r', 'r', 'l'],
       rows.map((r) => [
         r.name,
         int(r.median),
         r.runs.map(int).join(' / '),
-        r.workers === 1 ? `>= ${int(TARGET_PER_SEC)}: ${one.median >= TARGET_PER_SEC ? 'ok' : 'MISS'}` : '',
+        int(r.workerCpuUsPerRecord),
+        r.redisCommandsPerRecord.toFixed(1),
+        int(r.redisCpuUsPerRecord),
+        int(r.scanMs),
+        r.workers === 1 ? `>= ${int(TARGET_PER_SEC)}: ${r.median >= TARGET_PER_SEC ? 'ok' : 'MISS'}` : '',
       ]),
     ),
   );
+  if (values.commands) {
+    for (const r of rows) {
+      const list = Object.entries(r.commandsPerRecord).map(([name, n]) => `${name} ${n}`);
+      console.log(`\nRedis commands per record, ${r.name}: ${list.join(', ')}`);
+    }
+  }
   console.log('');
   console.log(
     table(
@@ -259,7 +409,7 @@ try {
         benchmark: 'recovery',
         date,
         machine: m,
-        settings: { records, repeats, concurrency, quick },
+        settings: { records, repeats, concurrency, batchSize, workers: workerCounts, sameTime, quick },
         rows,
         scans,
         targets,

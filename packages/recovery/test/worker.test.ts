@@ -11,10 +11,11 @@ import { makeRecord } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openRedis, type RedisHarness } from '../../../test/support/redis.js';
 import { type ParkedEvent, RecoveryOptionError, RecoveryWorker, recoveryJobId } from '../src/index.js';
 import { retryDelay } from '../src/worker/backoff.js';
+import { ScanHandover } from '../src/worker/handover.js';
 import { StuckScanner } from '../src/worker/stuck-scanner.js';
 import { until } from './support.js';
 
@@ -130,6 +131,32 @@ describe('options', () => {
     expect(retryDelay(3, 300, backoff, () => 0.999)).toBeLessThan(700);
   });
 
+  it("recoverAfterMs and maxRetries default to the Tcc's recovery options; given ones win", async () => {
+    const storage = new RedisStorage({ client: redis.client, prefix: redis.prefix() });
+    const tcc = new Tcc({ domain: 'shop', storage, recovery: { recoverAfterMs: 1_234, maxRetries: 7 } });
+    const connection = await queueClient();
+    expect(new RecoveryWorker({ tcc, connection }).options).toMatchObject({
+      recoverAfterMs: 1_234,
+      maxRetries: 7,
+    });
+    expect(new RecoveryWorker({ tcc, connection, recoverAfterMs: 50, maxRetries: 2 }).options).toMatchObject({
+      recoverAfterMs: 50,
+      maxRetries: 2,
+    });
+    // Core's own defaults when the Tcc was given none.
+    const plain = new Tcc({ domain: 'shop', storage });
+    expect(new RecoveryWorker({ tcc: plain, connection }).options).toMatchObject({
+      recoverAfterMs: plain.recoveryOptions.recoverAfterMs,
+      maxRetries: plain.recoveryOptions.maxRetries,
+    });
+    // A Tcc of an older @tcc/core, without recoveryOptions: 30 s and 30 attempts.
+    const older = { domain: 'shop', storage, recover: tcc.recover.bind(tcc) } as unknown as Tcc;
+    expect(new RecoveryWorker({ tcc: older, connection }).options).toMatchObject({
+      recoverAfterMs: 30_000,
+      maxRetries: 30,
+    });
+  });
+
   it('job ids are deterministic and acceptable to BullMQ', () => {
     expect(recoveryJobId('abc')).toBe('r.abc');
     expect(recoveryJobId('12')).toBe('r.12');
@@ -156,6 +183,67 @@ describe('scan', () => {
     const jobs = await queue.getJobs(['waiting']);
     expect(jobs.map((j) => j.data.xid).sort()).toEqual(due.map((r) => r.xid).sort());
     expect(new Set(jobs.map((j) => j.id))).toEqual(new Set(due.map((r) => recoveryJobId(r.xid))));
+    await queue.close();
+  });
+});
+
+describe('scan handover', () => {
+  const at = 1_000_000;
+  const records = (n: number) => Array.from({ length: n }, () => makeRecord({ domain: 'shop' }));
+
+  it('hands a copy over once, and only while it is young enough', () => {
+    const handover = new ScanHandover(10, 100);
+    const [a, b] = records(2) as [ReturnType<typeof makeRecord>, ReturnType<typeof makeRecord>];
+    handover.keep([a, b], at);
+    expect(handover.take(a.xid, at + 99)).toBe(a);
+    expect(handover.take(a.xid, at + 99)).toBeUndefined(); // taken already
+    expect(handover.take(b.xid, at + 100)).toBeUndefined(); // too old
+    expect(handover.size).toBe(0);
+  });
+
+  it('keeps at most limit copies: old ones make room, else the newest are not kept', () => {
+    const handover = new ScanHandover(3, 100);
+    const first = records(3);
+    handover.keep(first, at);
+    const second = records(2);
+    handover.keep(second, at + 50); // all three kept are young: these two are not kept
+    expect(handover.size).toBe(3);
+    expect(handover.take(second[0]!.xid, at + 50)).toBeUndefined();
+    handover.keep(second, at + 100); // the first three are too old now
+    expect(handover.size).toBe(2);
+    expect(handover.take(first[0]!.xid, at + 100)).toBeUndefined();
+    expect(handover.take(second[1]!.xid, at + 100)).toBe(second[1]);
+    // A newer copy of an xid replaces the older one.
+    const [c] = records(1) as [ReturnType<typeof makeRecord>];
+    handover.keep([c], at + 100);
+    const newer = { ...c, version: c.version + 1 };
+    handover.keep([newer], at + 150);
+    expect(handover.take(c.xid, at + 150)).toBe(newer);
+  });
+
+  it('a scan keeps the records it enqueues, not the tries still inside their deadline', async () => {
+    const prefix = redis.prefix();
+    const { tcc, storage } = shop(prefix);
+    const old = Date.now() - 60_000;
+    const due = Array.from({ length: 12 }, () =>
+      makeRecord({ domain: 'shop', status: 'CONFIRMING', updatedAt: old }),
+    );
+    const trying = makeRecord({ domain: 'shop', updatedAt: old, deadline: Date.now() + 60_000 });
+    for (const r of [...due, trying]) await storage.create(r);
+    const queue = new Queue('handover-test', { connection: await queueClient(), prefix: `${prefix}{q}` });
+    const handover = new ScanHandover(100, 60_000);
+    const scanner = new StuckScanner({
+      tcc,
+      queue,
+      recoverAfterMs: 1_000,
+      batchSize: 5,
+      maxRetries: 3,
+      handover,
+    });
+    expect(await scanner.scan()).toBe(13);
+    expect(handover.size).toBe(12);
+    expect(handover.take(trying.xid, Date.now())).toBeUndefined();
+    for (const r of due) expect(handover.take(r.xid, Date.now())).toEqual(r);
     await queue.close();
   });
 });
@@ -264,12 +352,87 @@ describe('recovery on BullMQ, in process', () => {
       recoverAfterMs: 100,
       scanEveryMs: 100,
     });
+    const reads = vi.spyOn(storage, 'get');
     await worker.start();
     await until('all confirmed', async () => (await storage.count({ domain: 'shop' })) === 0);
     await worker.close();
     expect(confirmed.sort((a, b) => a - b)).toEqual(Array.from({ length: 20 }, (_, n) => n));
+    // Each job ran on the copy its scan had read: no record was read again.
+    expect(reads).not.toHaveBeenCalled();
     expect(await metric('tcc.recovery.recovered')).toBe(before + 20);
     expect(await client.ping()).toBe('PONG');
     await expect(worker.start()).rejects.toThrow(/already started/);
+  });
+
+  it('a copy made stale after the scan costs a fresh read, never a wrong or lost step', async () => {
+    const prefix = redis.prefix();
+    const { tcc, storage } = shop(prefix);
+    const confirmed: number[] = [];
+    tcc.compensable('shop.pay', {
+      try: async (_n: number) => {},
+      confirm: async (n: number) => {
+        confirmed.push(n);
+      },
+      cancel: async () => {},
+    });
+    const old = Date.now() - 60_000;
+    const codec = new JsonCodec();
+    const xids: string[] = [];
+    for (let n = 0; n < 5; n++) {
+      const record = makeRecord({
+        domain: 'shop',
+        status: 'CONFIRMING',
+        updatedAt: old,
+        participants: [
+          {
+            id: 'p1',
+            kind: 'local',
+            target: 'shop.pay',
+            confirm: 'confirm',
+            cancel: 'cancel',
+            args: codec.encode([n]),
+            status: 'TRYING',
+          },
+        ],
+      });
+      await storage.create(record);
+      xids.push(record.xid);
+    }
+    const admin = new Queue('tcc-recovery-shop', { connection: await queueClient(), prefix: `${prefix}{q}` });
+    await admin.pause(); // the scan enqueues, no job runs yet
+    const worker = new RecoveryWorker({
+      tcc,
+      connection: await queueClient(),
+      prefix: `${prefix}{q}`,
+      recoverAfterMs: 100,
+      scanEveryMs: 60_000,
+    });
+    const outcomes: string[] = [];
+    worker.on('recovered', (result) => outcomes.push(result.outcome));
+    await worker.start();
+    expect(await worker.scanNow()).toBe(5);
+    // Another process writes every record after the scan read it: the copies are stale.
+    for (const xid of xids) {
+      const record = (await storage.get(xid))!;
+      record.attachments.note = 'written after the scan';
+      await storage.update({ ...record, version: record.version + 1 }, record.version);
+    }
+    // No other scan may run first: it would read the records afresh.
+    await admin.removeJobScheduler(worker.schedulerId);
+    for (const job of await admin.getJobs(['waiting', 'delayed', 'prioritized'])) {
+      if (job.name === 'scan') await job.remove();
+    }
+    expect((await admin.getJobs(['waiting'])).length).toBe(5);
+    const reads = vi.spyOn(storage, 'get');
+    await admin.resume();
+    try {
+      await until('all confirmed', async () => (await storage.count({ domain: 'shop' })) === 0);
+    } finally {
+      await worker.close();
+      await admin.close();
+    }
+    expect(confirmed.sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(outcomes).toEqual(['confirmed', 'confirmed', 'confirmed', 'confirmed', 'confirmed']);
+    expect(reads).toHaveBeenCalledTimes(5); // one fresh read per stale copy
   });
 });

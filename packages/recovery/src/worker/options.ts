@@ -34,15 +34,15 @@ export interface RecoveryWorkerOptions {
   /** How often the domain's scheduler enqueues a scan for stuck records (ms). Default 10,000. */
   scanEveryMs?: number;
   /**
-   * A record untouched this long is stuck (ms). Default 30,000. Keep it equal to the Tcc's
-   * `recovery.recoverAfterMs`, which is also the lease of whoever writes a record: a smaller
-   * value only enqueues jobs that find the record still leased.
+   * A record untouched this long is stuck (ms). Default: the Tcc's `recovery.recoverAfterMs`
+   * (`tcc.recoveryOptions`), which is also the lease of whoever writes a record: a smaller value
+   * only enqueues jobs that find the record still leased, a larger one leaves records stuck longer.
    */
   recoverAfterMs?: number;
   /**
    * Failed attempts after which the worker parks a record (counted in the record's `retries`,
-   * so attempts of crashed workers count too). Default 30. The Tcc's `recovery.maxRetries`
-   * also parks: the lower of the two wins.
+   * so attempts of crashed workers count too). Default: the Tcc's `recovery.maxRetries`
+   * (`tcc.recoveryOptions`). The Tcc's own limit also parks: the lower of the two wins.
    */
   maxRetries?: number;
   backoff?: RecoveryBackoff;
@@ -120,6 +120,8 @@ export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWo
       `${WHERE}: backoff.jitter must be a number from 0 to 1, got ${describe(jitter)}`,
     );
   }
+  // The Tcc's resolved tuning; a Tcc of an older @tcc/core has none: its defaults then.
+  const tuning = (tcc as { recoveryOptions?: Partial<Tcc['recoveryOptions']> }).recoveryOptions ?? {};
   if (options.handleSignals !== undefined && typeof options.handleSignals !== 'boolean') {
     throw new RecoveryOptionError(
       `${WHERE}: handleSignals must be a boolean, got ${describe(options.handleSignals)}`,
@@ -132,8 +134,8 @@ export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWo
     prefix,
     concurrency: positive(options.concurrency ?? 32, 'concurrency'),
     scanEveryMs: positive(options.scanEveryMs ?? 10_000, 'scanEveryMs'),
-    recoverAfterMs: nonNegative(options.recoverAfterMs ?? 30_000, 'recoverAfterMs'),
-    maxRetries: positive(options.maxRetries ?? 30, 'maxRetries'),
+    recoverAfterMs: nonNegative(options.recoverAfterMs ?? tuning.recoverAfterMs ?? 30_000, 'recoverAfterMs'),
+    maxRetries: positive(options.maxRetries ?? tuning.maxRetries ?? 30, 'maxRetries'),
     backoff: {
       delayMs: nonNegative(backoff.delayMs ?? 1_000, 'backoff.delayMs'),
       maxDelayMs: nonNegative(backoff.maxDelayMs ?? 300_000, 'backoff.maxDelayMs'),

@@ -1,11 +1,12 @@
 import { EventEmitter } from 'node:events';
-import type { RecoveryResult } from '@tcc/core';
+import type { RecoveryResult, TransactionRecord } from '@tcc/core';
 import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
 import { RecoveryFailedError } from '../errors/recovery-failed-error.js';
 import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { RecoveryTelemetry } from '../telemetry/recovery-telemetry.js';
 import { retryDelay } from './backoff.js';
 import { checkConnection } from './connection.js';
+import { ScanHandover } from './handover.js';
 import { JOB, type RecoverJobData } from './job-data.js';
 import { type RecoveryWorkerOptions, type ResolvedWorkerOptions, resolveWorkerOptions } from './options.js';
 import { parkIfExhausted } from './parker.js';
@@ -38,6 +39,9 @@ export interface RecoveryWorkerEvents {
 
 type RecoverJob = Job<RecoverJobData, string, string>;
 
+/** Pages of scanned records (`batchSize` each) a worker keeps for its own jobs, see {@link ScanHandover}. */
+const HANDOVER_PAGES = 10;
+
 /**
  * Recovery of one domain on BullMQ (DESIGN.md §7): a job scheduler per domain enqueues a scan
  * every `scanEveryMs`; the scan enqueues one job per stuck record under a deterministic id; each
@@ -57,6 +61,7 @@ type RecoverJob = Job<RecoverJobData, string, string>;
 export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
   readonly options: ResolvedWorkerOptions;
   readonly #telemetry: RecoveryTelemetry;
+  readonly #handover: ScanHandover;
   #queue: Queue | undefined;
   #worker: Worker | undefined;
   #closing: Promise<void> | undefined;
@@ -68,6 +73,8 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
     this.options = resolveWorkerOptions(options);
     checkConnection(this.options.connection, this.options.prefix);
     this.#telemetry = new RecoveryTelemetry(this.options.tcc.domain);
+    const { batchSize, scanEveryMs } = this.options;
+    this.#handover = new ScanHandover(HANDOVER_PAGES * batchSize, scanEveryMs);
   }
 
   /** Id of the domain's job scheduler, shared by every worker of the queue. */
@@ -139,6 +146,7 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
       try {
         await this.#worker?.close();
       } finally {
+        this.#handover.clear();
         await this.#queue?.close();
         this.emit('closed');
       }
@@ -150,18 +158,20 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
     if (job.name === JOB.scan) return `found ${await this.#scan(this.#queue!)}`;
     const { xid, traceparent } = job.data;
     const info = { xid, traceparent, jobId: job.id, attempt: job.attemptsMade + 1 };
+    // The copy a scan of this process read, if any: saves reading the record again.
+    const record = this.#handover.take(xid, Date.now());
     return this.#telemetry.job(
       info,
-      () => this.#recover(xid, job.attemptsMade + 1),
+      () => this.#recover(xid, job.attemptsMade + 1, record),
       (outcome) => outcome,
     );
   }
 
-  async #recover(xid: string, attempt: number): Promise<string> {
+  async #recover(xid: string, attempt: number, record: TransactionRecord | undefined): Promise<string> {
     const { tcc, maxRetries } = this.options;
     let result: RecoveryResult;
     try {
-      result = await tcc.recover(xid);
+      result = await (record === undefined ? tcc.recover(xid) : tcc.recover(xid, { record }));
     } catch (error) {
       // The store is unreachable or similar: BullMQ retries the job after its backoff.
       this.#telemetry.failed();
@@ -198,7 +208,15 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
 
   async #scan(queue: Queue): Promise<number> {
     const { tcc, recoverAfterMs, batchSize, maxRetries } = this.options;
-    const found = await new StuckScanner({ tcc, queue, recoverAfterMs, batchSize, maxRetries }).scan();
+    const handover = this.#handover;
+    const found = await new StuckScanner({
+      tcc,
+      queue,
+      recoverAfterMs,
+      batchSize,
+      maxRetries,
+      handover,
+    }).scan();
     this.#telemetry.stuck(found);
     this.emit('scanned', found);
     return found;

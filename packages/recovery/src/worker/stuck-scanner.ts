@@ -1,6 +1,7 @@
 import { decide, type Tcc } from '@tcc/core';
 import type { Queue } from 'bullmq';
 import { BACKOFF_TYPE } from './backoff.js';
+import type { ScanHandover } from './handover.js';
 import { JOB, type RecoverJobData } from './job-data.js';
 import { recoveryJobId } from './job-id.js';
 
@@ -11,6 +12,8 @@ export interface ScanConfig {
   readonly batchSize: number;
   readonly maxRetries: number;
   readonly onProgress?: (found: number) => void;
+  /** Where the records enqueued are kept for this process's jobs (saves each job a read). */
+  readonly handover?: ScanHandover;
 }
 
 /**
@@ -21,23 +24,37 @@ export interface ScanConfig {
 export class StuckScanner {
   constructor(private readonly config: ScanConfig) {}
 
-  /** Resolves with the number of stuck records found (the gauge's value). */
+  /**
+   * Resolves with the number of stuck records found (the gauge's value). The next page is read
+   * while the jobs of this one are added, so Redis and this process work on both at once.
+   */
   async scan(): Promise<number> {
-    const { tcc, queue, recoverAfterMs, batchSize, maxRetries, onProgress } = this.config;
+    const { tcc, queue, recoverAfterMs, batchSize, maxRetries, onProgress, handover } = this.config;
     const now = Date.now();
-    let cursor: string | undefined;
-    let found = 0;
-    do {
-      const page = await tcc.storage.findStuck({
+    const read = (cursor: string | undefined) => {
+      const page = tcc.storage.findStuck({
         domain: tcc.domain,
         updatedBefore: now - recoverAfterMs,
         limit: batchSize,
         ...(cursor === undefined ? {} : { cursor }),
       });
+      // Awaited below; if adding the previous page's jobs fails first, this one is dropped.
+      page.catch(() => {});
+      return page;
+    };
+    let next = read(undefined);
+    let cursor: string | undefined;
+    let found = 0;
+    do {
+      const page = await next;
+      cursor = page.cursor;
+      if (cursor !== undefined) next = read(cursor);
       found += page.records.length;
       // A try still inside its deadline has nothing to do yet: no job until it passes.
       const due = page.records.filter((record) => decide(record, now) !== 'wait');
       if (due.length > 0) {
+        // Kept before the jobs exist: a job may start as soon as addBulk has added it.
+        handover?.keep(due, Date.now());
         await queue.addBulk(
           due.map((record) => {
             const traceparent = record.attachments.traceparent;
@@ -58,7 +75,6 @@ export class StuckScanner {
         );
       }
       onProgress?.(found);
-      cursor = page.cursor;
     } while (cursor !== undefined);
     return found;
   }
