@@ -5,6 +5,7 @@
  * HTTP calls without tcc (`POST /orders-plain`: two plain payments). Prints a table and saves
  * it as JSON in bench/results (http-<date>.json, http-latest.json). `--help` lists the options.
  */
+
 import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -12,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Redis } from 'ioredis';
 import { median, runLoad } from './harness.js';
 import { machine } from './report.js';
 
@@ -21,8 +23,9 @@ const USAGE = `usage: node bench/dist/http.bench.js [options]
   --duration <ms>    length of one run (default 5000, quick 500)
   --repeats <n>      runs per row, the median is reported (default 3, quick 1)
   --save / --no-save write bench/results/http-<date>.json and http-latest.json (default: save a full run)
-  --log memory       the services keep their transaction log in memory instead of PGlite
-                     (not durable; shows the log's share of the cost)
+  --log <where>      the services' transaction log: pglite (default, the embedded default),
+                     redis (REDIS_URL, the business tables stay in PGlite), or memory (not
+                     durable; shows the log's share of the cost)
   --check            exit with status 1 if tcc/plain is below the target
   --help`;
 
@@ -45,6 +48,10 @@ const { values } = parseArgs({
 if (values.help) {
   console.log(USAGE);
   process.exit(0);
+}
+if (!['pglite', 'redis', 'memory'].includes(values.log)) {
+  console.error(`--log must be pglite, redis or memory, got ${JSON.stringify(values.log)}\n\n${USAGE}`);
+  process.exit(2);
 }
 const quick = values.quick;
 const durationMs = Number(values.duration ?? (quick ? 500 : 5_000));
@@ -94,7 +101,8 @@ const env = {
   SHOP_DATA: dataDir,
   TCC_SECRET: 'bench-secret-0123456789abcdefghij',
   SHOP_OPENING: JSON.stringify({ alice: 1_000_000_000 }),
-  SHOP_LOG: values.log === 'memory' ? 'memory' : 'pglite',
+  SHOP_LOG: values.log,
+  SHOP_REDIS_PREFIX: `tcc-http-bench:${process.pid}:`,
   SHOP_ORDER_URL: urls.order,
   SHOP_CAPITAL_URL: urls.capital,
   SHOP_RED_PACKET_URL: urls['red-packet'],
@@ -226,5 +234,21 @@ try {
 } finally {
   for (const child of children) child.kill('SIGKILL');
   await rm(dataDir, { recursive: true, force: true });
+  if (values.log === 'redis') await deleteRedisKeys(env.SHOP_REDIS_PREFIX);
+}
+
+/** Deletes the keys the services' logs wrote on the shared Redis (cleanup only: SCAN is fine). */
+async function deleteRedisKeys(prefix: string): Promise<void> {
+  const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+      if (keys.length > 0) await client.del(...keys);
+      cursor = next;
+    } while (cursor !== '0');
+  } finally {
+    client.disconnect();
+  }
 }
 process.exit(failed ? 1 : 0);

@@ -1,7 +1,10 @@
 import { mkdir } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { PGlite } from '@electric-sql/pglite';
 import { MemoryStorage, type TransactionStorage } from '@tcc/core';
+import { RedisStorage } from '@tcc/storage-redis';
 import { SqlStorage } from '@tcc/storage-sql';
+import { Redis } from 'ioredis';
 
 /** SQL statements this process has sent to its PGlite (BEGIN and COMMIT counted), for `GET /stats`. */
 export const statementCount = { total: 0 };
@@ -17,6 +20,15 @@ export async function openDatabase(dir: string): Promise<{ db: PGlite; storage: 
   // `SHOP_LOG=memory`: the transaction log in memory (not durable!), for the benchmark to
   // show what the log's writes cost next to the transport's calls.
   if (process.env.SHOP_LOG === 'memory') return { db, storage: new MemoryStorage() };
+  // `SHOP_LOG=redis`: the log in Redis (`REDIS_URL`), under `SHOP_REDIS_PREFIX` and this
+  // service's directory name; the business tables stay in PGlite.
+  if (process.env.SHOP_LOG === 'redis') {
+    const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 3 });
+    const prefix = `${process.env.SHOP_REDIS_PREFIX ?? 'tcc-shop:'}${basename(dir)}:`;
+    const storage = new RedisStorage({ client, prefix });
+    await storage.migrate();
+    return { db, storage };
+  }
   const storage = new SqlStorage({ client: db });
   await storage.migrate();
   return { db, storage };
