@@ -92,6 +92,7 @@ const COMMAND = {
   complete: 'tccStorageCompleteV1',
   remove: 'tccStorageRemoveV1',
   sweep: 'tccStorageSweepV1',
+  range: 'tccStorageRangeV1',
 } as const;
 
 type ScriptFn = (...args: (string | number)[]) => Promise<unknown>;
@@ -677,21 +678,17 @@ export class RedisStorage implements TransactionStorage {
     max: string,
   ): Promise<{ entries: Entry[]; full: boolean }> {
     const { node, bucket, key } = source;
-    const min = after === undefined ? '-inf' : String(after[0]);
-    const entries: Entry[] = [];
-    for (let offset = 0; ; offset += n) {
-      const reply = (await this.#call(operation, node, undefined, () =>
-        node.client.call('ZRANGE', [key, min, max, 'BYSCORE', 'LIMIT', offset, n, 'WITHSCORES']),
-      )) as unknown[];
-      const pairs = toPairs(reply);
-      for (const [xid, score] of pairs) {
-        // Ties on the cursor's score: keep only the xids after the cursor's.
-        if (after !== undefined && score === after[0] && !(xid > after[1])) continue;
-        entries.push({ node, bucket, xid, score });
-      }
-      if (entries.length >= n) return { entries: entries.slice(0, n), full: true };
-      if (pairs.length < n) return { entries, full: false };
-    }
+    const reply = (await this.#call(operation, node, undefined, () =>
+      command(node.client, COMMAND.range)(
+        key,
+        after === undefined ? '' : String(after[0]),
+        after === undefined ? '' : after[1],
+        max,
+        n,
+      ),
+    )) as unknown[];
+    const entries = toPairs(reply).map(([xid, score]) => ({ node, bucket, xid, score }));
+    return { entries, full: entries.length >= n };
   }
 
   /** The records of `entries` (undefined where gone or corrupt; corrupt ones are reported). */

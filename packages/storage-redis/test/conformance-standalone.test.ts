@@ -23,6 +23,37 @@ describeStorageConformance('Redis standalone, 1 bucket', {
 });
 
 describe('RedisStorage on standalone Redis', () => {
+  it('pages through records that share one updatedAt while a drain removes some of them meanwhile', async () => {
+    for (const buckets of [1, 4]) {
+      const store = new RedisStorage({ client: redis.client, prefix: redis.prefix(), buckets });
+      const at = Date.now() - 60_000;
+      const records = Array.from({ length: 1_000 }, () => makeRecord({ createdAt: at, updatedAt: at }));
+      await Promise.all(records.map((r) => store.create(r)));
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      let draining: Promise<unknown> = Promise.resolve();
+      do {
+        const next = store.findStuck({
+          domain: records[0]!.domain,
+          updatedBefore: Date.now(),
+          limit: 20,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        const [page] = await Promise.all([next, draining]);
+        seen.push(...page.records.map((r) => r.xid));
+        // As recovery workers do, while the scan reads on: half of what was handed out is
+        // finished (removed), the other half fails and stays.
+        draining = Promise.all(
+          page.records.filter((_, i) => i % 2 === 0).map((r) => store.remove(r.xid, r.version)),
+        );
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      await draining;
+      expect(new Set(seen).size).toBe(seen.length);
+      expect(seen.sort()).toEqual(records.map((r) => r.xid).sort());
+    }
+  });
+
   it('lets exactly one of 8 writers on their own connections win each CAS round', async () => {
     const prefix = redis.prefix();
     const clients: Redis[] = await Promise.all(Array.from({ length: 8 }, () => redis.newClient()));
