@@ -37,7 +37,11 @@ describeStorageConformance('Redis via Sentinel', {
   create: async () => new RedisStorage({ client: clients[0]!, prefix: `t${n++}:` }),
 });
 
-/** Remembers which commit points and removals the store acknowledged. */
+/**
+ * Remembers which commit points the store acknowledged, and which records a removal was sent
+ * for: a removal is waited for too, so one cut off by the failover has an unknown outcome (it
+ * may have landed on the replica that was promoted), and such a record may rightly be gone.
+ */
 class Witness implements TransactionStorage {
   readonly committed = new Set<string>();
   readonly removed = new Set<string>();
@@ -53,8 +57,8 @@ class Witness implements TransactionStorage {
     return this.inner.complete(record, expectedVersion);
   }
   async remove(xid: string, expectedVersion: number) {
-    await this.inner.remove(xid, expectedVersion);
     this.removed.add(xid);
+    await this.inner.remove(xid, expectedVersion);
   }
   get(xid: string) {
     return this.inner.get(xid);
