@@ -115,10 +115,7 @@ export class Stock {
 
 // The overrides are not `async`: they hand back the base method's promise unchanged, so the tcc
 // rows run exactly the business code of the plain rows plus the SDK.
-// Tries are typed `Promise<unknown>` (they return what is left): under experimentalDecorators the
-// legacy overload of `CompensableDecorator` takes `TypedPropertyDescriptor<TryMethod>`, not a generic
-// descriptor, so it refuses a method typed `Promise<void>` or `Promise<number>` (TS1241 under
-// exactOptionalPropertyTypes). Reported for core; plain `Promise<void>` can return once it is fixed.
+// Tries return what is left, typed as the base classes type it (`Promise<unknown>`).
 
 @Participant('funds')
 export class FundsService extends Funds {
