@@ -108,6 +108,7 @@ export class SqlStorage implements TransactionStorage {
 
   async create(record: TransactionRecord): Promise<void> {
     await this.ready('create');
+    checkRecord('create', record);
     if (record.version !== 1) {
       throw new StorageError(`create of transaction ${record.xid}: version must be 1, got ${record.version}`);
     }
@@ -118,6 +119,7 @@ export class SqlStorage implements TransactionStorage {
 
   async update(record: TransactionRecord, expectedVersion: number): Promise<void> {
     await this.ready('update');
+    checkRecord('update', record);
     requireNextVersion('update', record, expectedVersion);
     if (TERMINAL_STATUSES.has(record.status)) {
       throw new StorageError(
@@ -129,6 +131,7 @@ export class SqlStorage implements TransactionStorage {
 
   async complete(record: TransactionRecord, expectedVersion: number): Promise<void> {
     await this.ready('complete');
+    checkRecord('complete', record);
     requireNextVersion('complete', record, expectedVersion);
     if (!TERMINAL_STATUSES.has(record.status)) {
       throw new StorageError(
@@ -444,6 +447,38 @@ function keyOf(row: SqlRow): Key {
 function compareKey(a: Key, b: Key): number {
   if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
   return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
+}
+
+/**
+ * What the columns are made of must be there with the right types: a bad record is refused
+ * with its field named, before the database sees it (integer columns would otherwise answer
+ * with a SQLSTATE that reads like an outage).
+ */
+function checkRecord(operation: string, record: TransactionRecord): void {
+  if (record === null || typeof record !== 'object') {
+    throw new StorageError(`${operation}: expected a transaction record, got ${formatValue(record)}`);
+  }
+  const { xid } = record;
+  if (typeof xid !== 'string' || xid === '') {
+    throw new StorageError(`${operation}: xid must be a non-empty string, got ${formatValue(xid)}`);
+  }
+  for (const field of ['globalId', 'domain', 'type', 'status'] as const) {
+    if (typeof record[field] !== 'string') {
+      throw new StorageError(
+        `${operation} of transaction ${xid}: ${field} must be a string, got ${formatValue(record[field])}`,
+      );
+    }
+  }
+  for (const field of ['version', 'retries', 'createdAt', 'updatedAt', 'deadline'] as const) {
+    if (!Number.isSafeInteger(record[field])) {
+      throw new StorageError(
+        `${operation} of transaction ${xid}: ${field} must be an integer, got ${formatValue(record[field])}`,
+      );
+    }
+  }
+  if (!Array.isArray(record.participants)) {
+    throw new StorageError(`${operation} of transaction ${xid}: participants must be an array`);
+  }
 }
 
 function requireNextVersion(operation: string, record: TransactionRecord, expectedVersion: number): void {

@@ -138,6 +138,46 @@ describe('bad input', () => {
     );
   }
 
+  it('refuses a malformed record in create, update and complete, naming the field, and writes nothing', async () => {
+    const { storage } = await migrated();
+    const good = makeRecord();
+    await storage.create(good);
+    const cases: [string, () => Promise<void>, RegExp][] = [
+      [
+        'no record',
+        () => storage.create(undefined as never),
+        /create: expected a transaction record, got undefined/,
+      ],
+      [
+        'empty xid',
+        () => storage.create({ ...makeRecord(), xid: '' }),
+        /create: xid must be a non-empty string/,
+      ],
+      [
+        'fractional time',
+        () => storage.create(makeRecord({ updatedAt: 1.5 })),
+        /create of transaction \S+: updatedAt must be an integer, got 1.5/,
+      ],
+      [
+        'retries as text',
+        () => storage.update({ ...good, retries: '1' as never, version: 2 }, 1),
+        /update of transaction \S+: retries must be an integer, got "1"/,
+      ],
+      [
+        'no participants',
+        () => storage.complete({ ...good, participants: null as never, status: 'CANCELLED', version: 2 }, 1),
+        /complete of transaction \S+: participants must be an array/,
+      ],
+    ];
+    for (const [name, call, message] of cases) {
+      const error = await call().catch((e: unknown) => e);
+      expect(error, name).toBeInstanceOf(StorageError);
+      expect((error as Error).message, name).toMatch(message);
+    }
+    expect(await storage.count({})).toBe(1);
+    expect(await storage.get(good.xid)).toStrictEqual(good);
+  });
+
   it('names the key of a corrupt record in get, and findStuck/list skip and report it', async () => {
     const { storage, schema, reports } = await migrated();
     const base = Date.now() - HOUR;
