@@ -9,8 +9,8 @@ import {
   type TransactionContext,
   TransactionRequiredError,
 } from '@tcc/core';
+import { CountingStorage } from '@tcc/core/testing';
 import { describe, expect, it } from 'vitest';
-import { CountingStorage } from './support/counting-storage.js';
 
 type Snapshot = Pick<
   TransactionContext,

@@ -5,8 +5,8 @@ import {
   type TransactionRecord,
   type TransactionStorage,
 } from '@tcc/core';
+import { CountingStorage } from '@tcc/core/testing';
 import { describe, expect, it } from 'vitest';
-import { CountingStorage } from './support/counting-storage.js';
 import { Ledger, registerShop } from './support/shop.js';
 
 function manualClock(start = Date.now()) {

@@ -1,6 +1,6 @@
 import { ConfirmFailedError, MemoryStorage, Tcc } from '@tcc/core';
+import { CountingStorage } from '@tcc/core/testing';
 import { describe, expect, it } from 'vitest';
-import { CountingStorage } from './support/counting-storage.js';
 import { InsufficientFunds, Ledger, registerShop } from './support/shop.js';
 
 function setup(accounts: Record<string, number> = { alice: 100, bob: 50 }, recoverAfterMs = 30_000) {

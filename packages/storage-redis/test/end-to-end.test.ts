@@ -1,8 +1,8 @@
 import { ConfirmFailedError, Tcc } from '@tcc/core';
+import { CountingStorage } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openRedis, type RedisHarness } from '../../../test/support/redis.js';
-import { CountingStorage } from './support.js';
 
 let redis: RedisHarness;
 

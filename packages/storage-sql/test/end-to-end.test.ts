@@ -1,9 +1,9 @@
 import { ConfirmFailedError, Tcc } from '@tcc/core';
+import { CountingStorage } from '@tcc/core/testing';
 import { SqlStorage } from '@tcc/storage-sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
 import { openPostgres, type PostgresHarness } from '../../../test/support/postgres.js';
-import { CountingStorage } from './support.js';
 
 let pg: PostgresHarness;
 let lite: PGliteHarness;

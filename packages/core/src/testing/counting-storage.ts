@@ -1,6 +1,10 @@
-import type { TransactionRecord, TransactionStorage } from '@tcc/core';
+import type { TransactionStorage } from '../storage/transaction-storage.js';
+import type { TransactionRecord } from '../transaction/record.js';
 
-/** Wraps a store and counts the writes that reach it. */
+/**
+ * Wraps a store and counts the writes that reach it (`writes`, and `log` of `<op> <status>`):
+ * how the tests of every store check the k + 2 writes of a root.
+ */
 export class CountingStorage implements TransactionStorage {
   writes = 0;
   readonly log: string[] = [];
@@ -35,11 +39,11 @@ export class CountingStorage implements TransactionStorage {
   count(query: Parameters<TransactionStorage['count']>[0]) {
     return this.inner.count(query);
   }
-  close() {
-    return this.inner.close();
-  }
   private tally(write: string): void {
     this.writes++;
     this.log.push(write);
+  }
+  close() {
+    return this.inner.close();
   }
 }
