@@ -25,7 +25,10 @@ export {
   type MemoryStorageOptions,
   type MemoryStorageStats,
 } from './storage/memory-storage.js';
+// For TransactionStorage implementations: the checks and cursors every store shares.
+export { decodeCursor, encodeCursor, type PageKey } from './storage/page-cursor.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
+export { requireExpiresAt, requireLimit, requireNextVersion } from './storage/write-checks.js';
 export type {
   CompensableSpec,
   RecoveryOptions,
@@ -35,7 +38,7 @@ export type {
 } from './tcc.js';
 export { Tcc } from './tcc.js';
 export { TccError } from './tcc-error.js';
-export { InvalidOptionError } from './tcc-options-error.js';
+export { describeValue, InvalidOptionError } from './tcc-options-error.js';
 export type { BranchOrigin } from './transaction/active-transaction.js';
 export {
   CommitFailedError,

@@ -1,11 +1,18 @@
 import {
   CorruptRecordError,
   DuplicateTransactionError,
+  decodeCursor,
+  describeValue,
+  encodeCursor,
   type FindStuckQuery,
   InvalidOptionError,
   type ListQuery,
   OptimisticLockError,
   type Page,
+  type PageKey,
+  requireExpiresAt,
+  requireLimit,
+  requireNextVersion,
   STUCK_STATUSES,
   StorageError,
   TccError,
@@ -109,7 +116,7 @@ interface Node {
 }
 
 /** A position in a keyset order: `(score, xid)`. */
-type Key = readonly [score: number, xid: string];
+type Key = PageKey;
 
 interface Entry {
   readonly node: Node;
@@ -166,33 +173,35 @@ export class RedisStorage implements TransactionStorage {
   constructor(options: RedisStorageOptions) {
     const where = 'new RedisStorage';
     if (options === null || typeof options !== 'object') {
-      throw new InvalidOptionError(`${where}: expected { client } or { clients }, got ${describe(options)}`);
+      throw new InvalidOptionError(
+        `${where}: expected { client } or { clients }, got ${describeValue(options)}`,
+      );
     }
     const connection: RedisStorageConnection = options;
     const { prefix = DEFAULT_PREFIX, buckets = DEFAULT_BUCKETS } = options;
     const { replicas = 0, replicaTimeoutMs = DEFAULT_REPLICA_TIMEOUT_MS, onCorrupt } = options;
     if (typeof prefix !== 'string' || /[{}]/.test(prefix)) {
       throw new InvalidOptionError(
-        `${where}: prefix must be a string without "{" or "}" (hash tags are the store's), got ${describe(prefix)}`,
+        `${where}: prefix must be a string without "{" or "}" (hash tags are the store's), got ${describeValue(prefix)}`,
       );
     }
     if (typeof buckets !== 'number' || !Number.isInteger(buckets) || buckets < 1 || buckets > MAX_BUCKETS) {
       throw new InvalidOptionError(
-        `${where}: buckets must be an integer from 1 to ${MAX_BUCKETS}, got ${describe(buckets)}`,
+        `${where}: buckets must be an integer from 1 to ${MAX_BUCKETS}, got ${describeValue(buckets)}`,
       );
     }
     if (typeof replicas !== 'number' || !Number.isInteger(replicas) || replicas < 0) {
       throw new InvalidOptionError(
-        `${where}: replicas must be a non-negative integer, got ${describe(replicas)}`,
+        `${where}: replicas must be a non-negative integer, got ${describeValue(replicas)}`,
       );
     }
     if (typeof replicaTimeoutMs !== 'number' || !Number.isInteger(replicaTimeoutMs) || replicaTimeoutMs < 1) {
       throw new InvalidOptionError(
-        `${where}: replicaTimeoutMs must be a positive integer, got ${describe(replicaTimeoutMs)}`,
+        `${where}: replicaTimeoutMs must be a positive integer, got ${describeValue(replicaTimeoutMs)}`,
       );
     }
     if (onCorrupt !== undefined && typeof onCorrupt !== 'function') {
-      throw new InvalidOptionError(`${where}: onCorrupt must be a function, got ${describe(onCorrupt)}`);
+      throw new InvalidOptionError(`${where}: onCorrupt must be a function, got ${describeValue(onCorrupt)}`);
     }
     this.prefix = prefix;
     this.buckets = buckets;
@@ -355,10 +364,12 @@ export class RedisStorage implements TransactionStorage {
     const limit = requireLimit('findStuck', query.limit);
     const { domain, updatedBefore } = query;
     if (typeof domain !== 'string') {
-      throw new StorageError(`findStuck: domain must be a string, got ${describe(domain)}`);
+      throw new StorageError(`findStuck: domain must be a string, got ${describeValue(domain)}`);
     }
     if (typeof updatedBefore !== 'number' || Number.isNaN(updatedBefore)) {
-      throw new StorageError(`findStuck: updatedBefore must be a number, got ${describe(updatedBefore)}`);
+      throw new StorageError(
+        `findStuck: updatedBefore must be a number, got ${describeValue(updatedBefore)}`,
+      );
     }
     const after = query.cursor === undefined ? undefined : decodeCursor('findStuck', query.cursor);
     await this.#readyAll();
@@ -757,14 +768,14 @@ function resolveNodes(connection: RedisStorageConnection, where: string): Node[]
     const { client } = connection;
     if (!isClient(client)) {
       throw new InvalidOptionError(
-        `${where}: client must be an ioredis Redis or Cluster, got ${describe(client)}`,
+        `${where}: client must be an ioredis Redis or Cluster, got ${describeValue(client)}`,
       );
     }
     return [makeNode(addressOf(client), client)];
   }
   if (!('clients' in connection) || !Array.isArray(connection.clients)) {
     throw new InvalidOptionError(
-      `${where}: expected { client } or { clients: [...] }, got ${describe(connection)}`,
+      `${where}: expected { client } or { clients: [...] }, got ${describeValue(connection)}`,
     );
   }
   const { clients } = connection;
@@ -779,7 +790,7 @@ function resolveNodes(connection: RedisStorageConnection, where: string): Node[]
         : undefined;
     if (shard === undefined) {
       throw new InvalidOptionError(
-        `${where}: clients[${i}] must be an ioredis Redis or { id, client }, got ${describe(entry)}`,
+        `${where}: clients[${i}] must be an ioredis Redis or { id, client }, got ${describeValue(entry)}`,
       );
     }
     if (shard.client.isCluster) {
@@ -789,7 +800,7 @@ function resolveNodes(connection: RedisStorageConnection, where: string): Node[]
     }
     if (typeof shard.id !== 'string' || shard.id === '') {
       throw new InvalidOptionError(
-        `${where}: clients[${i}].id must be a non-empty string, got ${describe(shard.id)}`,
+        `${where}: clients[${i}].id must be a non-empty string, got ${describeValue(shard.id)}`,
       );
     }
     const seen = ids.get(shard.id);
@@ -861,7 +872,7 @@ function checkCas(xid: string, expectedVersion: number, result: unknown): void {
 
 function checkRecord(operation: string, record: TransactionRecord): void {
   if (record === null || typeof record !== 'object') {
-    throw new StorageError(`${operation}: expected a transaction record, got ${describe(record)}`);
+    throw new StorageError(`${operation}: expected a transaction record, got ${describeValue(record)}`);
   }
   requireXid(operation, record.xid);
   if (typeof record.domain !== 'string') {
@@ -870,7 +881,7 @@ function checkRecord(operation: string, record: TransactionRecord): void {
   for (const field of ['version', 'createdAt', 'updatedAt'] as const) {
     if (typeof record[field] !== 'number' || !Number.isFinite(record[field])) {
       throw new StorageError(
-        `${operation} of transaction ${record.xid}: ${field} must be a finite number, got ${describe(record[field])}`,
+        `${operation} of transaction ${record.xid}: ${field} must be a finite number, got ${describeValue(record[field])}`,
       );
     }
   }
@@ -878,34 +889,8 @@ function checkRecord(operation: string, record: TransactionRecord): void {
 
 function requireXid(operation: string, xid: unknown): void {
   if (typeof xid !== 'string' || xid === '') {
-    throw new StorageError(`${operation}: xid must be a non-empty string, got ${describe(xid)}`);
+    throw new StorageError(`${operation}: xid must be a non-empty string, got ${describeValue(xid)}`);
   }
-}
-
-function requireNextVersion(operation: string, record: TransactionRecord, expectedVersion: number): void {
-  if (!Number.isInteger(expectedVersion) || record.version !== expectedVersion + 1) {
-    throw new StorageError(
-      `${operation} of transaction ${record.xid}: record.version must be expectedVersion + 1 = ` +
-        `${expectedVersion + 1}, got ${record.version}`,
-    );
-  }
-}
-
-function requireExpiresAt(operation: string, record: TransactionRecord): number {
-  const { expiresAt } = record;
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-    throw new StorageError(
-      `${operation} of transaction ${record.xid}: a ${record.status} record needs expiresAt, got ${String(expiresAt)}`,
-    );
-  }
-  return expiresAt;
-}
-
-function requireLimit(operation: string, limit: unknown): number {
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
-    throw new StorageError(`${operation}: limit must be a positive integer, got ${describe(limit)}`);
-  }
-  return limit;
 }
 
 /** A `WITHSCORES` reply as `[member, score]` pairs: ioredis 6 nests them, older versions do not. */
@@ -926,36 +911,3 @@ function compareKey(score: number, xid: string, otherScore: number, otherXid: st
 }
 
 const byKey = (a: Entry, b: Entry) => compareKey(a.score, a.xid, b.score, b.xid);
-
-// Cursors name the operation that made them, so one passed to the other is refused, not misread.
-function encodeCursor(operation: string, [score, xid]: Key): string {
-  return Buffer.from(JSON.stringify([operation, score, xid])).toString('base64url');
-}
-
-function decodeCursor(operation: string, cursor: unknown): Key {
-  if (typeof cursor === 'string') {
-    try {
-      const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-      if (
-        Array.isArray(decoded) &&
-        decoded.length === 3 &&
-        decoded[0] === operation &&
-        typeof decoded[1] === 'number' &&
-        Number.isFinite(decoded[1]) &&
-        typeof decoded[2] === 'string'
-      ) {
-        return [decoded[1], decoded[2]];
-      }
-    } catch {
-      // not JSON: reported below like any other foreign cursor
-    }
-  }
-  throw new StorageError(`${operation}: cursor ${describe(cursor)} was not returned by ${operation}`);
-}
-
-function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'null prototype'})`;
-}

@@ -1,11 +1,18 @@
 import {
   CorruptRecordError,
   DuplicateTransactionError,
+  decodeCursor,
+  describeValue,
+  encodeCursor,
   type FindStuckQuery,
   InvalidOptionError,
   type ListQuery,
   OptimisticLockError,
   type Page,
+  type PageKey,
+  requireExpiresAt,
+  requireLimit,
+  requireNextVersion,
   StorageError,
   TccError,
   TERMINAL_STATUSES,
@@ -438,7 +445,7 @@ function filter(query: Omit<ListQuery, 'limit' | 'cursor'>, params: unknown[]): 
   return where;
 }
 
-type Key = readonly [time: number, xid: string];
+type Key = PageKey;
 
 function keyOf(row: SqlRow): Key {
   return [Number(row.k), String(row.xid)];
@@ -456,55 +463,29 @@ function compareKey(a: Key, b: Key): number {
  */
 function checkRecord(operation: string, record: TransactionRecord): void {
   if (record === null || typeof record !== 'object') {
-    throw new StorageError(`${operation}: expected a transaction record, got ${formatValue(record)}`);
+    throw new StorageError(`${operation}: expected a transaction record, got ${describeValue(record)}`);
   }
   const { xid } = record;
   if (typeof xid !== 'string' || xid === '') {
-    throw new StorageError(`${operation}: xid must be a non-empty string, got ${formatValue(xid)}`);
+    throw new StorageError(`${operation}: xid must be a non-empty string, got ${describeValue(xid)}`);
   }
   for (const field of ['globalId', 'domain', 'type', 'status'] as const) {
     if (typeof record[field] !== 'string') {
       throw new StorageError(
-        `${operation} of transaction ${xid}: ${field} must be a string, got ${formatValue(record[field])}`,
+        `${operation} of transaction ${xid}: ${field} must be a string, got ${describeValue(record[field])}`,
       );
     }
   }
   for (const field of ['version', 'retries', 'createdAt', 'updatedAt', 'deadline'] as const) {
     if (!Number.isSafeInteger(record[field])) {
       throw new StorageError(
-        `${operation} of transaction ${xid}: ${field} must be an integer, got ${formatValue(record[field])}`,
+        `${operation} of transaction ${xid}: ${field} must be an integer, got ${describeValue(record[field])}`,
       );
     }
   }
   if (!Array.isArray(record.participants)) {
     throw new StorageError(`${operation} of transaction ${xid}: participants must be an array`);
   }
-}
-
-function requireNextVersion(operation: string, record: TransactionRecord, expectedVersion: number): void {
-  if (record.version !== expectedVersion + 1) {
-    throw new StorageError(
-      `${operation} of transaction ${record.xid}: record.version must be expectedVersion + 1 = ` +
-        `${expectedVersion + 1}, got ${record.version}`,
-    );
-  }
-}
-
-function requireExpiresAt(operation: string, record: TransactionRecord): number {
-  const { expiresAt } = record;
-  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt)) {
-    throw new StorageError(
-      `${operation} of transaction ${record.xid}: a ${record.status} record needs expiresAt, got ${String(expiresAt)}`,
-    );
-  }
-  return expiresAt;
-}
-
-function requireLimit(operation: string, limit: unknown): number {
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
-    throw new StorageError(`${operation}: limit must be a positive integer, got ${formatValue(limit)}`);
-  }
-  return limit;
 }
 
 /**
@@ -514,37 +495,7 @@ function requireLimit(operation: string, limit: unknown): number {
  */
 function requireTime(operation: string, name: string, value: unknown): number {
   if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new StorageError(`${operation}: ${name} must be a number, got ${formatValue(value)}`);
+    throw new StorageError(`${operation}: ${name} must be a number, got ${describeValue(value)}`);
   }
   return Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, Math.ceil(value)));
-}
-
-// Cursors name the operation that made them, so one passed to the other is refused, not misread.
-function encodeCursor(operation: string, [time, xid]: Key): string {
-  return Buffer.from(JSON.stringify([operation, time, xid])).toString('base64url');
-}
-
-function decodeCursor(operation: string, cursor: unknown): Key {
-  if (typeof cursor === 'string') {
-    try {
-      const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-      if (
-        Array.isArray(decoded) &&
-        decoded.length === 3 &&
-        decoded[0] === operation &&
-        typeof decoded[1] === 'number' &&
-        Number.isFinite(decoded[1]) &&
-        typeof decoded[2] === 'string'
-      ) {
-        return [decoded[1], decoded[2]];
-      }
-    } catch {
-      // not JSON: reported below like any other foreign cursor
-    }
-  }
-  throw new StorageError(`${operation}: cursor ${formatValue(cursor)} was not returned by ${operation}`);
-}
-
-function formatValue(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }

@@ -5,7 +5,9 @@ import {
   type TransactionRecord,
 } from '../transaction/record.js';
 import { DuplicateTransactionError, OptimisticLockError, StorageError } from './errors.js';
+import { decodeCursor, encodeCursor, type PageKey } from './page-cursor.js';
 import type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './transaction-storage.js';
+import { requireExpiresAt, requireLimit, requireNextVersion } from './write-checks.js';
 
 /** Options of {@link MemoryStorage}. */
 export interface MemoryStorageOptions {
@@ -283,35 +285,7 @@ function isExpired(record: TransactionRecord, now: number): boolean {
   return record.expiresAt !== undefined && record.expiresAt <= now && TERMINAL_STATUSES.has(record.status);
 }
 
-function requireNextVersion(operation: string, record: TransactionRecord, expectedVersion: number): void {
-  if (record.version !== expectedVersion + 1) {
-    throw new StorageError(
-      `${operation} of transaction ${record.xid}: record.version must be expectedVersion + 1 = ` +
-        `${expectedVersion + 1}, got ${record.version}`,
-    );
-  }
-}
-
-function requireExpiresAt(operation: string, record: TransactionRecord): number {
-  const { expiresAt } = record;
-  if (typeof expiresAt !== 'number' || Number.isNaN(expiresAt)) {
-    throw new StorageError(
-      `${operation} of transaction ${record.xid}: a ${record.status} record needs expiresAt, ` +
-        `got ${String(expiresAt)}`,
-    );
-  }
-  return expiresAt;
-}
-
-function requireLimit(operation: string, limit: unknown): number {
-  if (typeof limit !== 'number' || !Number.isInteger(limit) || limit < 1) {
-    throw new StorageError(`${operation}: limit must be a positive integer, got ${formatValue(limit)}`);
-  }
-  return limit;
-}
-
-/** A position in a keyset order: `(time, xid)`. */
-type Key = readonly [time: number, xid: string];
+type Key = PageKey;
 
 /** Orders `(time, xid)` pairs; xids compare by UTF-16 code units, like `COLLATE "C"` on ASCII. */
 function compareKey(time: number, xid: string, otherTime: number, otherXid: string): number {
@@ -335,34 +309,4 @@ function page(
   const last = taken[taken.length - 1];
   if (sorted.length <= limit || last === undefined) return { records };
   return { records, cursor: encodeCursor(operation, keyOf(last)) };
-}
-
-// Cursors name the operation that made them, so one passed to the other is refused, not misread.
-function encodeCursor(operation: string, [time, xid]: Key): string {
-  return Buffer.from(JSON.stringify([operation, time, xid])).toString('base64url');
-}
-
-function decodeCursor(operation: string, cursor: unknown): Key {
-  if (typeof cursor === 'string') {
-    try {
-      const decoded: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-      if (
-        Array.isArray(decoded) &&
-        decoded.length === 3 &&
-        decoded[0] === operation &&
-        typeof decoded[1] === 'number' &&
-        Number.isFinite(decoded[1]) &&
-        typeof decoded[2] === 'string'
-      ) {
-        return [decoded[1], decoded[2]];
-      }
-    } catch {
-      // not JSON: reported below like any other foreign cursor
-    }
-  }
-  throw new StorageError(`${operation}: cursor ${formatValue(cursor)} was not returned by ${operation}`);
-}
-
-function formatValue(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value) : String(value);
 }
