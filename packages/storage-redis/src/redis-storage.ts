@@ -245,13 +245,7 @@ export class RedisStorage implements TransactionStorage {
     const { node, bucket } = this.#route(xid);
     const bp = this.#bucketPrefixes[bucket]!;
     const result = await this.#write('create', node, xid, COMMAND.create, [
-      `${bp}tx:${xid}`,
-      `${bp}stuck:${record.domain}`,
-      `${bp}all`,
-      `${bp}dom:${record.domain}`,
-      `${bp}exp`,
-      `${bp}expdom`,
-      bp,
+      ...recordKeys(bp, xid, record.domain),
       xid,
       JSON.stringify(record),
       record.domain,
@@ -276,13 +270,7 @@ export class RedisStorage implements TransactionStorage {
     const { node, bucket } = this.#route(xid);
     const bp = this.#bucketPrefixes[bucket]!;
     const args = [
-      `${bp}tx:${xid}`,
-      `${bp}stuck:${record.domain}`,
-      `${bp}all`,
-      `${bp}dom:${record.domain}`,
-      `${bp}exp`,
-      `${bp}expdom`,
-      bp,
+      ...recordKeys(bp, xid, record.domain),
       xid,
       expectedVersion,
       record.version,
@@ -310,13 +298,7 @@ export class RedisStorage implements TransactionStorage {
     const { node, bucket } = this.#route(xid);
     const bp = this.#bucketPrefixes[bucket]!;
     const result = await this.#write('complete', node, xid, COMMAND.complete, [
-      `${bp}tx:${xid}`,
-      `${bp}stuck:${record.domain}`,
-      `${bp}all`,
-      `${bp}dom:${record.domain}`,
-      `${bp}exp`,
-      `${bp}expdom`,
-      bp,
+      ...recordKeys(bp, xid, record.domain),
       xid,
       expectedVersion,
       record.version,
@@ -854,6 +836,19 @@ function addressOf(client: RedisClient): string {
   }
   if (options.path) return options.path;
   return `${options.host ?? 'localhost'}:${options.port ?? 6379}`;
+}
+
+/** The keys of every record write script, in its KEYS order: one bucket, one hash tag. */
+function recordKeys(bp: string, xid: string, domain: string): string[] {
+  return [
+    `${bp}tx:${xid}`,
+    `${bp}stuck:${domain}`,
+    `${bp}all`,
+    `${bp}dom:${domain}`,
+    `${bp}exp`,
+    `${bp}expdom`,
+    bp,
+  ];
 }
 
 function isStuck(record: TransactionRecord): boolean {
