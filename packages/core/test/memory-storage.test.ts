@@ -1,10 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StorageError } from '../src/storage/errors.js';
 import { MemoryStorage } from '../src/storage/memory-storage.js';
-import { describeStorageConformance, makeRecord } from '../src/testing/index.js';
+import { describeEndToEnd, describeStorageConformance, makeRecord } from '../src/testing/index.js';
 import type { TransactionRecord } from '../src/transaction/record.js';
 
 describeStorageConformance('MemoryStorage', { create: async () => new MemoryStorage() });
+describeEndToEnd('MemoryStorage', { create: async () => new MemoryStorage() });
 
 /** A clock the test moves by hand. */
 function manualClock(start = 1_000_000) {

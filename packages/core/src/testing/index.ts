@@ -4,4 +4,5 @@
  */
 
 export { CountingStorage } from './counting-storage.js';
+export { describeEndToEnd } from './end-to-end.js';
 export { describeStorageConformance, makeRecord, type StorageHarness } from './storage-conformance.js';
