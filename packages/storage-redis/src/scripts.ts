@@ -21,10 +21,20 @@ function loadScripts(): ReadonlyMap<string, ScriptDefinition> {
     scripts.set(name, {
       name,
       numberOfKeys: Number(match[2]),
-      lua: readFileSync(new URL(file, COMMANDS_DIR), 'utf8'),
+      lua: withIncludes(readFileSync(new URL(file, COMMANDS_DIR), 'utf8')),
     });
   }
   return scripts;
+}
+
+/**
+ * Inlines each `--- @include "<name>"` line with `includes/<name>.lua` (BullMQ's convention):
+ * helpers shared by several scripts are written once, and each script still loads as one.
+ */
+function withIncludes(lua: string): string {
+  return lua.replace(/^--- @include "([A-Za-z]+)"$/gm, (_, name: string) =>
+    readFileSync(new URL(`includes/${name}.lua`, COMMANDS_DIR), 'utf8').trimEnd(),
+  );
 }
 
 /** The write scripts by name: create, update, complete, remove, sweep. */

@@ -21,24 +21,12 @@
 
   Output: 0 written (or deleted), -1 no such record, n the stored version n differs.
 ]]
+--- @include "serverNow"
+--- @include "dropExpired"
+
 local rcall = redis.call
 local xid = ARGV[1]
 
--- Redis expires a tombstone's key, not its index entries. So each tombstone written drops up
--- to two expired ones of its bucket from the indexes: they stay the size of the live
--- tombstones, with no scan and no timer.
-local function sweepExpired(now)
-  local expired = rcall('ZRANGE', KEYS[5], '-inf', now, 'BYSCORE', 'LIMIT', 0, 2)
-  for _, old in ipairs(expired) do
-    -- Every write of a record clears its entry here, so an entry is always its current tombstone.
-    rcall('DEL', KEYS[7] .. 'tx:' .. old)
-    local d = rcall('HGET', KEYS[6], old)
-    if d then rcall('ZREM', KEYS[7] .. 'dom:' .. d, old) end
-    rcall('ZREM', KEYS[3], old)
-    rcall('ZREM', KEYS[5], old)
-    rcall('HDEL', KEYS[6], old)
-  end
-end
 local cur = rcall('HMGET', KEYS[1], 'v', 'd', 'c', 't')
 if not cur[1] then return -1 end
 if cur[1] ~= ARGV[2] then return tonumber(cur[1]) end
@@ -50,9 +38,10 @@ if cur[2] ~= domain then
   rcall('ZREM', KEYS[7] .. 'dom:' .. cur[2], xid)
 end
 
-local t = rcall('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-sweepExpired(now)
+local now = serverNow()
+-- Redis expires a tombstone's key, not its index entries: each tombstone written drops up to
+-- two expired ones of its bucket, so the indexes stay the size of the live tombstones.
+dropExpired(KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, 2)
 local expiresAt = ARGV[7]
 if tonumber(expiresAt) <= now then
   rcall('DEL', KEYS[1])

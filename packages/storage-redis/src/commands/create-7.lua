@@ -22,24 +22,12 @@
     1  created (or, for a tombstone already past expiresAt, accepted and forgotten at once)
     0  the xid exists (a live record or tombstone)
 ]]
+--- @include "serverNow"
+--- @include "dropExpired"
+
 local rcall = redis.call
 local xid = ARGV[1]
 
--- Redis expires a tombstone's key, not its index entries. So each tombstone written drops up
--- to two expired ones of its bucket from the indexes: they stay the size of the live
--- tombstones, with no scan and no timer.
-local function sweepExpired(now)
-  local expired = rcall('ZRANGE', KEYS[5], '-inf', now, 'BYSCORE', 'LIMIT', 0, 2)
-  for _, old in ipairs(expired) do
-    -- Every write of a record clears its entry here, so an entry is always its current tombstone.
-    rcall('DEL', KEYS[7] .. 'tx:' .. old)
-    local d = rcall('HGET', KEYS[6], old)
-    if d then rcall('ZREM', KEYS[7] .. 'dom:' .. d, old) end
-    rcall('ZREM', KEYS[3], old)
-    rcall('ZREM', KEYS[5], old)
-    rcall('HDEL', KEYS[6], old)
-  end
-end
 
 if rcall('EXISTS', KEYS[1]) == 1 then return 0 end
 
@@ -54,9 +42,9 @@ end
 
 local expiresAt = ARGV[7]
 if expiresAt ~= '' then
-  local t = rcall('TIME')
-  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-  sweepExpired(now)
+  local now = serverNow()
+  -- As in complete: each tombstone written drops up to two expired ones of its bucket.
+  dropExpired(KEYS[5], KEYS[6], KEYS[3], KEYS[7], now, 2)
   if tonumber(expiresAt) <= now then return 1 end
 end
 

@@ -13,17 +13,7 @@
 
   Output: how many were dropped (call again while it equals ARGV[1]).
 ]]
-local rcall = redis.call
-local t = rcall('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local expired = rcall('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[1]))
-for _, xid in ipairs(expired) do
-  -- Every write of a record clears its entry here, so an entry is always its current tombstone.
-  rcall('DEL', KEYS[4] .. 'tx:' .. xid)
-  local domain = rcall('HGET', KEYS[2], xid)
-  if domain then rcall('ZREM', KEYS[4] .. 'dom:' .. domain, xid) end
-  rcall('ZREM', KEYS[3], xid)
-  rcall('ZREM', KEYS[1], xid)
-  rcall('HDEL', KEYS[2], xid)
-end
-return #expired
+--- @include "serverNow"
+--- @include "dropExpired"
+
+return dropExpired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], serverNow(), tonumber(ARGV[1]))
