@@ -1,5 +1,5 @@
-import { Tcc, type TransactionRecord, type TransactionStorage } from '@tcc/core';
-import { describeStorageConformance } from '@tcc/core/testing';
+import { Tcc, type TransactionRecord } from '@tcc/core';
+import { CountingStorage, describeStorageConformance } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -42,38 +42,16 @@ describeStorageConformance('Redis via Sentinel', {
  * for: a removal is waited for too, so one cut off by the failover has an unknown outcome (it
  * may have landed on the replica that was promoted), and such a record may rightly be gone.
  */
-class Witness implements TransactionStorage {
+class Witness extends CountingStorage {
   readonly committed = new Set<string>();
   readonly removed = new Set<string>();
-  constructor(readonly inner: RedisStorage) {}
-  create(record: TransactionRecord) {
-    return this.inner.create(record);
-  }
-  async update(record: TransactionRecord, expectedVersion: number) {
-    await this.inner.update(record, expectedVersion);
+  override async update(record: TransactionRecord, expectedVersion: number) {
+    await super.update(record, expectedVersion);
     if (record.status === 'CONFIRMING' || record.status === 'CANCELLING') this.committed.add(record.xid);
   }
-  complete(record: TransactionRecord, expectedVersion: number) {
-    return this.inner.complete(record, expectedVersion);
-  }
-  async remove(xid: string, expectedVersion: number) {
+  override async remove(xid: string, expectedVersion: number) {
     this.removed.add(xid);
-    await this.inner.remove(xid, expectedVersion);
-  }
-  get(xid: string) {
-    return this.inner.get(xid);
-  }
-  findStuck(query: Parameters<TransactionStorage['findStuck']>[0]) {
-    return this.inner.findStuck(query);
-  }
-  list(query: Parameters<TransactionStorage['list']>[0]) {
-    return this.inner.list(query);
-  }
-  count(query: Parameters<TransactionStorage['count']>[0]) {
-    return this.inner.count(query);
-  }
-  close() {
-    return this.inner.close();
+    await super.remove(xid, expectedVersion);
   }
 }
 
