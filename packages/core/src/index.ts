@@ -27,6 +27,7 @@ export {
 } from './storage/memory-storage.js';
 // For TransactionStorage implementations: the checks and cursors every store shares.
 export { decodeCursor, encodeCursor, type PageKey } from './storage/page-cursor.js';
+export { recordShapeProblem } from './storage/record-shape.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
 export { requireExpiresAt, requireLimit, requireNextVersion } from './storage/write-checks.js';
 export type {
