@@ -1,5 +1,6 @@
 import { InvalidOptionError } from '@tcc/core';
 import { RolledBackError } from './errors.js';
+import { StatementQueue } from './pglite/statement-queue.js';
 
 /** A row as the driver returns it. */
 export type SqlRow = Record<string, unknown>;
@@ -64,7 +65,7 @@ export interface PGliteLike {
   transaction<T>(
     fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>,
   ): Promise<T>;
-  exec(text: string): Promise<unknown>;
+  exec(text: string): Promise<ReadonlyArray<{ rows: unknown[] }>>;
 }
 
 /** What `SqlStorage` and `barrier` accept as `client`: a `pg.Pool`, a `pg.Client` or a PGlite. */
@@ -208,10 +209,13 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
   // transaction, so its own transaction() is the lock.
   const query = async <R extends SqlRow>(text: string, params?: readonly unknown[]) =>
     (await db.query(text, params === undefined ? undefined : [...params])).rows as R[];
+  // The store's fixed statements (the hot path) share trips into the engine.
+  const statements = new StatementQueue(db);
   return {
     kind: 'pglite',
     query,
-    queryNamed: (_name, text, params) => query(text, params),
+    queryNamed: async <R extends SqlRow>(_name: string, text: string, params: readonly unknown[]) =>
+      (await statements.query(text, params)) as R[],
     executeNamed: async (_name, text, params) => (await db.query(text, [...params])).affectedRows ?? 0,
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       try {

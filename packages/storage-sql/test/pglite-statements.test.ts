@@ -1,0 +1,158 @@
+import { StorageError } from '@tcc/core';
+import { makeRecord } from '@tcc/core/testing';
+import { SqlStorage } from '@tcc/storage-sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
+import { inlineParams, literal } from '../src/pglite/sql-literal.js';
+import { StatementQueue } from '../src/pglite/statement-queue.js';
+
+let lite: PGliteHarness;
+
+beforeAll(async () => {
+  lite = await openPGlite();
+});
+afterAll(async () => {
+  await lite?.close();
+});
+
+/** Counts the trips into PGlite's engine (`exec` calls) made while `fn` runs. */
+async function countingExecs<T>(fn: () => Promise<T>): Promise<{ result: T; execs: number }> {
+  const exec = lite.db.exec;
+  let execs = 0;
+  lite.db.exec = ((...args: Parameters<typeof exec>) => {
+    execs++;
+    return exec.apply(lite.db, args);
+  }) as typeof exec;
+  try {
+    return { result: await fn(), execs };
+  } finally {
+    lite.db.exec = exec;
+  }
+}
+
+describe('statement literals', () => {
+  it('writes strings as escape strings, doubling quotes and backslashes', () => {
+    expect(literal("it's")).toBe("E'it''s'");
+    expect(literal('a\\b')).toBe("E'a\\\\b'");
+    expect(literal(null)).toBe('NULL');
+    expect(literal(undefined)).toBe('NULL');
+    expect(literal(42)).toBe('42');
+    expect(literal(-5)).toBe('(-5)');
+    expect(literal(10n)).toBe('10');
+    expect(literal(true)).toBe('TRUE');
+  });
+
+  it('replaces $10 as a whole, not as $1 followed by 0', () => {
+    const params = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
+    expect(inlineParams('SELECT $1, $10', params)).toBe("SELECT E'a', E'j'");
+  });
+
+  it('refuses what it cannot write, naming the parameter', () => {
+    expect(() => literal('a\0b', '3')).toThrow('statement parameter $3 contains a NUL character');
+    expect(() => literal(Number.NaN, '2')).toThrow('statement parameter $2 is NaN');
+    expect(() => literal(Number.POSITIVE_INFINITY, '2')).toThrow('statement parameter $2 is Infinity');
+    expect(() => literal({}, '1')).toThrow('statement parameter $1 cannot be written as SQL: object');
+    expect(() => inlineParams('SELECT $2', ['only one'])).toThrow('statement parameter $2 has no value');
+  });
+
+  it('reads back exactly what was written, whatever the characters', async () => {
+    const queue = new StatementQueue(lite.db);
+    const nasty = [
+      "'; DROP TABLE x; --",
+      "back\\slash \\' quote",
+      '$1 $$ dollar',
+      'line\nbreak\ttab',
+      'ünïcödé ✓ 🚀',
+      "E'not an escape'",
+    ];
+    for (const value of nasty) {
+      const [row] = await queue.query('SELECT $1::text AS v, $2::bigint AS n', [
+        value,
+        -9_007_199_254_740_991,
+      ]);
+      expect(row?.v).toBe(value);
+      expect(Number(row?.n)).toBe(-9_007_199_254_740_991);
+    }
+  });
+});
+
+describe('statement queue on PGlite', () => {
+  it('sends the statements issued in one turn together, each caller getting its own rows', async () => {
+    const queue = new StatementQueue(lite.db);
+    const { result, execs } = await countingExecs(() =>
+      Promise.all(Array.from({ length: 20 }, (_, i) => queue.query('SELECT $1::int AS n', [i]))),
+    );
+    expect(result.map((rows) => rows[0]?.n)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(execs).toBe(1);
+  });
+
+  it('keeps a failing statement from taking the others of its batch with it', async () => {
+    await lite.db.exec('CREATE TABLE queue_failure (k text PRIMARY KEY)');
+    const queue = new StatementQueue(lite.db);
+    const outcomes = await Promise.allSettled([
+      queue.query('INSERT INTO queue_failure VALUES ($1) RETURNING k', ['a']),
+      queue.query('SELECT 1 / $1 AS n', [0]),
+      queue.query('INSERT INTO queue_failure VALUES ($1) RETURNING k', ['b']),
+    ]);
+    expect(outcomes[0]).toEqual({ status: 'fulfilled', value: [{ k: 'a' }] });
+    expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { message: 'division by zero' } });
+    expect(outcomes[2]).toEqual({ status: 'fulfilled', value: [{ k: 'b' }] });
+    const { rows } = await lite.db.query('SELECT k FROM queue_failure ORDER BY k');
+    expect(rows).toEqual([{ k: 'a' }, { k: 'b' }]);
+  });
+
+  it('splits more statements than one batch holds over several trips, in order', async () => {
+    const queue = new StatementQueue(lite.db);
+    const { result, execs } = await countingExecs(() =>
+      Promise.all(Array.from({ length: 150 }, (_, i) => queue.query('SELECT $1::int AS n', [i]))),
+    );
+    expect(result.map((rows) => rows[0]?.n)).toEqual(Array.from({ length: 150 }, (_, i) => i));
+    expect(execs).toBe(3);
+  });
+});
+
+describe('SqlStorage on PGlite, concurrent writes', () => {
+  it('writes 50 concurrent creates in a few trips, with each compare-and-set its own', async () => {
+    const storage = new SqlStorage({ client: lite.db, table: lite.table() });
+    await storage.migrate();
+    const records = Array.from({ length: 50 }, () => makeRecord());
+    const { execs } = await countingExecs(() => Promise.all(records.map((r) => storage.create(r))));
+    expect(execs).toBeLessThanOrEqual(2);
+    // One stale version among good ones: only that update fails, the rest land.
+    const updates = records.slice(0, 5).map((r, i) => {
+      const expected = i === 2 ? 7 : 1;
+      return storage.update({ ...r, version: expected + 1, status: 'CONFIRMING' }, expected);
+    });
+    const outcomes = await Promise.allSettled(updates);
+    expect(outcomes.map((o) => o.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    expect((outcomes[2] as PromiseRejectedResult).reason).toMatchObject({ code: 'TCC_OPTIMISTIC_LOCK' });
+    expect((await storage.get(records[2]!.xid))?.version).toBe(1);
+    expect((await storage.get(records[3]!.xid))?.status).toBe('CONFIRMING');
+  });
+
+  it('stores attachments with quotes, backslashes and dollars as they are', async () => {
+    const storage = new SqlStorage({ client: lite.db, table: lite.table() });
+    await storage.migrate();
+    const record = makeRecord({
+      attachments: { reply: `{"b":"it's \\"quoted\\" \\\\ $1 $$"}`, note: "'); DELETE FROM x; --" },
+    });
+    await storage.create(record);
+    expect(await storage.get(record.xid)).toStrictEqual(record);
+  });
+
+  it('refuses a record with a NUL character as a StorageError naming the operation, and writes nothing', async () => {
+    const storage = new SqlStorage({ client: lite.db, table: lite.table() });
+    await storage.migrate();
+    const record = makeRecord({ globalId: 'g\0x' });
+    const error = await storage.create(record).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect((error as Error).message).toMatch(/SqlStorage\.create .* NUL character/);
+    expect(await storage.count({})).toBe(0);
+  });
+});
