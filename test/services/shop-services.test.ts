@@ -221,7 +221,7 @@ describe('the shop as three services (separate processes, PGlite each)', () => {
       [{ ...confirm, action: 'cancel' }, signCommand(confirm as never, signer, Date.now()), undefined, 401],
       [{ ...confirm, action: 'commit' }, undefined, undefined, 400],
       [undefined, null, '{"action":', 400],
-      [undefined, null, JSON.stringify({ pad: 'x'.repeat(8_000) }), 413],
+      [undefined, null, JSON.stringify({ pad: 'x'.repeat(30_000) }), 413],
     ];
     for (const [body, signature, raw, status] of commands) {
       const answer = await command(body, signature, raw);

@@ -92,6 +92,8 @@ export {
   CONTEXT_HEADER,
   decodeContextHeader,
   encodeContextHeader,
+  MAX_BATCH_COMMANDS,
   SIGNATURE_HEADER,
   signCommand,
+  signCommands,
 } from './transport/wire.js';

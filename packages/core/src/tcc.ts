@@ -164,7 +164,12 @@ export class Tcc {
     this.#recoverer = new Recoverer(domain, storage, log, this.#manager, clock, telemetry, this.#recovery);
     this.#keeper = new BranchKeeper({ domain, clock, log, manager: this.#manager, telemetry, tombstoneMs });
     this.#signer = this.#http.secret === undefined ? undefined : new Signer(this.#http.secret);
-    this.#remote = new HttpRemoteInvoker(clock, this.#signer, this.#http.commandTimeoutMs);
+    this.#remote = new HttpRemoteInvoker(
+      clock,
+      this.#signer,
+      this.#http.commandTimeoutMs,
+      this.#http.maxBodyBytes,
+    );
   }
 
   /**

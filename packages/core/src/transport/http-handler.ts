@@ -12,7 +12,7 @@ import { BadRequestError } from './errors.js';
 import type { ResolvedHttpTransportOptions } from './options.js';
 import { ResponseCapture, sendJson } from './response-capture.js';
 import type { Signer } from './signing.js';
-import { COMMAND_PATH, CONTEXT_HEADER, decodeContextHeader, readCommand, SIGNATURE_HEADER } from './wire.js';
+import { COMMAND_PATH, CONTEXT_HEADER, decodeContextHeader, readCommands, SIGNATURE_HEADER } from './wire.js';
 
 /** Options of `tcc.httpHandler(options)`. */
 export interface HttpHandlerOptions {
@@ -153,7 +153,7 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
     refuse(req, res, new BadRequestError(`${req.method} is not allowed on ${COMMAND_PATH}; use POST`, 405));
     return;
   }
-  let result: BranchCommandResult;
+  let read: ReturnType<typeof readCommands>;
   try {
     const parsed = (req as { body?: unknown }).body;
     // A framework's body parser may have read the stream already (Express with express.json()).
@@ -163,33 +163,47 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
         : Buffer.isBuffer(parsed)
           ? parsed
           : await readBody(req, options.maxBodyBytes);
-    const command = readCommand(
-      body,
-      req.headers[SIGNATURE_HEADER],
-      signer,
-      clock.now(),
-      options.maxClockSkewMs,
-    );
-    result = await keeper.command(command.action, command.globalId, command.xid);
+    read = readCommands(body, req.headers[SIGNATURE_HEADER], signer, clock.now(), options.maxClockSkewMs);
   } catch (error) {
     refuse(req, res, error);
     return;
   }
+  // The commands of a batch are independent (each its own branch): they run side by side, and
+  // each answer is the one it would have had alone.
+  const answers = await Promise.all(
+    read.commands.map(async ({ action, globalId, xid }) => {
+      try {
+        return commandAnswer(await keeper.command(action, globalId, xid));
+      } catch (error) {
+        return errorAnswer(error);
+      }
+    }),
+  );
+  if (!read.batch) {
+    const [answer] = answers as [CommandAnswer];
+    sendJson(res, answer.status, answer.body);
+    return;
+  }
+  sendJson(res, 200, { results: answers.map((a) => ({ status: a.status, ...(a.body as object) })) });
+}
+
+type CommandAnswer = { readonly status: number; readonly body: unknown };
+
+function commandAnswer(result: BranchCommandResult): CommandAnswer {
   switch (result.kind) {
     case 'done':
-      sendJson(res, 200, { ok: true, detail: result.detail });
-      return;
+      return { status: 200, body: { ok: true, detail: result.detail } };
     case 'not-found':
-      sendJson(res, 404, { error: { code: 'TCC_BRANCH_NOT_FOUND', message: result.detail } });
-      return;
+      return { status: 404, body: { error: { code: 'TCC_BRANCH_NOT_FOUND', message: result.detail } } };
     case 'conflict':
-      sendJson(res, 409, { error: { code: 'TCC_INVALID_STATE', message: result.detail } });
-      return;
+      return { status: 409, body: { error: { code: 'TCC_INVALID_STATE', message: result.detail } } };
     case 'failed':
-      sendJson(res, 500, {
-        error: { code: 'TCC_BRANCH_FAILED', message: `${result.detail}: ${messageOf(result.error)}` },
-      });
-      return;
+      return {
+        status: 500,
+        body: {
+          error: { code: 'TCC_BRANCH_FAILED', message: `${result.detail}: ${messageOf(result.error)}` },
+        },
+      };
   }
 }
 

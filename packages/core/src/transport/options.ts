@@ -11,7 +11,10 @@ export interface HttpTransportOptions {
   maxClockSkewMs?: number;
   /** Time limit of a confirm or cancel sent to a remote branch, in ms. Default 10,000. */
   commandTimeoutMs?: number;
-  /** Largest `.tcc` command body accepted, in bytes (413 above). Default 4,096. */
+  /**
+   * Largest `.tcc` body accepted, in bytes (413 above); a caller packs its batches of commands
+   * to fit it. Default 20,480 (a full batch of 64 commands with the longest ids allowed).
+   */
   maxBodyBytes?: number;
   /** Largest `tcc-context` header accepted, in bytes (400 above). Default 512. */
   maxHeaderBytes?: number;
@@ -44,7 +47,7 @@ export function resolveHttpTransportOptions(
     secret,
     maxClockSkewMs: requirePositiveInteger(o.maxClockSkewMs ?? 60_000, `${where}.maxClockSkewMs`),
     commandTimeoutMs: requirePositiveInteger(o.commandTimeoutMs ?? 10_000, `${where}.commandTimeoutMs`),
-    maxBodyBytes: requirePositiveInteger(o.maxBodyBytes ?? 4_096, `${where}.maxBodyBytes`),
+    maxBodyBytes: requirePositiveInteger(o.maxBodyBytes ?? 20_480, `${where}.maxBodyBytes`),
     maxHeaderBytes: requirePositiveInteger(o.maxHeaderBytes ?? 512, `${where}.maxHeaderBytes`),
   };
 }

@@ -10,7 +10,14 @@ import type { RemoteInvoker, SettlePhase } from '../transaction/phase-driver.js'
 import type { RemoteParticipant, TransactionRecord } from '../transaction/record.js';
 import { RemoteCommandError } from './errors.js';
 import type { Signer } from './signing.js';
-import { COMMAND_PATH, SIGNATURE_HEADER, signCommand } from './wire.js';
+import {
+  type BranchCommand,
+  COMMAND_PATH,
+  MAX_BATCH_COMMANDS,
+  SIGNATURE_HEADER,
+  signCommand,
+  signCommands,
+} from './wire.js';
 
 /** Where an endpoint's commands go, worked out once per endpoint. */
 interface Target {
@@ -22,6 +29,23 @@ interface Target {
 const MAX_TARGETS = 1024;
 /** The part of an error answer kept in the error message. */
 const MAX_ANSWER_CHARS = 500;
+/** The part of any answer read: a batch answer holds up to a short error message per command. */
+const MAX_KEPT_CHARS = MAX_BATCH_COMMANDS * (MAX_ANSWER_CHARS + 100);
+const MALFORMED_ANSWER: Answer = { status: 0, text: 'the answer to a batch of commands was malformed' };
+
+/** A command waiting for the end of the event-loop turn, and its caller. */
+interface Queued {
+  readonly command: BranchCommand;
+  readonly body: string;
+  readonly resolve: (answer: Answer) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** One command's answer: its HTTP status, and the text kept for an error message. */
+interface Answer {
+  readonly status: number;
+  readonly text: string;
+}
 
 /**
  * Sends confirm and cancel to remote branches: `POST <endpoint>/.tcc`, through node:http with
@@ -29,42 +53,101 @@ const MAX_ANSWER_CHARS = 500;
  * writes its head and body in one write where `fetch` streams the body after the head, which
  * made the commands the larger part of a root's CPU time per transaction. Each endpoint's URL
  * is parsed once.
+ *
+ * The commands for one endpoint issued during one turn of the event loop (under load, those of
+ * many transactions) go in one request, `{ commands: [...] }`, up to `MAX_BATCH_COMMANDS` and
+ * `maxBodyBytes`; the callee answers each as it would have alone. A lone command is sent in
+ * the single form, after waiting only for the end of the turn.
  */
 export class HttpRemoteInvoker implements RemoteInvoker {
   readonly #targets = new Map<string, Target>();
   readonly #http = new HttpAgent({ keepAlive: true });
   readonly #https = new HttpsAgent({ keepAlive: true });
+  #queued = new Map<string, Queued[]>();
 
   constructor(
     private readonly clock: Clock,
     private readonly signer: Signer | undefined,
     private readonly timeoutMs: number,
+    /** The largest body sent: the callees' `maxBodyBytes` (the same option on both sides). */
+    private readonly maxBodyBytes: number,
   ) {}
 
   async invoke(record: TransactionRecord, participant: RemoteParticipant, phase: SettlePhase): Promise<void> {
-    const command = { action: phase, globalId: record.globalId, xid: participant.xid };
-    const body = JSON.stringify(command);
-    const headers: Record<string, string | number> = {
-      'content-type': 'application/json',
-      'content-length': Buffer.byteLength(body),
-    };
+    const { endpoint } = participant;
+    const command: BranchCommand = { action: phase, globalId: record.globalId, xid: participant.xid };
+    let answer: Answer;
+    try {
+      answer = await new Promise<Answer>((resolve, reject) => {
+        let queue = this.#queued.get(endpoint);
+        if (queue === undefined) {
+          if (this.#queued.size === 0) setImmediate(() => this.#flush());
+          queue = [];
+          this.#queued.set(endpoint, queue);
+        }
+        queue.push({ command, body: JSON.stringify(command), resolve, reject });
+      });
+    } catch (error) {
+      if (error instanceof RemoteCommandError) throw error;
+      throw new RemoteCommandError(endpoint, phase, undefined, describeRequestError(error), error);
+    }
+    if (answer.status < 200 || answer.status >= 300)
+      throw new RemoteCommandError(endpoint, phase, answer.status, answer.text);
+  }
+
+  #flush(): void {
+    const queued = this.#queued;
+    this.#queued = new Map();
+    for (const [endpoint, commands] of queued) {
+      let target: Target;
+      try {
+        target = this.#target(endpoint, commands[0]!.command.action);
+      } catch (error) {
+        for (const q of commands) q.reject(error);
+        continue;
+      }
+      for (const batch of pack(commands, this.maxBodyBytes)) {
+        if (batch.length === 1) void this.#sendOne(target, batch[0]!);
+        else void this.#sendBatch(target, batch);
+      }
+    }
+  }
+
+  async #sendOne(target: Target, q: Queued): Promise<void> {
+    const headers = this.#headers(q.body);
     if (this.signer !== undefined)
-      headers[SIGNATURE_HEADER] = signCommand(command, this.signer, this.clock.now());
-    const target = this.#target(participant.endpoint, phase);
-    let answer: { status: number; text: string };
+      headers[SIGNATURE_HEADER] = signCommand(q.command, this.signer, this.clock.now());
+    try {
+      q.resolve(await this.#post(target, headers, q.body, true));
+    } catch (error) {
+      q.reject(error);
+    }
+  }
+
+  async #sendBatch(target: Target, batch: Queued[]): Promise<void> {
+    const commands = batch.map((q) => q.command);
+    const body = `{"commands":[${batch.map((q) => q.body).join(',')}]}`;
+    const headers = this.#headers(body);
+    if (this.signer !== undefined)
+      headers[SIGNATURE_HEADER] = signCommands(commands, this.signer, this.clock.now());
+    let answer: Answer & { readonly full: string };
     try {
       answer = await this.#post(target, headers, body, true);
     } catch (error) {
-      throw new RemoteCommandError(
-        participant.endpoint,
-        phase,
-        undefined,
-        describeRequestError(error),
-        error,
-      );
+      for (const q of batch) q.reject(error);
+      return;
     }
-    if (answer.status < 200 || answer.status >= 300)
-      throw new RemoteCommandError(participant.endpoint, phase, answer.status, answer.text);
+    // Not a batch answer (an error of the request as a whole: 401, 413…): every command has it.
+    const results = answer.status === 200 ? batchResults(answer.full, batch.length) : undefined;
+    batch.forEach((q, i) => {
+      const result = results?.[i];
+      if (result === undefined) q.resolve(answer.status === 200 ? MALFORMED_ANSWER : answer);
+      else q.resolve(result);
+    });
+  }
+
+  #headers(body: string): Record<string, string | number> {
+    return { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
   }
 
   /** Closes the idle keep-alive connections. */
@@ -114,7 +197,7 @@ export class HttpRemoteInvoker implements RemoteInvoker {
     headers: Record<string, string | number>,
     body: string,
     retry: boolean,
-  ): Promise<{ status: number; text: string }> {
+  ): Promise<Answer & { readonly full: string }> {
     return new Promise((resolve, reject) => {
       const req = (target.https ? httpsRequest : httpRequest)({ ...target.options, headers });
       const timer = setTimeout(() => {
@@ -123,13 +206,14 @@ export class HttpRemoteInvoker implements RemoteInvoker {
       req.once('response', (res: IncomingMessage) => {
         let text = '';
         res.setEncoding('utf8');
-        // Read in full, so the keep-alive connection goes back to the pool.
+        // Read in full, so the keep-alive connection goes back to the pool; kept up to the
+        // largest batch answer.
         res.on('data', (chunk: string) => {
-          if (text.length < MAX_ANSWER_CHARS) text += chunk;
+          if (text.length < MAX_KEPT_CHARS) text += chunk;
         });
         res.once('end', () => {
           clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, text: text.slice(0, MAX_ANSWER_CHARS) });
+          resolve({ status: res.statusCode ?? 0, text: text.slice(0, MAX_ANSWER_CHARS), full: text });
         });
         res.once('error', (error) => {
           clearTimeout(timer);
@@ -159,4 +243,47 @@ function describeRequestError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const code = (error as NodeJS.ErrnoException).code;
   return typeof code === 'string' ? `request failed (${code})` : error.message;
+}
+
+/**
+ * Splits one endpoint's commands into requests of at most `MAX_BATCH_COMMANDS` commands and
+ * `maxBodyBytes` bytes of body, in the order they were issued.
+ */
+function pack(commands: readonly Queued[], maxBodyBytes: number): Queued[][] {
+  const batches: Queued[][] = [];
+  let batch: Queued[] = [];
+  let bytes = 0;
+  const envelope = '{"commands":[]}'.length;
+  for (const q of commands) {
+    const size = Buffer.byteLength(q.body) + 1;
+    if (batch.length > 0 && (batch.length >= MAX_BATCH_COMMANDS || envelope + bytes + size > maxBodyBytes)) {
+      batches.push(batch);
+      batch = [];
+      bytes = 0;
+    }
+    batch.push(q);
+    bytes += size;
+  }
+  if (batch.length > 0) batches.push(batch);
+  return batches;
+}
+
+/** The per-command answers of a batch, or `undefined` if the answer is not one. */
+function batchResults(text: string, count: number): Answer[] | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const results = (parsed as { results?: unknown } | null)?.results;
+  if (!Array.isArray(results) || results.length !== count) return undefined;
+  const answers: Answer[] = [];
+  for (const result of results) {
+    const status = (result as { status?: unknown } | null)?.status;
+    if (typeof status !== 'number') return undefined;
+    const { status: _, ...rest } = result as Record<string, unknown>;
+    answers.push({ status, text: JSON.stringify(rest).slice(0, MAX_ANSWER_CHARS) });
+  }
+  return answers;
 }

@@ -16,6 +16,9 @@ const DOMAIN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const TIME = /^[0-9]{1,16}$/;
 const HEADER_PURPOSE = 'tcc-context';
 const COMMAND_PURPOSE = 'tcc-command';
+const BATCH_PURPOSE = 'tcc-commands';
+/** Most commands one `.tcc` request may carry (`{ commands: [...] }`). */
+export const MAX_BATCH_COMMANDS = 64;
 
 /** A confirm or cancel sent by the root (or a parent branch) to a branch. */
 export interface BranchCommand {
@@ -96,16 +99,26 @@ export function signCommand(command: BranchCommand, signer: Signer, now: number)
 }
 
 /**
- * Validates a command body (raw bytes, or an object a framework already parsed) and, with a
- * signer, its signature header. Throws `BadRequestError` or `UnauthorizedError`.
+ * `tcc-signature` of a batch: the whole list is signed as one, so no command can be added,
+ * dropped, reordered or changed without the signature failing.
  */
-export function readCommand(
+export function signCommands(commands: readonly BranchCommand[], signer: Signer, now: number): string {
+  return `${now};${signer.sign(BATCH_PURPOSE, batchPayload(commands, now))}`;
+}
+
+/**
+ * Validates a `.tcc` body (raw bytes, or an object a framework already parsed): one command
+ * `{ action, globalId, xid }`, or a batch `{ commands: [...] }` of up to `MAX_BATCH_COMMANDS`,
+ * and, with a signer, its signature header. A batch is refused as a whole if any command in it
+ * is malformed. Throws `BadRequestError` or `UnauthorizedError`.
+ */
+export function readCommands(
   body: Buffer | object,
   signature: string | string[] | undefined,
   signer: Signer | undefined,
   now: number,
   maxSkewMs: number,
-): BranchCommand {
+): { readonly commands: BranchCommand[]; readonly batch: boolean } {
   let parsed: unknown = body;
   if (Buffer.isBuffer(body)) {
     try {
@@ -115,18 +128,25 @@ export function readCommand(
     }
   }
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
-    throw new BadRequestError('expected a JSON object { action, globalId, xid }');
+    throw new BadRequestError('expected a JSON object { action, globalId, xid } or { commands: [...] }');
   }
-  const { action, globalId, xid } = parsed as Record<string, unknown>;
-  for (const [name, value] of [
-    ['action', action],
-    ['globalId', globalId],
-    ['xid', xid],
-  ] as const) {
-    if (typeof value !== 'string') throw new BadRequestError(`${name} must be a string`);
+  const batch = 'commands' in parsed;
+  let fields: Record<string, unknown>[];
+  if (batch) {
+    const list = (parsed as { commands: unknown }).commands;
+    if (!Array.isArray(list) || list.length === 0 || list.length > MAX_BATCH_COMMANDS) {
+      throw new BadRequestError(`commands must be an array of 1 to ${MAX_BATCH_COMMANDS} commands`);
+    }
+    fields = list.map((item, i) => {
+      if (item === null || typeof item !== 'object' || Array.isArray(item)) {
+        throw new BadRequestError(`commands[${i}]: expected an object { action, globalId, xid }`);
+      }
+      return item as Record<string, unknown>;
+    });
+  } else {
+    fields = [parsed as Record<string, unknown>];
   }
-  if (!ID.test(globalId as string)) throw new BadRequestError('malformed globalId');
-  if (!ID.test(xid as string)) throw new BadRequestError('malformed xid');
+  const commands = fields.map((f, i) => commandShape(f, batch ? `commands[${i}].` : ''));
   if (signer !== undefined) {
     if (typeof signature !== 'string') {
       throw new UnauthorizedError(`${SIGNATURE_HEADER}: missing, and this service requires signatures`);
@@ -135,8 +155,8 @@ export function readCommand(
     if (rest.length > 0) throw new UnauthorizedError(`${SIGNATURE_HEADER}: malformed`);
     checkSignature(
       signer,
-      COMMAND_PURPOSE,
-      commandPayload({ action, globalId, xid } as BranchCommand, issuedAt),
+      batch ? BATCH_PURPOSE : COMMAND_PURPOSE,
+      batch ? batchPayload(commands, issuedAt) : commandPayload(commands[0]!, issuedAt),
       issuedAt,
       sig,
       now,
@@ -145,12 +165,34 @@ export function readCommand(
     );
   }
   // Checked after the signature, so an unsigned caller learns nothing about the service.
-  if (action !== 'confirm' && action !== 'cancel') {
-    throw new BadRequestError(
-      `unknown action ${JSON.stringify(String(action).slice(0, 32))} (confirm or cancel)`,
-    );
+  for (const [i, { action }] of commands.entries()) {
+    if (action !== 'confirm' && action !== 'cancel') {
+      throw new BadRequestError(
+        `${batch ? `commands[${i}]: ` : ''}unknown action ${JSON.stringify(String(action).slice(0, 32))} (confirm or cancel)`,
+      );
+    }
   }
-  return { action, globalId: globalId as string, xid: xid as string };
+  return { commands, batch };
+}
+
+/** The fields of one command, typed; the action is checked once the signature has been. */
+function commandShape(fields: Record<string, unknown>, where: string): BranchCommand {
+  const { action, globalId, xid } = fields;
+  for (const [name, value] of [
+    ['action', action],
+    ['globalId', globalId],
+    ['xid', xid],
+  ] as const) {
+    if (typeof value !== 'string') throw new BadRequestError(`${where}${name} must be a string`);
+  }
+  if (!ID.test(globalId as string)) throw new BadRequestError(`${where}globalId is malformed`);
+  if (!ID.test(xid as string)) throw new BadRequestError(`${where}xid is malformed`);
+  return { action: action as SettlePhase, globalId: globalId as string, xid: xid as string };
+}
+
+function batchPayload(commands: readonly BranchCommand[], issuedAt: number | string): string {
+  // JSON: the action is not yet checked when this is computed, so no separator can be trusted.
+  return `${issuedAt};${JSON.stringify(commands.map((c) => [c.action, c.globalId, c.xid]))}`;
 }
 
 function commandPayload(command: BranchCommand, issuedAt: number | string): string {

@@ -113,7 +113,7 @@ describe('with a secret: signed .tcc commands', () => {
     ['malformed JSON', { raw: '{"action": "confirm",' }, 400, 'malformed JSON'],
     ['a JSON array', { raw: '[1,2]' }, 400, 'expected a JSON object'],
     ['a missing xid', { raw: '{"action":"confirm","globalId":"g"}' }, 400, 'xid must be a string'],
-    ['an oversized body', { raw: JSON.stringify({ pad: 'x'.repeat(10_000) }) }, 413, 'over the limit'],
+    ['an oversized body', { raw: JSON.stringify({ pad: 'x'.repeat(30_000) }) }, 413, 'over the limit'],
   ])('%s: %i with a message, nothing changes', async (_name, options, status, message) => {
     const answer = await command(capital.url, undefined, { ...options, signature: null });
     expect(answer.status).toBe(status);
@@ -145,7 +145,8 @@ describe('with a secret: signed .tcc commands', () => {
     const answer = await new Promise<string>((resolve, reject) => {
       const socket = connect(port, '127.0.0.1', () => {
         socket.write(`POST /${COMMAND_PATH} HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\n`);
-        socket.write(`2000\r\n${'x'.repeat(0x2000)}\r\n`);
+        // 32 KiB, over the default limit of 20,480 bytes, and no last chunk.
+        socket.write(`8000\r\n${'x'.repeat(0x8000)}\r\n`);
       });
       let data = '';
       socket.on('data', (chunk) => {
