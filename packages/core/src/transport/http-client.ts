@@ -92,7 +92,7 @@ export class TccHttpClient {
   async #json<T>(method: string, path: string, body: unknown, init: RequestInit): Promise<T> {
     const headers = new Headers(init.headers);
     if (body !== undefined && !headers.has('content-type')) headers.set('content-type', 'application/json');
-    const { response, finish, url } = await this.#send(path, {
+    const { response, finish, url, deadline } = await this.#send(path, {
       ...init,
       method,
       headers,
@@ -103,9 +103,16 @@ export class TccHttpClient {
       const text = await response.text();
       parsed = text === '' ? undefined : parseMaybeJson(text, response.headers.get('content-type'));
     } catch (error) {
-      const failure = new RemoteCallError(url, undefined, undefined, error);
+      const failure =
+        deadline?.expired === true
+          ? new RemoteTimeoutError(url, deadline.ms)
+          : new RemoteCallError(url, undefined, undefined, error);
       finish(failure);
       throw failure;
+    } finally {
+      // The body is read: the time limit has nothing left to cover. (`fetch` leaves the timer,
+      // unref'd, to cover the body its caller reads.)
+      deadline?.clear();
     }
     if (!response.ok) {
       const failure = new RemoteCallError(url, response.status, parsed);
@@ -119,7 +126,12 @@ export class TccHttpClient {
   async #send(
     path: string | URL,
     init: RequestInit,
-  ): Promise<{ response: Response; finish: (error: unknown) => void; url: string }> {
+  ): Promise<{
+    response: Response;
+    finish: (error: unknown) => void;
+    url: string;
+    deadline: Deadline | undefined;
+  }> {
     const { manager, clock, signer } = this.caller;
     const url = new URL(typeof path === 'string' ? path.replace(/^\/+/, '') : path, this.#base).href;
     const headers = new Headers(init.headers);
@@ -135,21 +147,56 @@ export class TccHttpClient {
     }
     // W3C traceparent next to the context header, if an OpenTelemetry propagator is installed.
     propagation.inject(context.active(), headers, headerSetter);
-    const timeout = timeoutMs === undefined ? undefined : AbortSignal.timeout(timeoutMs);
-    const signal =
-      timeout === undefined ? init.signal : init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    const deadline = timeoutMs === undefined ? undefined : new Deadline(timeoutMs, init.signal);
     let response: Response;
     try {
+      const signal = deadline?.signal ?? init.signal;
       response = await fetch(url, { ...init, headers, ...(signal ? { signal } : {}) });
     } catch (error) {
+      deadline?.clear();
       const failure =
-        timeout?.aborted === true && timeoutMs !== undefined
+        deadline?.expired === true && timeoutMs !== undefined
           ? new RemoteTimeoutError(url, timeoutMs)
           : new RemoteCallError(url, undefined, undefined, error);
       enlisted?.finish(failure);
       throw failure;
     }
-    return { response, finish: (error) => enlisted?.finish(error), url };
+    return { response, finish: (error) => enlisted?.finish(error), url, deadline };
+  }
+}
+
+/**
+ * Aborts a request after `ms` (and when the caller's own signal aborts). A controller and a
+ * timer rather than `AbortSignal.timeout`/`AbortSignal.any`, whose transferable signals were a
+ * visible part of a root's CPU time per remote try.
+ */
+class Deadline {
+  readonly #controller = new AbortController();
+  readonly #timer: NodeJS.Timeout;
+  expired = false;
+
+  constructor(
+    readonly ms: number,
+    outer: AbortSignal | null | undefined,
+  ) {
+    this.#timer = setTimeout(() => {
+      this.expired = true;
+      this.#controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError'));
+    }, ms);
+    // A body the caller never reads must not keep the process alive.
+    this.#timer.unref();
+    if (outer) {
+      if (outer.aborted) this.#controller.abort(outer.reason);
+      else outer.addEventListener('abort', () => this.#controller.abort(outer.reason), { once: true });
+    }
+  }
+
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  clear(): void {
+    clearTimeout(this.#timer);
   }
 }
 

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { MemoryStorage, RemoteCallError, RemoteTimeoutError, Tcc, tccFetch } from '@tcc/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { command, contextHeader, origin, type Service, startService, tryRequest } from './support.js';
@@ -235,6 +237,26 @@ describe('timeouts', () => {
     expect(capital.accounts.balances.get('alice')).toBe(100);
     expect((await storage.list({})).records).toEqual([]);
     expect((await capital.records()).map((r) => r.status)).toEqual(['CANCELLED']);
+  });
+
+  it('a body that stops half way is cut off by the time limit too (RemoteTimeoutError)', async () => {
+    const server = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.write('{"held":');
+      setTimeout(() => res.end('1}'), 1_000).unref();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { tcc } = root();
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      // Waiting for the whole body would have succeeded after a second.
+      await expect(tcc.http(url, { timeoutMs: 100 }).post('/slow', {})).rejects.toBeInstanceOf(
+        RemoteTimeoutError,
+      );
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
   });
 
   it('with delayCancelOn, recovery cancels after the deadline', async () => {
