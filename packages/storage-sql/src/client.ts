@@ -214,8 +214,8 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
   return {
     kind: 'pglite',
     query,
-    queryNamed: async <R extends SqlRow>(_name: string, text: string, params: readonly unknown[]) =>
-      (await statements.query(text, params)) as R[],
+    queryNamed: async <R extends SqlRow>(name: string, text: string, params: readonly unknown[]) =>
+      (await statements.query(name, text, params)) as R[],
     executeNamed: async (_name, text, params) => (await db.query(text, [...params])).affectedRows ?? 0,
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       try {

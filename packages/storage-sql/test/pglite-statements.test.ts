@@ -3,7 +3,7 @@ import { makeRecord } from '@tcc/core/testing';
 import { SqlStorage } from '@tcc/storage-sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
-import { inlineParams, literal } from '../src/pglite/sql-literal.js';
+import { fillParams, literal } from '../src/pglite/sql-literal.js';
 import { StatementQueue } from '../src/pglite/statement-queue.js';
 
 let lite: PGliteHarness;
@@ -15,16 +15,18 @@ afterAll(async () => {
   await lite?.close();
 });
 
-/** Counts the trips into PGlite's engine (`exec` calls) made while `fn` runs. */
-async function countingExecs<T>(fn: () => Promise<T>): Promise<{ result: T; execs: number }> {
+/** Counts the trips into PGlite's engine (`exec` calls) made while `fn` runs, and keeps their texts. */
+async function countingExecs<T>(
+  fn: () => Promise<T>,
+): Promise<{ result: T; execs: number; texts: string[] }> {
   const exec = lite.db.exec;
-  let execs = 0;
+  const texts: string[] = [];
   lite.db.exec = ((...args: Parameters<typeof exec>) => {
-    execs++;
+    texts.push(args[0]);
     return exec.apply(lite.db, args);
   }) as typeof exec;
   try {
-    return { result: await fn(), execs };
+    return { result: await fn(), execs: texts.length, texts };
   } finally {
     lite.db.exec = exec;
   }
@@ -43,8 +45,8 @@ describe('statement literals', () => {
   });
 
   it('replaces $10 as a whole, not as $1 followed by 0', () => {
-    const params = ['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j'];
-    expect(inlineParams('SELECT $1, $10', params)).toBe("SELECT E'a', E'j'");
+    const literals = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'];
+    expect(fillParams('SELECT $1, $10', literals)).toBe('SELECT 1, 10');
   });
 
   it('refuses what it cannot write, naming the parameter', () => {
@@ -52,7 +54,7 @@ describe('statement literals', () => {
     expect(() => literal(Number.NaN, '2')).toThrow('statement parameter $2 is NaN');
     expect(() => literal(Number.POSITIVE_INFINITY, '2')).toThrow('statement parameter $2 is Infinity');
     expect(() => literal({}, '1')).toThrow('statement parameter $1 cannot be written as SQL: object');
-    expect(() => inlineParams('SELECT $2', ['only one'])).toThrow('statement parameter $2 has no value');
+    expect(() => fillParams('SELECT $2', ['1'])).toThrow('statement parameter $2 has no value');
   });
 
   it('reads back exactly what was written, whatever the characters', async () => {
@@ -66,7 +68,7 @@ describe('statement literals', () => {
       "E'not an escape'",
     ];
     for (const value of nasty) {
-      const [row] = await queue.query('SELECT $1::text AS v, $2::bigint AS n', [
+      const [row] = await queue.query('t_nasty', 'SELECT $1::text AS v, $2::bigint AS n', [
         value,
         -9_007_199_254_740_991,
       ]);
@@ -79,20 +81,59 @@ describe('statement literals', () => {
 describe('statement queue on PGlite', () => {
   it('sends the statements issued in one turn together, each caller getting its own rows', async () => {
     const queue = new StatementQueue(lite.db);
-    const { result, execs } = await countingExecs(() =>
-      Promise.all(Array.from({ length: 20 }, (_, i) => queue.query('SELECT $1::int AS n', [i]))),
+    await queue.query('t_int', 'SELECT $1::int AS n', [0]); // prepares it
+    const { result, execs, texts } = await countingExecs(() =>
+      Promise.all(Array.from({ length: 20 }, (_, i) => queue.query('t_int', 'SELECT $1::int AS n', [i]))),
     );
     expect(result.map((rows) => rows[0]?.n)).toEqual(Array.from({ length: 20 }, (_, i) => i));
     expect(execs).toBe(1);
+    expect(texts[0]).toMatch(/^EXECUTE t_int\(0\);\nEXECUTE t_int\(1\);/);
+  });
+
+  it('prepares a statement again after somebody ran DEALLOCATE ALL', async () => {
+    const queue = new StatementQueue(lite.db);
+    expect(await queue.query('t_again', 'SELECT $1::int + 1 AS n', [1])).toEqual([{ n: 2 }]);
+    await lite.db.exec('DEALLOCATE ALL');
+    const outcomes = await Promise.all(
+      [1, 2, 3].map((i) => queue.query('t_again', 'SELECT $1::int + 1 AS n', [i])),
+    );
+    expect(outcomes).toEqual([[{ n: 2 }], [{ n: 3 }], [{ n: 4 }]]);
+  });
+
+  it('sends a statement that cannot be prepared as text', async () => {
+    const queue = new StatementQueue(lite.db);
+    const { texts } = await countingExecs(() =>
+      queue.query('t_ddl', 'CREATE TABLE prep_fallback (k int DEFAULT $1)', [7]),
+    );
+    expect(texts).toEqual([
+      'PREPARE t_ddl AS CREATE TABLE prep_fallback (k int DEFAULT $1)',
+      'CREATE TABLE prep_fallback (k int DEFAULT 7)',
+    ]);
+    await lite.db.exec('INSERT INTO prep_fallback DEFAULT VALUES');
+    expect((await lite.db.query('SELECT k FROM prep_fallback')).rows).toEqual([{ k: 7 }]);
+  });
+
+  it('refuses a statement with the wrong number of parameters alone, not its batch', async () => {
+    const queue = new StatementQueue(lite.db);
+    await queue.query('t_two', 'SELECT $1::int + $2::int AS n', [1, 1]);
+    const outcomes = await Promise.allSettled([
+      queue.query('t_two', 'SELECT $1::int + $2::int AS n', [1, 2]),
+      queue.query('t_two', 'SELECT $1::int + $2::int AS n', [1]),
+    ]);
+    expect(outcomes[0]).toEqual({ status: 'fulfilled', value: [{ n: 3 }] });
+    expect(outcomes[1]).toMatchObject({
+      status: 'rejected',
+      reason: { message: 'statement t_two takes 2 parameters, got 1' },
+    });
   });
 
   it('keeps a failing statement from taking the others of its batch with it', async () => {
     await lite.db.exec('CREATE TABLE queue_failure (k text PRIMARY KEY)');
     const queue = new StatementQueue(lite.db);
     const outcomes = await Promise.allSettled([
-      queue.query('INSERT INTO queue_failure VALUES ($1) RETURNING k', ['a']),
-      queue.query('SELECT 1 / $1 AS n', [0]),
-      queue.query('INSERT INTO queue_failure VALUES ($1) RETURNING k', ['b']),
+      queue.query('t_insert', 'INSERT INTO queue_failure VALUES ($1) RETURNING k', ['a']),
+      queue.query('t_divide', 'SELECT 1 / $1 AS n', [0]),
+      queue.query('t_insert', 'INSERT INTO queue_failure VALUES ($1) RETURNING k', ['b']),
     ]);
     expect(outcomes[0]).toEqual({ status: 'fulfilled', value: [{ k: 'a' }] });
     expect(outcomes[1]).toMatchObject({ status: 'rejected', reason: { message: 'division by zero' } });
@@ -103,8 +144,9 @@ describe('statement queue on PGlite', () => {
 
   it('splits more statements than one batch holds over several trips, in order', async () => {
     const queue = new StatementQueue(lite.db);
+    await queue.query('t_int', 'SELECT $1::int AS n', [0]);
     const { result, execs } = await countingExecs(() =>
-      Promise.all(Array.from({ length: 150 }, (_, i) => queue.query('SELECT $1::int AS n', [i]))),
+      Promise.all(Array.from({ length: 150 }, (_, i) => queue.query('t_int', 'SELECT $1::int AS n', [i]))),
     );
     expect(result.map((rows) => rows[0]?.n)).toEqual(Array.from({ length: 150 }, (_, i) => i));
     expect(execs).toBe(3);
@@ -116,8 +158,9 @@ describe('SqlStorage on PGlite, concurrent writes', () => {
     const storage = new SqlStorage({ client: lite.db, table: lite.table() });
     await storage.migrate();
     const records = Array.from({ length: 50 }, () => makeRecord());
+    await storage.create(records.pop()!); // prepares the create
     const { execs } = await countingExecs(() => Promise.all(records.map((r) => storage.create(r))));
-    expect(execs).toBeLessThanOrEqual(2);
+    expect(execs).toBe(1);
     // One stale version among good ones: only that update fails, the rest land.
     const updates = records.slice(0, 5).map((r, i) => {
       const expected = i === 2 ? 7 : 1;

@@ -1,16 +1,15 @@
 /**
- * Writes `$n` parameters into a statement as SQL literals, for PGlite's simple query protocol:
- * there a statement costs one trip into the engine instead of two (parse and describe, then
- * bind and execute), and several statements can share one trip.
+ * Writes `$n` parameters, already made literals, into a statement: for PGlite's simple query
+ * protocol, where several statements can share one trip into the engine.
  *
  * Only for the store's own fixed statements, whose text has no `$` other than its parameters
  * (no dollar quoting, no `$` inside a string literal).
  */
-export function inlineParams(text: string, params: readonly unknown[]): string {
+export function fillParams(text: string, literals: readonly string[]): string {
   return text.replace(/\$(\d+)/g, (_, n: string) => {
-    const index = Number(n) - 1;
-    if (index >= params.length) throw new TypeError(`statement parameter $${n} has no value`);
-    return literal(params[index], n);
+    const value = literals[Number(n) - 1];
+    if (value === undefined) throw new TypeError(`statement parameter $${n} has no value`);
+    return value;
   });
 }
 

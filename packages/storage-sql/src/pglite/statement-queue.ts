@@ -1,5 +1,5 @@
 import type { SqlRow } from '../client.js';
-import { inlineParams } from './sql-literal.js';
+import { fillParams, literal } from './sql-literal.js';
 
 /** What the queue needs of PGlite: `exec` answers one result per statement of the text. */
 export interface PGliteExec {
@@ -7,21 +7,29 @@ export interface PGliteExec {
 }
 
 interface Pending {
-  readonly sql: string;
+  readonly name: string;
+  readonly text: string;
+  /** The parameters as SQL literals, made when the statement was issued (bad values fail there). */
+  readonly args: readonly string[];
   readonly resolve: (rows: SqlRow[]) => void;
   readonly reject: (error: unknown) => void;
 }
 
 /** Most statements sent in one trip: bounds the text PGlite parses at once. */
 const MAX_BATCH = 64;
+// Unquoted, so folded to lower case by PostgreSQL: names must not differ by case alone.
+const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
 
 /**
- * Runs the store's statements on PGlite, which is one connection running one statement at a
- * time, synchronously on this thread. Each costs a fixed trip into the engine that is several
- * times a small write's own work, so the statements issued during one turn of the event loop
- * (under load: those of every request whose data arrived in that turn) go together, parameters
- * inlined, as one multi-statement text, sent once the turn's I/O callbacks have run
- * (`setImmediate`). A lone statement waits for nothing else: only for the end of the turn.
+ * Runs the store's fixed statements on PGlite, which is one connection running one statement
+ * at a time, synchronously on this thread. A trip into the engine costs several times a small
+ * write's own work, and parsing and planning a statement about as much as executing it, so:
+ * - each statement is prepared once per database (`PREPARE <name>`), then run as
+ *   `EXECUTE <name>(<literals>)`;
+ * - the statements issued during one turn of the event loop (under load: those of every
+ *   request whose data arrived in that turn) go together as one multi-statement text, sent
+ *   once the turn's I/O callbacks have run (`setImmediate`). A lone statement waits only for
+ *   the end of the turn.
  *
  * PostgreSQL runs a multi-statement text as one transaction: if any statement fails, none of
  * them took effect, and each is then run again alone so that every caller gets its own
@@ -30,18 +38,26 @@ const MAX_BATCH = 64;
 export class StatementQueue {
   #pending: Pending[] = [];
   #scheduled = false;
+  /**
+   * Statements prepared in this database, by name: how many parameters each takes, or
+   * `false` if it could not be prepared (it is then sent as text).
+   */
+  readonly #prepared = new Map<string, number | false>();
 
   constructor(private readonly db: PGliteExec) {}
 
-  query(text: string, params: readonly unknown[]): Promise<SqlRow[]> {
-    let sql: string;
+  /** Runs `text` (with `$n` parameters, and no other `$`) under the statement name `name`. */
+  query(name: string, text: string, params: readonly unknown[]): Promise<SqlRow[]> {
+    let args: string[];
     try {
-      sql = inlineParams(text, params);
+      if (!NAME.test(name))
+        throw new TypeError(`statement name ${JSON.stringify(name)} is not an identifier`);
+      args = params.map((value, i) => literal(value, String(i + 1)));
     } catch (error) {
       return Promise.reject(error);
     }
     return new Promise((resolve, reject) => {
-      this.#pending.push({ sql, resolve, reject });
+      this.#pending.push({ name, text, args, resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => void this.#drain());
@@ -57,30 +73,86 @@ export class StatementQueue {
     }
   }
 
-  async #send(batch: Pending[]): Promise<void> {
+  async #send(pending: Pending[]): Promise<void> {
+    const batch: Pending[] = [];
+    const texts: string[] = [];
+    for (const p of pending) {
+      await this.#prepare(p);
+      try {
+        texts.push(this.#sql(p));
+        batch.push(p);
+      } catch (error) {
+        p.reject(error);
+      }
+    }
+    if (batch.length === 0) return;
     if (batch.length === 1) return this.#alone(batch[0]!);
     let results: ReadonlyArray<{ rows: unknown[] }>;
     try {
-      results = await this.db.exec(batch.map((p) => p.sql).join(';\n'));
+      results = await this.db.exec(texts.join(';\n'));
     } catch {
       // Rolled back as a whole: nothing of the batch is written. Each alone tells whose it was.
       for (const pending of batch) await this.#alone(pending);
       return;
     }
     if (results.length !== batch.length) {
-      const error = new Error(`PGlite answered ${results.length} results to ${batch.length} statements`);
+      const error = new Error(
+        `PGlite answered ${results.length} results to ${batch.length} statements: their outcome is unknown`,
+      );
       for (const pending of batch) pending.reject(error);
       return;
     }
     for (const [i, pending] of batch.entries()) pending.resolve(results[i]!.rows as SqlRow[]);
   }
 
-  async #alone(pending: Pending): Promise<void> {
+  async #alone(pending: Pending, retry = true): Promise<void> {
     try {
-      const [result] = await this.db.exec(pending.sql);
+      const [result] = await this.db.exec(this.#sql(pending));
       pending.resolve((result?.rows ?? []) as SqlRow[]);
     } catch (error) {
+      // Somebody ran DEALLOCATE ALL or DISCARD ALL on the database: prepare again, once.
+      if (
+        retry &&
+        (error as { code?: unknown }).code === '26000' &&
+        this.#prepared.get(pending.name) !== false
+      ) {
+        this.#prepared.clear();
+        await this.#prepare(pending);
+        return this.#alone(pending, false);
+      }
       pending.reject(error);
     }
+  }
+
+  async #prepare({ name, text }: Pending): Promise<void> {
+    if (this.#prepared.has(name)) return;
+    const prepare = `PREPARE ${name} AS ${text}`;
+    const arity = Math.max(0, ...Array.from(text.matchAll(/\$(\d+)/g), (m) => Number(m[1])));
+    try {
+      await this.db.exec(prepare);
+      this.#prepared.set(name, arity);
+    } catch (error) {
+      try {
+        // Prepared already, by a queue this database had before (same name, same statement).
+        if ((error as { code?: unknown }).code !== '42P05') throw error;
+        await this.db.exec(`DEALLOCATE ${name}; ${prepare}`);
+        this.#prepared.set(name, arity);
+      } catch {
+        // Not preparable (a parameter whose type cannot be inferred, say): sent as text.
+        this.#prepared.set(name, false);
+      }
+    }
+  }
+
+  #sql(p: Pending): string {
+    const arity = this.#prepared.get(p.name);
+    if (arity !== undefined && arity !== false) {
+      // EXECUTE would refuse a wrong count too, but for the whole batch: refuse it here, alone.
+      if (p.args.length !== arity) {
+        throw new TypeError(`statement ${p.name} takes ${arity} parameters, got ${p.args.length}`);
+      }
+      return `EXECUTE ${p.name}(${p.args.join(', ')})`;
+    }
+    return fillParams(p.text, p.args);
   }
 }
