@@ -24,6 +24,8 @@ export function literal(value: unknown, name = '?'): string {
     case 'string':
       // PostgreSQL text cannot hold NUL; the extended protocol refuses it too.
       if (value.includes('\0')) throw new TypeError(`statement parameter $${name} contains a NUL character`);
+      // Most values (ids, and records' JSON) have neither: no copy is made for them.
+      if (!value.includes('\\') && !value.includes("'")) return `E'${value}'`;
       return `E'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
     case 'number':
       if (!Number.isFinite(value)) throw new TypeError(`statement parameter $${name} is ${value}`);
