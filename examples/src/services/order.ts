@@ -38,15 +38,21 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
         const cash = positiveInt(body.cash, 'cash');
         const packet = positiveInt(body.redPacket ?? 0, 'redPacket');
         const delay = typeof body.delayMs === 'number' ? { delayMs: body.delayMs } : {};
+        // The two payments are independent: both wallets are called at once.
         if (req.url === '/orders-plain') {
-          await capital.post('/pay', { orderId, userId, amount: cash });
-          if (packet > 0) await redPacket.post('/pay', { orderId, userId, amount: packet });
+          await Promise.all([
+            capital.post('/pay', { orderId, userId, amount: cash }),
+            packet > 0 ? redPacket.post('/pay', { orderId, userId, amount: packet }) : undefined,
+          ]);
           return sendJson(res, 200, { orderId, status: 'PAID' });
         }
         try {
+          // Both tries at once: the SDK writes the two remote participants in one write.
           await tcc.transaction(async () => {
-            await capital.post('/hold', { orderId, userId, amount: cash });
-            if (packet > 0) await redPacket.post('/hold', { orderId, userId, amount: packet, ...delay });
+            await Promise.all([
+              capital.post('/hold', { orderId, userId, amount: cash }),
+              packet > 0 ? redPacket.post('/hold', { orderId, userId, amount: packet, ...delay }) : undefined,
+            ]);
           });
           return sendJson(res, 200, { orderId, status: 'CONFIRMED' });
         } catch (error) {

@@ -308,13 +308,37 @@ export class TransactionManager {
     }
   }
 
-  /** Persists the participant before its try runs, so a crash during the try is cancelled. */
-  private async enlist(tx: ActiveTransaction, participant: Participant): Promise<void> {
+  /**
+   * Persists the participant before its try runs, so a crash during the try is cancelled.
+   * Participants enlisted in the same turn (`Promise.all` of several calls) share one write,
+   * and one written while another write of the record runs waits for the next: the writes of
+   * a record never race each other's compare-and-set.
+   */
+  private enlist(tx: ActiveTransaction, participant: Participant): Promise<void> {
+    return new Promise((resolve, reject) => {
+      if (tx.queueEnlist({ participant, resolve, reject })) queueMicrotask(() => void this.writeEnlisted(tx));
+    });
+  }
+
+  /** Writes the participants waiting in `tx`, a group per write, until none is left. */
+  private async writeEnlisted(tx: ActiveTransaction): Promise<void> {
+    for (let group = tx.takeEnlists(); group.length > 0; group = tx.takeEnlists()) {
+      try {
+        await this.writeGroup(
+          tx,
+          group.map((g) => g.participant),
+        );
+        for (const g of group) g.resolve();
+      } catch (error) {
+        for (const g of group) g.reject(error);
+      }
+    }
+  }
+
+  private async writeGroup(tx: ActiveTransaction, participants: Participant[]): Promise<void> {
     const { log, clock } = this.config;
-    const wait = tx.lock();
-    if (wait !== undefined) await wait;
-    // Pushed under the lock: the record a store is reading never changes under it.
-    tx.participants.push(participant);
+    // Pushed between writes: the record a store is reading never changes under it.
+    tx.participants.push(...participants);
     const creating = tx.record === undefined;
     try {
       if (tx.record === undefined) {
@@ -325,16 +349,14 @@ export class TransactionManager {
       }
     } catch (error) {
       if (creating) tx.record = undefined;
-      tx.participants.pop();
+      tx.participants.splice(tx.participants.length - participants.length);
       if (error instanceof OptimisticLockError) throw takenOver(tx, error);
       // A branch's record created at its first enlist: a cancel's tombstone, or the same try
-      // sent again, was there first. Either way this participant's try must not run.
+      // sent again, was there first. Either way these participants' tries must not run.
       if (creating && error instanceof DuplicateTransactionError && tx.onCreateConflict !== undefined) {
         throw await tx.onCreateConflict();
       }
       throw error;
-    } finally {
-      tx.unlock();
     }
   }
 
