@@ -219,6 +219,8 @@ export class SqlStorage implements TransactionStorage {
       limit,
       now + leaseMs,
     ]);
+    // A claim rewrites its rows: dead rows like any write's.
+    for (let i = 0; i < rows.length; i++) this.written();
     rows.sort((a, b) => compareKey(keyOf(a), keyOf(b)));
     return this.decodeRows(rows);
   }

@@ -167,12 +167,14 @@ export class TccHttpClient {
 
 /**
  * Aborts a request after `ms` (and when the caller's own signal aborts). A controller and a
- * timer rather than `AbortSignal.timeout`/`AbortSignal.any`, whose transferable signals were a
- * visible part of a root's CPU time per remote try.
+ * timer rather than `AbortSignal.timeout`, whose transferable signal was a visible part of a
+ * root's CPU time per remote try; `AbortSignal.any` only when the caller gave a signal (it
+ * holds the caller's signal weakly, where a listener would stay on it for good).
  */
 class Deadline {
   readonly #controller = new AbortController();
   readonly #timer: NodeJS.Timeout;
+  readonly signal: AbortSignal;
   expired = false;
 
   constructor(
@@ -185,14 +187,7 @@ class Deadline {
     }, ms);
     // A body the caller never reads must not keep the process alive.
     this.#timer.unref();
-    if (outer) {
-      if (outer.aborted) this.#controller.abort(outer.reason);
-      else outer.addEventListener('abort', () => this.#controller.abort(outer.reason), { once: true });
-    }
-  }
-
-  get signal(): AbortSignal {
-    return this.#controller.signal;
+    this.signal = outer ? AbortSignal.any([outer, this.#controller.signal]) : this.#controller.signal;
   }
 
   clear(): void {

@@ -12,7 +12,14 @@ import { BadRequestError } from './errors.js';
 import type { ResolvedHttpTransportOptions } from './options.js';
 import { ResponseCapture, sendJson } from './response-capture.js';
 import type { Signer } from './signing.js';
-import { COMMAND_PATH, CONTEXT_HEADER, decodeContextHeader, readCommands, SIGNATURE_HEADER } from './wire.js';
+import {
+  COMMAND_PATH,
+  CONTEXT_HEADER,
+  decodeContextHeader,
+  MAX_RESULT_MESSAGE_CHARS,
+  readCommands,
+  SIGNATURE_HEADER,
+} from './wire.js';
 
 /** Options of `tcc.httpHandler(options)`. */
 export interface HttpHandlerOptions {
@@ -184,7 +191,18 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
     sendJson(res, answer.status, answer.body);
     return;
   }
-  sendJson(res, 200, { results: answers.map((a) => ({ status: a.status, ...(a.body as object) })) });
+  sendJson(res, 200, { results: answers.map((a) => ({ status: a.status, ...shortened(a.body) })) });
+}
+
+/** An answer's body with its error message cut to what a batch answer may hold. */
+function shortened(body: unknown): object {
+  const error = (body as { error?: { code?: unknown; message?: unknown } }).error;
+  if (typeof error?.message !== 'string' || error.message.length <= MAX_RESULT_MESSAGE_CHARS)
+    return body as object;
+  return {
+    ...(body as object),
+    error: { ...error, message: `${error.message.slice(0, MAX_RESULT_MESSAGE_CHARS)}…` },
+  };
 }
 
 type CommandAnswer = { readonly status: number; readonly body: unknown };

@@ -14,6 +14,7 @@ import {
   type BranchCommand,
   COMMAND_PATH,
   MAX_BATCH_COMMANDS,
+  MAX_RESULT_MESSAGE_CHARS,
   SIGNATURE_HEADER,
   signCommand,
   signCommands,
@@ -29,8 +30,11 @@ interface Target {
 const MAX_TARGETS = 1024;
 /** The part of an error answer kept in the error message. */
 const MAX_ANSWER_CHARS = 500;
-/** The part of any answer read: a batch answer holds up to a short error message per command. */
-const MAX_KEPT_CHARS = MAX_BATCH_COMMANDS * (MAX_ANSWER_CHARS + 100);
+/**
+ * The part of any answer read: a batch answer holds a result per command, whose error message
+ * the callee cuts to `MAX_RESULT_MESSAGE_CHARS`; more than this is a malformed answer.
+ */
+const MAX_KEPT_CHARS = MAX_BATCH_COMMANDS * (MAX_RESULT_MESSAGE_CHARS + 300);
 const MALFORMED_ANSWER: Answer = { status: 0, text: 'the answer to a batch of commands was malformed' };
 
 /** A command waiting for the end of the event-loop turn, and its caller. */
@@ -101,8 +105,9 @@ export class HttpRemoteInvoker implements RemoteInvoker {
     for (const [endpoint, commands] of queued) {
       let target: Target;
       try {
-        target = this.#target(endpoint, commands[0]!.command.action);
+        target = this.#target(endpoint);
       } catch (error) {
+        // Plain errors: `invoke` names each command's own action in its RemoteCommandError.
         for (const q of commands) q.reject(error);
         continue;
       }
@@ -137,12 +142,18 @@ export class HttpRemoteInvoker implements RemoteInvoker {
       for (const q of batch) q.reject(error);
       return;
     }
-    // Not a batch answer (an error of the request as a whole: 401, 413…): every command has it.
+    // A callee that does not take this batch (an older release answers 400 to the batch form;
+    // a smaller maxBodyBytes, 413): each command is sent again on its own.
+    if (answer.status === 400 || answer.status === 413) {
+      await Promise.all(batch.map((q) => this.#sendOne(target, q)));
+      return;
+    }
+    // Any other error of the request as a whole (401…) is every command's answer. A success
+    // that is not a 200 with one result per command says nothing of them: none is done.
+    const ok = answer.status >= 200 && answer.status < 300;
     const results = answer.status === 200 ? batchResults(answer.full, batch.length) : undefined;
     batch.forEach((q, i) => {
-      const result = results?.[i];
-      if (result === undefined) q.resolve(answer.status === 200 ? MALFORMED_ANSWER : answer);
-      else q.resolve(result);
+      q.resolve(results?.[i] ?? (ok ? MALFORMED_ANSWER : answer));
     });
   }
 
@@ -156,19 +167,17 @@ export class HttpRemoteInvoker implements RemoteInvoker {
     this.#https.destroy();
   }
 
-  #target(endpoint: string, phase: SettlePhase): Target {
+  #target(endpoint: string): Target {
     let target = this.#targets.get(endpoint);
     if (target !== undefined) return target;
     let url: URL;
     try {
       url = new URL(`${endpoint}/${COMMAND_PATH}`);
     } catch (error) {
-      throw new RemoteCommandError(endpoint, phase, undefined, 'the endpoint is not a URL', error);
+      throw new Error('the endpoint is not a URL', { cause: error });
     }
     const https = url.protocol === 'https:';
-    if (!https && url.protocol !== 'http:') {
-      throw new RemoteCommandError(endpoint, phase, undefined, `unsupported protocol ${url.protocol}`);
-    }
+    if (!https && url.protocol !== 'http:') throw new Error(`unsupported protocol ${url.protocol}`);
     target = {
       https,
       options: {

@@ -19,6 +19,8 @@ const COMMAND_PURPOSE = 'tcc-command';
 const BATCH_PURPOSE = 'tcc-commands';
 /** Most commands one `.tcc` request may carry (`{ commands: [...] }`). */
 export const MAX_BATCH_COMMANDS = 64;
+/** Longest error message in one result of a batch answer: the caller reads a bounded answer. */
+export const MAX_RESULT_MESSAGE_CHARS = 500;
 
 /** A confirm or cancel sent by the root (or a parent branch) to a branch. */
 export interface BranchCommand {

@@ -1,3 +1,4 @@
+import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryStorage, RemoteCallError, RemoteTimeoutError, Tcc, tccFetch } from '@tcc/core';
@@ -237,6 +238,24 @@ describe('timeouts', () => {
     expect(capital.accounts.balances.get('alice')).toBe(100);
     expect((await storage.list({})).records).toEqual([]);
     expect((await capital.records()).map((r) => r.status)).toEqual(['CANCELLED']);
+  });
+
+  it("leaves no listener on the caller's own signal once its requests are done", async () => {
+    const slow = () => new Promise((resolve) => setTimeout(resolve, 2_000, { slow: true }));
+    const capital = await start('capital', { extra: { '/slow': slow } });
+    const { tcc } = root();
+    const shutdown = new AbortController();
+    const client = tcc.http(capital.url, { timeoutMs: 5_000 });
+    for (let i = 0; i < 30; i++)
+      await client.post('/nothing', {}, { signal: shutdown.signal }).catch(() => {});
+    expect(getEventListeners(shutdown.signal, 'abort')).toHaveLength(0);
+    // Still honoured while a request runs: the abort ends it (the route answers after 2 s).
+    const pending = client.post('/slow', {}, { signal: shutdown.signal });
+    setTimeout(() => shutdown.abort(), 50);
+    const error = await pending.catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(RemoteCallError);
+    expect(error).not.toBeInstanceOf(RemoteTimeoutError);
+    expect(String((error as Error).cause)).toMatch(/abort/i);
   });
 
   it('a body that stops half way is cut off by the time limit too (RemoteTimeoutError)', async () => {

@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import {
   type BranchCommand,
   ConfirmFailedError,
@@ -21,6 +23,8 @@ beforeAll(async () => {
     startService('capital', { secret: SECRET }),
     startService('order', { secret: SECRET }),
   ]);
+  // Enough for every transaction of this file.
+  capital.accounts.balances.set('alice', 1_000_000);
   capital.server.on('request', (req) => {
     if (req.url === '/.tcc') commandRequests++;
   });
@@ -165,22 +169,37 @@ describe('a batch of .tcc commands at the callee', () => {
   });
 });
 
+/**
+ * Runs `n` transactions of the order service whose bodies (`body(i)`, the tries) end together,
+ * so their commits and confirms fall in the same turns, and their commands in the same batches.
+ */
+async function gated(
+  n: number,
+  body: (i: number) => Promise<unknown>,
+): Promise<PromiseSettledResult<void>[]> {
+  let tried = 0;
+  let release!: () => void;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  return Promise.allSettled(
+    Array.from({ length: n }, (_, i) =>
+      order.tcc.transaction(async () => {
+        try {
+          await body(i);
+        } finally {
+          if (++tried === n) release();
+        }
+        await gate;
+      }),
+    ),
+  );
+}
+
 describe('the caller batches the commands of one turn', () => {
   it('confirms 40 concurrent transactions with fewer requests than commands, each on its own', async () => {
     const client = order.tcc.http(capital.url);
     const before = commandRequests;
-    // The bodies end together, so the 40 commits and confirms fall in the same turns.
-    let tried = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const results = await Promise.allSettled(
-      Array.from({ length: 40 }, (_, i) =>
-        order.tcc.transaction(async () => {
-          await client.post('/freeze', { orderId: `batch-${i}`, user: 'alice', amount: 1 });
-          if (++tried === 40) release();
-          await gate;
-        }),
-      ),
+    const results = await gated(40, (i) =>
+      client.post('/freeze', { orderId: `batch-${i}`, user: 'alice', amount: 1 }),
     );
     expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
     for (let i = 0; i < 40; i++) expect(capital.accounts.calls).toContain(`confirm:batch-${i}`);
@@ -219,6 +238,74 @@ describe('the caller batches the commands of one turn', () => {
       expect(String(failure.cause?.message ?? failure.message)).toMatch(/500|TCC_BRANCH_FAILED|refused/);
     } finally {
       capital.accounts.confirm = confirm;
+    }
+  });
+
+  it('cuts a long error message in a batch answer, so the other commands of the batch still succeed', async () => {
+    const client = order.tcc.http(capital.url);
+    const confirm = capital.accounts.confirm.bind(capital.accounts);
+    capital.accounts.confirm = (orderId: string) => {
+      if (orderId === 'long-2') throw new Error(`refused: ${'x'.repeat(100_000)}`);
+      confirm(orderId);
+    };
+    try {
+      const results = await gated(6, (i) =>
+        client.post('/freeze', { orderId: `long-${i}`, user: 'alice', amount: 1 }),
+      );
+      expect(results.map((r) => r.status)).toEqual([
+        'fulfilled',
+        'fulfilled',
+        'rejected',
+        'fulfilled',
+        'fulfilled',
+        'fulfilled',
+      ]);
+      const message = String((results[2] as PromiseRejectedResult).reason.cause?.message);
+      expect(message).toContain('refused: xxx');
+      expect(message.length).toBeLessThan(2_000);
+    } finally {
+      capital.accounts.confirm = confirm;
+    }
+  });
+
+  it('sends each command alone when a callee refuses the batch (413: a smaller maxBodyBytes; 400: an older release)', async () => {
+    const small = await startService('capital-small', { secret: SECRET, maxBodyBytes: 300 });
+    let requests = 0;
+    small.server.on('request', (req) => {
+      if (req.url === '/.tcc') requests++;
+    });
+    try {
+      const client = order.tcc.http(small.url);
+      const results = await gated(8, (i) =>
+        client.post('/freeze', { orderId: `fallback-${i}`, user: 'alice', amount: 1 }),
+      );
+      expect(results.every((r) => r.status === 'fulfilled')).toBe(true);
+      for (let i = 0; i < 8; i++) expect(small.accounts.calls).toContain(`confirm:fallback-${i}`);
+      // At least one batch was refused (413), then its commands went one by one.
+      expect(requests).toBeGreaterThan(8);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('takes a batch answered with a success other than 200 and its results as failed, every command', async () => {
+    // A gateway in front of the callee answering 204 to the .tcc request: no command is known done.
+    const gateway = createServer((req, res) => {
+      req.resume();
+      req.once('end', () => {
+        if (req.url === '/.tcc') res.writeHead(204).end();
+        else res.writeHead(200, { 'content-type': 'application/json' }).end('{"held":1}');
+      });
+    });
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    try {
+      const client = order.tcc.http(`http://127.0.0.1:${(gateway.address() as AddressInfo).port}`);
+      const results = await gated(3, (i) => client.post('/freeze', { orderId: `gw-${i}`, amount: 1 }));
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
+      for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ConfirmFailedError);
+    } finally {
+      gateway.closeAllConnections();
+      gateway.close();
     }
   });
 

@@ -93,15 +93,19 @@ export interface Service {
  */
 export async function startService(
   domain: string,
-  options: { secret?: string; extra?: Record<string, (tcc: Tcc, body: unknown) => Promise<unknown>> } = {},
+  options: {
+    secret?: string;
+    /** The largest `.tcc` body this service accepts (default: the SDK's). */
+    maxBodyBytes?: number;
+    extra?: Record<string, (tcc: Tcc, body: unknown) => Promise<unknown>>;
+  } = {},
 ): Promise<Service> {
   const storage = new MemoryStorage();
-  const tcc = new Tcc({
-    domain,
-    storage,
-    recovery: { recoverAfterMs: 0 },
-    ...(options.secret === undefined ? {} : { http: { secret: options.secret } }),
-  });
+  const http = {
+    ...(options.secret === undefined ? {} : { secret: options.secret }),
+    ...(options.maxBodyBytes === undefined ? {} : { maxBodyBytes: options.maxBodyBytes }),
+  };
+  const tcc = new Tcc({ domain, storage, recovery: { recoverAfterMs: 0 }, http });
   const accounts = new Accounts({ alice: 100, bob: 50 });
   const freeze = tcc.compensable('accounts.freeze', {
     propagation: 'MANDATORY',

@@ -134,7 +134,7 @@ export class StatementQueue {
     } catch (error) {
       try {
         // Prepared already, by a queue this database had before (same name, same statement).
-        if ((error as { code?: unknown }).code !== '42P05') throw error;
+        if ((error as { code?: unknown } | null)?.code !== '42P05') throw error;
         await this.db.exec(`DEALLOCATE ${name}; ${prepare}`);
         this.#prepared.set(name, arity);
       } catch {
