@@ -269,12 +269,14 @@ describe('joining', () => {
       cancel: async () => {},
     });
     const outcome = tcc.transaction(async () => {
-      await step().catch(() => {});
-      await Promise.all([step(), step()]);
+      await Promise.all([step().catch(() => {}), step().catch(() => {})]);
+      await step();
     });
     // The failed enlist dooms the transaction; what matters here is the record it left.
     await expect(outcome).rejects.toThrow('store hiccup');
     const [record] = (await inner.list({ status: 'CANCELLED' })).records;
-    expect(record!.participants.map((p) => p.id)).toEqual(['p2', 'p3']);
+    expect(record!.participants).toHaveLength(2);
+    const ids = record!.participants.map((p) => p.id);
+    expect(new Set(ids).size).toBe(2);
   });
 });

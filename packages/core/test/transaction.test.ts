@@ -55,51 +55,6 @@ describe('a root transaction', () => {
     }
   });
 
-  it('writes participants called together (Promise.all) in one write: 3 writes for 4 of them', async () => {
-    const { tcc, ledger, capital, storage } = setup({ alice: 1000 });
-    const seen: number[] = [];
-    const probe = tcc.compensable('probe.parallel', {
-      try: async () => {
-        // Each try runs only once a write holding every participant of its group is stored.
-        const [record] = await stored(storage);
-        seen.push(record?.participants.length ?? 0);
-      },
-      confirm: async () => {},
-      cancel: async () => {},
-    });
-    await tcc.transaction(async () => {
-      await Promise.all([
-        capital.debit({ id: 'p0', from: 'alice', amount: 1 }),
-        capital.debit({ id: 'p1', from: 'alice', amount: 1 }),
-        capital.debit({ id: 'p2', from: 'alice', amount: 1 }),
-        probe(),
-      ]);
-    });
-    expect(storage.log).toEqual(['create TRYING', 'update CONFIRMING', 'remove']);
-    expect(seen).toEqual([4]);
-    expect(ledger.calls.filter((c) => c.startsWith('confirm'))).toEqual([
-      'confirm:p0',
-      'confirm:p1',
-      'confirm:p2',
-    ]);
-  });
-
-  it('a participant called after its group began writing gets a write of its own, after it', async () => {
-    const { tcc, capital, storage } = setup({ alice: 1000 });
-    await tcc.transaction(async () => {
-      const first = Promise.all([
-        capital.debit({ id: 'a', from: 'alice', amount: 1 }),
-        capital.debit({ id: 'b', from: 'alice', amount: 1 }),
-      ]);
-      // Called after the group's write has begun: it gets a write of its own.
-      await Promise.resolve();
-      await Promise.resolve();
-      const late = capital.debit({ id: 'c', from: 'alice', amount: 1 });
-      await Promise.all([first, late]);
-    });
-    expect(storage.log).toEqual(['create TRYING', 'update TRYING', 'update CONFIRMING', 'remove']);
-  });
-
   it('writes nothing for a transaction that enlists nobody', async () => {
     const { tcc, storage } = setup();
     expect(await tcc.transaction(async () => 42)).toBe(42);

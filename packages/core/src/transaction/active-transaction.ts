@@ -3,7 +3,7 @@ import { activeTraceparent } from '../telemetry/traceparent.js';
 import type { ResolvedTransactionOptions } from './options.js';
 import type { Participant, TransactionRecord, TransactionType } from './record.js';
 
-/** A participant waiting for the write that persists it, and its caller. */
+/** A remote participant waiting for the write that persists it, and its caller. */
 export interface PendingEnlist {
   readonly participant: Participant;
   readonly resolve: () => void;
@@ -45,8 +45,9 @@ export class ActiveTransaction {
    * (asked once) and gives the error every enlist of this try then fails with.
    */
   onCreateConflict: (() => Promise<unknown>) | undefined;
+  #writing = false;
+  #waiting: (() => void)[] = [];
   #enlisting: PendingEnlist[] = [];
-  #enlistWriter = false;
   #joined = 0;
   #running = 0;
   #quiet: (() => void)[] = [];
@@ -76,22 +77,38 @@ export class ActiveTransaction {
   }
 
   /**
-   * Queues a participant for the record's next write. Returns `true` when nobody is writing
-   * the participants yet: the caller then starts the writer, which takes them with
-   * `takeEnlists` until none is left.
+   * Takes the record's write lock: participants called concurrently (`Promise.all`) would
+   * otherwise race each other's compare-and-set. Returns `undefined` when the lock was free,
+   * which is the common case and costs no promise.
+   */
+  lock(): Promise<void> | undefined {
+    if (!this.#writing) {
+      this.#writing = true;
+      return undefined;
+    }
+    return new Promise((resolve) => this.#waiting.push(resolve));
+  }
+
+  /** Hands the lock to the next waiter, if any. */
+  unlock(): void {
+    const next = this.#waiting.shift();
+    if (next === undefined) this.#writing = false;
+    else next();
+  }
+
+  /**
+   * Queues a remote participant for a write shared with the others queued in this turn.
+   * Returns `true` for the first of the turn: its caller schedules that write.
    */
   queueEnlist(pending: PendingEnlist): boolean {
     this.#enlisting.push(pending);
-    if (this.#enlistWriter) return false;
-    this.#enlistWriter = true;
-    return true;
+    return this.#enlisting.length === 1;
   }
 
-  /** The participants queued since the last call; none (and the writer done) when empty. */
+  /** The participants queued in this turn, for their write. */
   takeEnlists(): PendingEnlist[] {
     const group = this.#enlisting;
     this.#enlisting = [];
-    if (group.length === 0) this.#enlistWriter = false;
     return group;
   }
 

@@ -10,6 +10,7 @@ import {
   signCommands,
   Tcc,
 } from '@tcc/core';
+import { CountingStorage } from '@tcc/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { command, contextHeader, origin, SECRET, type Service, startService, tryRequest } from './support.js';
 
@@ -63,6 +64,38 @@ beforeEach(async () => {
 function signed(commands: readonly BranchCommand[], now = Date.now()): string {
   return signCommands(commands, new Signer(SECRET), now);
 }
+
+describe('a root calling several services at once', () => {
+  it('writes the remote participants of one turn in one write, each persisted before its request', async () => {
+    const packets = await startService('packets', { secret: SECRET });
+    const storage = new CountingStorage(new MemoryStorage());
+    const tcc = new Tcc({ domain: 'order-fanout', storage, http: { secret: SECRET } });
+    // What the root's log held when each try arrived.
+    const seen: number[] = [];
+    for (const service of [capital, packets]) {
+      service.server.prependListener('request', (req) => {
+        if (req.url === '/freeze')
+          void storage.list({}).then((p) => seen.push(p.records[0]?.participants.length ?? 0));
+      });
+    }
+    try {
+      await tcc.transaction(async () => {
+        await Promise.all([
+          tcc.http(capital.url).post('/freeze', { orderId: 'fan-1', user: 'alice', amount: 1 }),
+          tcc.http(packets.url).post('/freeze', { orderId: 'fan-1', user: 'alice', amount: 1 }),
+        ]);
+        // A call after the group's write: a write of its own.
+        await tcc.http(capital.url).post('/freeze', { orderId: 'fan-2', user: 'alice', amount: 1 });
+      });
+      expect(storage.log).toEqual(['create TRYING', 'update TRYING', 'update CONFIRMING', 'remove']);
+      expect(seen).toEqual([2, 2, 3]);
+      expect(packets.accounts.calls).toEqual(['try:fan-1', 'confirm:fan-1']);
+      expect(capital.accounts.calls).toContain('confirm:fan-2');
+    } finally {
+      await Promise.all([tcc.stop(), packets.close()]);
+    }
+  });
+});
 
 describe('a batch of .tcc commands at the callee', () => {
   it('answers each command as it would alone, in order (the control case)', async () => {
