@@ -21,7 +21,11 @@ export interface SqlClient extends SqlExecutor {
   readonly kind: 'pg-pool' | 'pg-client' | 'pglite';
   /** Like `query`, with a statement name so pg prepares it once per connection. */
   queryNamed<R extends SqlRow = SqlRow>(name: string, text: string, params: readonly unknown[]): Promise<R[]>;
-  /** Runs a named INSERT/UPDATE/DELETE and returns how many rows it changed (no rows to parse). */
+  /**
+   * Runs a named INSERT/UPDATE/DELETE and returns how many rows it changed (no rows to parse
+   * on pg). The text must end where a `RETURNING` clause could follow: PGlite's adapter adds
+   * one to count the rows.
+   */
   executeNamed(name: string, text: string, params: readonly unknown[]): Promise<number>;
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
 }
@@ -216,7 +220,9 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
     query,
     queryNamed: async <R extends SqlRow>(name: string, text: string, params: readonly unknown[]) =>
       (await statements.query(name, text, params)) as R[],
-    executeNamed: async (_name, text, params) => (await db.query(text, [...params])).affectedRows ?? 0,
+    // A multi-statement answer gives no row count per statement: the rows returned are it.
+    executeNamed: async (name, text, params) =>
+      (await statements.query(name, `${text} RETURNING 1 AS changed`, params)).length,
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       try {
         return await db.transaction((tx) =>

@@ -139,8 +139,8 @@ export class SqlStorage implements TransactionStorage {
       throw new StorageError(`create of transaction ${record.xid}: version must be 1, got ${record.version}`);
     }
     if (TERMINAL_STATUSES.has(record.status)) requireExpiresAt('create', record);
-    const created = await this.exec('create', 'create', [...rowValues(record), this.clock.now()]);
-    if (created.length === 0) throw new DuplicateTransactionError(record.xid);
+    const created = await this.execute('create', 'create', [...rowValues(record), this.clock.now()]);
+    if (created === 0) throw new DuplicateTransactionError(record.xid);
     this.written();
   }
 
@@ -288,14 +288,14 @@ export class SqlStorage implements TransactionStorage {
     expectedVersion: number,
   ): Promise<void> {
     const now = this.clock.now();
-    const changed = await this.exec(operation, 'update', [...rowValues(record), expectedVersion, now]);
-    if (changed.length === 0) await this.lostRace(operation, record.xid, expectedVersion, now);
+    const changed = await this.execute(operation, 'update', [...rowValues(record), expectedVersion, now]);
+    if (changed === 0) await this.lostRace(operation, record.xid, expectedVersion, now);
     this.written();
   }
 
   private async delete(operation: string, xid: string, expectedVersion: number, now: number): Promise<void> {
-    const changed = await this.exec(operation, 'remove', [xid, expectedVersion, now]);
-    if (changed.length === 0) await this.lostRace(operation, xid, expectedVersion, now);
+    const changed = await this.execute(operation, 'remove', [xid, expectedVersion, now]);
+    if (changed === 0) await this.lostRace(operation, xid, expectedVersion, now);
     this.written();
   }
 
@@ -369,7 +369,7 @@ export class SqlStorage implements TransactionStorage {
     }
   }
 
-  /** Runs one of the fixed bulk writes (purge); returns how many rows it changed. */
+  /** Runs one of the fixed writes; returns how many rows it changed. */
   private async execute(
     operation: string,
     statement: Statement,
@@ -421,12 +421,11 @@ function statements(n: SqlNames) {
     // A live row wins the conflict (0 rows: duplicate); an expired tombstone is replaced in place.
     create: `INSERT INTO ${t} AS r (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
       ON CONFLICT (xid) DO UPDATE SET ${updates}, claimed_until = NULL
-      WHERE r.expires_at IS NOT NULL AND r.expires_at <= $14
-      RETURNING xid`,
+      WHERE r.expires_at IS NOT NULL AND r.expires_at <= $14`,
     update: `UPDATE ${t} SET global_id = $2, domain = $3, type = $4, status = $5, version = $6, retries = $7,
       created_at = $8, updated_at = $9, deadline = $10, parked_at = $11, expires_at = $12, record = $13
-      WHERE xid = $1 AND version = $14 AND ${LIVE_SQL('$15')} RETURNING xid`,
-    remove: `DELETE FROM ${t} WHERE xid = $1 AND version = $2 AND ${LIVE_SQL('$3')} RETURNING xid`,
+      WHERE xid = $1 AND version = $14 AND ${LIVE_SQL('$15')}`,
+    remove: `DELETE FROM ${t} WHERE xid = $1 AND version = $2 AND ${LIVE_SQL('$3')}`,
     version: `SELECT version FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
     get: `SELECT record FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
     findStuck: `SELECT xid, updated_at AS k, record FROM ${t}
