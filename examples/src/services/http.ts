@@ -1,4 +1,5 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { statementCount } from './database.js';
 
 const MAX_BODY = 16 * 1024;
 
@@ -58,4 +59,16 @@ export function id(value: unknown, name: string): string {
     throw new HttpError(400, 'BAD_REQUEST', `${name} must be 1-64 letters, digits, _ . -`);
   }
   return value;
+}
+
+/** Listens on `url`'s host and port, with idle keep-alive connections kept 30 s. */
+export async function listen(server: Server, url: string): Promise<void> {
+  server.keepAliveTimeout = 30_000;
+  const { hostname, port } = new URL(url);
+  await new Promise<void>((resolve) => server.listen(Number(port), hostname, resolve));
+}
+
+/** `GET /stats`: SQL trips sent to PGlite and CPU time used so far, read by the benchmark. */
+export function sendStats(res: ServerResponse): void {
+  sendJson(res, 200, { statements: statementCount.total, cpu: process.cpuUsage() });
 }

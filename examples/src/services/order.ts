@@ -1,8 +1,8 @@
 import { createServer, type Server } from 'node:http';
 import { ConfirmFailedError, Tcc } from '@tcc/core';
 import { dataDir, secret, urlOf } from './config.js';
-import { openDatabase, statementCount } from './database.js';
-import { id, positiveInt, readJson, sendError, sendJson } from './http.js';
+import { openDatabase } from './database.js';
+import { id, listen, positiveInt, readJson, sendError, sendJson, sendStats } from './http.js';
 
 /**
  * The order service: the root. `POST /orders` pays an order with cash (capital) and a red
@@ -74,7 +74,7 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
         }
       }
       if (req.method === 'GET' && req.url === '/stats') {
-        return sendJson(res, 200, { statements: statementCount.total, cpu: process.cpuUsage() });
+        return sendStats(res);
       }
       if (req.method === 'GET' && req.url === '/state') {
         const list = await storage.list({ domain: 'order', limit: 1000 });
@@ -94,9 +94,6 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
       sendError(res, error);
     }
   });
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) =>
-    server.listen(Number(new URL(url).port), new URL(url).hostname, resolve),
-  );
+  await listen(server, url);
   return { server, tcc };
 }

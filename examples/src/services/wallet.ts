@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { PGlite } from '@electric-sql/pglite';
 import { Tcc } from '@tcc/core';
 import { dataDir, secret, TEST_HOOKS } from './config.js';
-import { openDatabase, statementCount } from './database.js';
-import { HttpError, id, positiveInt, readJson, sendError, sendJson } from './http.js';
+import { openDatabase } from './database.js';
+import { HttpError, id, listen, positiveInt, readJson, sendError, sendJson, sendStats } from './http.js';
 
 export interface Hold {
   orderId: string;
@@ -63,7 +63,7 @@ export async function startWallet(
           return sendJson(res, 200, { paid: h.amount });
         }
         if (req.method === 'GET' && req.url === '/stats') {
-          return sendJson(res, 200, { statements: statementCount.total, cpu: process.cpuUsage() });
+          return sendStats(res);
         }
         if (req.method === 'GET' && req.url === '/state') {
           const accounts = await db.query<{ user_id: string; balance: number; frozen: number }>(
@@ -85,10 +85,7 @@ export async function startWallet(
       }
     }),
   );
-  server.keepAliveTimeout = 30_000;
-  await new Promise<void>((resolve) =>
-    server.listen(Number(new URL(url).port), new URL(url).hostname, resolve),
-  );
+  await listen(server, url);
   return { server, tcc };
 }
 

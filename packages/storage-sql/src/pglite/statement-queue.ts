@@ -77,7 +77,8 @@ export class StatementQueue {
     const batch: Pending[] = [];
     const texts: string[] = [];
     for (const p of pending) {
-      await this.#prepare(p);
+      // Known names (all but the first use of each) cost no await.
+      if (!this.#prepared.has(p.name)) await this.#prepare(p);
       try {
         texts.push(this.#sql(p));
         batch.push(p);
@@ -125,7 +126,6 @@ export class StatementQueue {
   }
 
   async #prepare({ name, text }: Pending): Promise<void> {
-    if (this.#prepared.has(name)) return;
     const prepare = `PREPARE ${name} AS ${text}`;
     const arity = Math.max(0, ...Array.from(text.matchAll(/\$(\d+)/g), (m) => Number(m[1])));
     try {
