@@ -5,8 +5,8 @@
  * `--help` lists the options.
  */
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { type LoadResult, median, obtainGc, runLoad, settledHeap } from './harness.js';
+import { parseBenchArgs } from './options.js';
 import {
   type AlsTax,
   formatReport,
@@ -56,65 +56,33 @@ interface Args {
 }
 
 function parse(argv: readonly string[]): Args {
-  let parsed: ReturnType<typeof parseOptions>;
-  try {
-    parsed = parseOptions(argv);
-  } catch (error) {
-    usageError(error instanceof Error ? error.message : String(error));
-  }
-  const { values } = parsed;
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const quick = values.quick;
-  const only = values.only
+  const args = parseBenchArgs(
+    USAGE,
+    {
+      only: { type: 'string' },
+      duration: { type: 'string' },
+      repeats: { type: 'string' },
+      'heap-tx': { type: 'string' },
+    },
+    argv,
+  );
+  const { quick } = args;
+  const only = args.values.only
     ?.split(',')
     .map((s) => s.trim())
     .filter((s) => s !== '');
   const unknown = only?.filter((id) => !ALL_IDS.includes(id)) ?? [];
   if (unknown.length > 0)
-    usageError(`--only: unknown row ${unknown.join(', ')} (rows: ${ALL_IDS.join(', ')})`);
+    args.fail(`--only: unknown row ${unknown.join(', ')} (rows: ${ALL_IDS.join(', ')})`);
   return {
     quick,
     only,
-    durationMs: positive('--duration', values.duration, quick ? 250 : 3000),
-    repeats: positive('--repeats', values.repeats, quick ? 1 : 3),
-    heapTransactions: positive('--heap-tx', values['heap-tx'], quick ? 20_000 : 200_000),
-    save: values['no-save'] ? false : (values.save ?? (!quick && only === undefined)),
-    check: values.check,
+    durationMs: args.positive('duration', quick ? 250 : 3000),
+    repeats: args.positive('repeats', quick ? 1 : 3),
+    heapTransactions: args.positive('heap-tx', quick ? 20_000 : 200_000),
+    save: args.save(!quick && only === undefined),
+    check: args.check,
   };
-}
-
-function positive(flag: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1)
-    usageError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
-  return n;
-}
-
-function usageError(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  process.exit(2);
-}
-
-function parseOptions(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    strict: true,
-    options: {
-      quick: { type: 'boolean', default: false },
-      only: { type: 'string' },
-      duration: { type: 'string' },
-      repeats: { type: 'string' },
-      'heap-tx': { type: 'string' },
-      save: { type: 'boolean' },
-      'no-save': { type: 'boolean' },
-      check: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-  });
 }
 
 const progress = (line: string): void => void process.stderr.write(`${line}\n`);

@@ -12,9 +12,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { median, runLoad } from './harness.js';
+import { parseBenchArgs } from './options.js';
 import { machine } from './report.js';
 
 const USAGE = `usage: node bench/dist/http.bench.js [options]
@@ -34,30 +34,18 @@ const CONCURRENCY = 32;
 const TARGET_RATIO = 0.4;
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    duration: { type: 'string' },
-    repeats: { type: 'string' },
-    save: { type: 'boolean' },
-    'no-save': { type: 'boolean' },
-    check: { type: 'boolean', default: false },
-    log: { type: 'string', default: 'pglite' },
-    help: { type: 'boolean', default: false },
-  },
+const args = parseBenchArgs(USAGE, {
+  duration: { type: 'string' },
+  repeats: { type: 'string' },
+  log: { type: 'string' },
 });
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-if (!['pglite', 'redis', 'memory'].includes(values.log)) {
-  console.error(`--log must be pglite, redis or memory, got ${JSON.stringify(values.log)}\n\n${USAGE}`);
-  process.exit(2);
-}
-const quick = values.quick;
-const durationMs = Number(values.duration ?? (quick ? 500 : 5_000));
-const repeats = Number(values.repeats ?? (quick ? 1 : 5));
-const save = values['no-save'] ? false : (values.save ?? (!quick && values.log === 'pglite'));
+const log = args.values.log ?? 'pglite';
+if (!['pglite', 'redis', 'memory'].includes(log))
+  args.fail(`--log must be pglite, redis or memory, got ${JSON.stringify(log)}`);
+const { quick } = args;
+const durationMs = args.positive('duration', quick ? 500 : 5_000);
+const repeats = args.positive('repeats', quick ? 1 : 5);
+const save = args.save(!quick && log === 'pglite');
 
 type Name = 'order' | 'capital' | 'red-packet';
 
@@ -102,7 +90,7 @@ const env = {
   SHOP_DATA: dataDir,
   TCC_SECRET: 'bench-secret-0123456789abcdefghij',
   SHOP_OPENING: JSON.stringify({ alice: 1_000_000_000 }),
-  SHOP_LOG: values.log,
+  SHOP_LOG: log,
   SHOP_REDIS_PREFIX: `tcc-http-bench:${process.pid}:`,
   SHOP_ORDER_URL: urls.order,
   SHOP_CAPITAL_URL: urls.capital,
@@ -166,7 +154,7 @@ try {
   }
   const row = (mode: 'tcc' | 'plain') => ({
     id: `c${CONCURRENCY}-${mode}`,
-    name: `three services c=${CONCURRENCY} ${mode}${mode === 'tcc' ? ` (log: ${values.log})` : ''}`,
+    name: `three services c=${CONCURRENCY} ${mode}${mode === 'tcc' ? ` (log: ${log})` : ''}`,
     txPerSec: median(runs[mode].map((r) => r.txPerSec)),
     p50Ms: median(runs[mode].map((r) => r.p50Ms)),
     p99Ms: median(runs[mode].map((r) => r.p99Ms)),
@@ -233,14 +221,14 @@ try {
     await writeFile(join(dir, 'http-latest.json'), report);
     console.log(`saved bench/results/http-${date.replace(/:/g, '-')}.json`);
   }
-  if (values.check && !ok) failed = true;
+  if (args.check && !ok) failed = true;
 } catch (error) {
   console.error(error);
   failed = true;
 } finally {
   for (const child of children) child.kill('SIGKILL');
   await rm(dataDir, { recursive: true, force: true });
-  if (values.log === 'redis') await deleteRedisKeys(env.SHOP_REDIS_PREFIX);
+  if (log === 'redis') await deleteRedisKeys(env.SHOP_REDIS_PREFIX);
 }
 
 /** Deletes the keys the services' logs wrote on the shared Redis (cleanup only: SCAN is fine). */

@@ -7,12 +7,12 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { JsonCodec, type TransactionRecord } from '@tcc/core';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { median } from './harness.js';
+import { parseBenchArgs } from './options.js';
 import { int, machine, saveResults, table } from './report.js';
 
 const USAGE = `usage: node bench/dist/recovery.bench.js [options]
@@ -40,50 +40,26 @@ const TARGET_PER_SEC = 5_000;
 const here = fileURLToPath(new URL('.', import.meta.url));
 const url = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
-const { values } = parseArgs({
-  options: {
-    quick: { type: 'boolean' },
-    records: { type: 'string' },
-    repeats: { type: 'string' },
-    concurrency: { type: 'string' },
-    save: { type: 'boolean' },
-    'no-save': { type: 'boolean' },
-    check: { type: 'boolean' },
-    workers: { type: 'string' },
-    'batch-size': { type: 'string' },
-    'same-time': { type: 'boolean' },
-    commands: { type: 'boolean' },
-    profile: { type: 'string' },
-    help: { type: 'boolean' },
-  },
+const args = parseBenchArgs(USAGE, {
+  records: { type: 'string' },
+  repeats: { type: 'string' },
+  concurrency: { type: 'string' },
+  workers: { type: 'string' },
+  'batch-size': { type: 'string' },
+  'same-time': { type: 'boolean' },
+  commands: { type: 'boolean' },
+  profile: { type: 'string' },
 });
-if (values.help) {
-  console.log(USAGE);
-  process.exit(0);
-}
-const quick = values.quick === true;
-const records = Number(values.records ?? (quick ? 500 : 10_000));
-const repeats = Number(values.repeats ?? (quick ? 1 : 3));
-const concurrency = Number(values.concurrency ?? 64);
-const batchSize = Number(values['batch-size'] ?? 1_000);
+const { values, quick } = args;
+const records = args.positive('records', quick ? 500 : 10_000);
+const repeats = args.positive('repeats', quick ? 1 : 3);
+const concurrency = args.positive('concurrency', 64);
+const batchSize = args.positive('batch-size', 1_000);
 const sameTime = values['same-time'] === true;
 const workerCounts = (values.workers ?? '1,3').split(',').map(Number);
-if (!workerCounts.every((n) => Number.isInteger(n) && n > 0)) {
-  console.error(`--workers must be positive integers separated by commas\n\n${USAGE}`);
-  process.exit(2);
-}
-const save = values['no-save'] ? false : (values.save ?? !quick);
-for (const [name, n] of [
-  ['records', records],
-  ['repeats', repeats],
-  ['concurrency', concurrency],
-  ['batch-size', batchSize],
-] as const) {
-  if (!Number.isInteger(n) || n <= 0) {
-    console.error(`--${name} must be a positive integer\n\n${USAGE}`);
-    process.exit(2);
-  }
-}
+if (!workerCounts.every((n) => Number.isInteger(n) && n > 0))
+  args.fail('--workers must be positive integers separated by commas');
+const save = args.save(!quick);
 
 const base = `tcc-bench-recovery:${process.pid}:`;
 const admin = new Redis(url, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
@@ -418,7 +394,7 @@ try {
     );
     console.log(`saved ${files.join(', ')}`);
   }
-  if (values.check && targets.some((t) => !t.ok)) process.exitCode = 1;
+  if (args.check && targets.some((t) => !t.ok)) process.exitCode = 1;
 } finally {
   await clear(base);
   admin.disconnect();

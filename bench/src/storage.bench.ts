@@ -8,7 +8,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import type { TransactionStorage } from '@tcc/core';
 import { RedisStorage } from '@tcc/storage-redis';
 import { SqlStorage } from '@tcc/storage-sql';
@@ -16,6 +15,7 @@ import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { startCluster } from '../../test/support/dist/redis-servers.js';
 import { type LoadResult, median, runLoad } from './harness.js';
+import { parseBenchArgs } from './options.js';
 import { fixed, int, machine, saveResults, table, verdict } from './report.js';
 import { tccScenario } from './scenario.js';
 
@@ -55,61 +55,30 @@ interface Args {
 }
 
 function parse(argv: readonly string[]): Args {
-  let values: ReturnType<typeof options>['values'];
-  try {
-    values = options(argv).values;
-  } catch (error) {
-    usageError(error instanceof Error ? error.message : String(error));
-  }
-  if (values.help) {
-    console.log(USAGE);
-    process.exit(0);
-  }
-  const only = values.only?.split(',').map((s) => s.trim()) ?? [...STORES];
-  const unknown = only.filter((s) => !(STORES as readonly string[]).includes(s));
-  if (unknown.length > 0)
-    usageError(`--only: unknown store ${unknown.join(', ')} (stores: ${STORES.join(', ')})`);
-  const quick = values.quick;
-  return {
-    quick,
-    only: only as StoreId[],
-    durationMs: positive('--duration', values.duration, quick ? 300 : 3000),
-    repeats: positive('--repeats', values.repeats, quick ? 1 : 3),
-    pgPool: positive('--pg-pool', values['pg-pool'], 8),
-    save: values['no-save'] ? false : (values.save ?? (!quick && values.only === undefined)),
-    check: values.check,
-  };
-}
-
-function options(argv: readonly string[]) {
-  return parseArgs({
-    args: [...argv],
-    strict: true,
-    options: {
-      quick: { type: 'boolean', default: false },
+  const args = parseBenchArgs(
+    USAGE,
+    {
       only: { type: 'string' },
       duration: { type: 'string' },
       repeats: { type: 'string' },
       'pg-pool': { type: 'string' },
-      save: { type: 'boolean' },
-      'no-save': { type: 'boolean' },
-      check: { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
     },
-  });
-}
-
-function positive(flag: string, text: string | undefined, fallback: number): number {
-  if (text === undefined) return fallback;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1)
-    usageError(`${flag} must be a positive integer, got ${JSON.stringify(text)}`);
-  return n;
-}
-
-function usageError(message: string): never {
-  console.error(`${message}\n\n${USAGE}`);
-  process.exit(2);
+    argv,
+  );
+  const only = args.values.only?.split(',').map((s) => s.trim()) ?? [...STORES];
+  const unknown = only.filter((s) => !(STORES as readonly string[]).includes(s));
+  if (unknown.length > 0)
+    args.fail(`--only: unknown store ${unknown.join(', ')} (stores: ${STORES.join(', ')})`);
+  const { quick } = args;
+  return {
+    quick,
+    only: only as StoreId[],
+    durationMs: args.positive('duration', quick ? 300 : 3000),
+    repeats: args.positive('repeats', quick ? 1 : 3),
+    pgPool: args.positive('pg-pool', 8),
+    save: args.save(!quick && args.values.only === undefined),
+    check: args.check,
+  };
 }
 
 // ---------------------------------------------------------------------------------------------
