@@ -227,6 +227,20 @@ async function gated(
   );
 }
 
+/** Runs `fn` while the capital service's confirm of `orderId` throws `error`. */
+async function withFailingConfirm<T>(orderId: string, error: Error, fn: () => Promise<T>): Promise<T> {
+  const confirm = capital.accounts.confirm.bind(capital.accounts);
+  capital.accounts.confirm = (id: string) => {
+    if (id === orderId) throw error;
+    confirm(id);
+  };
+  try {
+    return await fn();
+  } finally {
+    capital.accounts.confirm = confirm;
+  }
+}
+
 describe('the caller batches the commands of one turn', () => {
   it('confirms 40 concurrent transactions with fewer requests than commands, each on its own', async () => {
     const client = order.tcc.http(capital.url);
@@ -243,62 +257,40 @@ describe('the caller batches the commands of one turn', () => {
 
   it('a confirm that fails in a batch fails its own transaction only', async () => {
     const client = order.tcc.http(capital.url);
-    const confirm = capital.accounts.confirm.bind(capital.accounts);
-    capital.accounts.confirm = (orderId: string) => {
-      if (orderId === 'fails-3') throw new Error('confirm of fails-3 refused');
-      confirm(orderId);
-    };
-    try {
-      const results = await Promise.allSettled(
-        Array.from({ length: 8 }, (_, i) =>
-          order.tcc.transaction(() =>
-            client.post('/freeze', { orderId: `fails-${i}`, user: 'alice', amount: 1 }),
-          ),
-        ),
-      );
-      expect(results.map((r) => r.status)).toEqual([
-        'fulfilled',
-        'fulfilled',
-        'fulfilled',
-        'rejected',
-        'fulfilled',
-        'fulfilled',
-        'fulfilled',
-        'fulfilled',
-      ]);
-      const failure = (results[3] as PromiseRejectedResult).reason;
-      expect(failure).toBeInstanceOf(ConfirmFailedError);
-      expect(String(failure.cause?.message ?? failure.message)).toMatch(/500|TCC_BRANCH_FAILED|refused/);
-    } finally {
-      capital.accounts.confirm = confirm;
-    }
+    const results = await withFailingConfirm('fails-3', new Error('confirm of fails-3 refused'), () =>
+      gated(8, (i) => client.post('/freeze', { orderId: `fails-${i}`, user: 'alice', amount: 1 })),
+    );
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const failure = (results[3] as PromiseRejectedResult).reason;
+    expect(failure).toBeInstanceOf(ConfirmFailedError);
+    expect(String(failure.cause?.message ?? failure.message)).toMatch(/500|TCC_BRANCH_FAILED|refused/);
   });
 
   it('cuts a long error message in a batch answer, so the other commands of the batch still succeed', async () => {
     const client = order.tcc.http(capital.url);
-    const confirm = capital.accounts.confirm.bind(capital.accounts);
-    capital.accounts.confirm = (orderId: string) => {
-      if (orderId === 'long-2') throw new Error(`refused: ${'x'.repeat(100_000)}`);
-      confirm(orderId);
-    };
-    try {
-      const results = await gated(6, (i) =>
-        client.post('/freeze', { orderId: `long-${i}`, user: 'alice', amount: 1 }),
-      );
-      expect(results.map((r) => r.status)).toEqual([
-        'fulfilled',
-        'fulfilled',
-        'rejected',
-        'fulfilled',
-        'fulfilled',
-        'fulfilled',
-      ]);
-      const message = String((results[2] as PromiseRejectedResult).reason.cause?.message);
-      expect(message).toContain('refused: xxx');
-      expect(message.length).toBeLessThan(2_000);
-    } finally {
-      capital.accounts.confirm = confirm;
-    }
+    const results = await withFailingConfirm('long-2', new Error(`refused: ${'x'.repeat(100_000)}`), () =>
+      gated(6, (i) => client.post('/freeze', { orderId: `long-${i}`, user: 'alice', amount: 1 })),
+    );
+    expect(results.map((r) => r.status)).toEqual([
+      'fulfilled',
+      'fulfilled',
+      'rejected',
+      'fulfilled',
+      'fulfilled',
+      'fulfilled',
+    ]);
+    const message = String((results[2] as PromiseRejectedResult).reason.cause?.message);
+    expect(message).toContain('refused: xxx');
+    expect(message.length).toBeLessThan(2_000);
   });
 
   it('sends each command alone when a callee refuses the batch (413: a smaller maxBodyBytes; 400: an older release)', async () => {
