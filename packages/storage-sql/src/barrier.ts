@@ -6,6 +6,7 @@ import {
   TransactionHangingError,
 } from '@tcc/core';
 import { type SqlClientInput, type SqlExecutor, sqlState, toSqlClient } from './client.js';
+import { ConnectionLostError } from './errors.js';
 import { barrierTable, lockSchema } from './migrations.js';
 import { resolveNames, type SqlNames } from './names.js';
 
@@ -98,6 +99,13 @@ export async function barrier<T>(
       return firstCancel && !tryNeverRan ? runFn(tx) : undefined;
     });
   } catch (error) {
+    if (error instanceof ConnectionLostError) {
+      throw new ConnectionLostError(
+        `barrier ${phase} of ${globalId} ${branch} on ${names.barrier}: its PostgreSQL connection was lost ` +
+          `(${error.cause instanceof Error ? error.cause.message : String(error.cause)})`,
+        { cause: error.cause },
+      );
+    }
     if (fnError !== undefined && fnError.error === error) throw error;
     if (error instanceof TccError) throw error;
     throw barrierError(names, `${phase} of ${globalId} ${branch}`, error);

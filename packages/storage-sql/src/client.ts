@@ -1,5 +1,5 @@
 import { InvalidOptionError } from '@tcc/core';
-import { RolledBackError } from './errors.js';
+import { ConnectionLostError, RolledBackError } from './errors.js';
 import { StatementQueue } from './pglite/statement-queue.js';
 
 /** A row as the driver returns it. */
@@ -19,6 +19,8 @@ export interface SqlExecutor {
  */
 export interface SqlClient extends SqlExecutor {
   readonly kind: 'pg-pool' | 'pg-client' | 'pglite';
+  /** PGlite's data directory (`undefined` in memory, and on pg). */
+  readonly dataDir?: string | undefined;
   /** Like `query`, with a statement name so pg prepares it once per connection. */
   queryNamed<R extends SqlRow = SqlRow>(name: string, text: string, params: readonly unknown[]): Promise<R[]>;
   /**
@@ -47,7 +49,12 @@ interface PgQueryConfig {
 /** A `pg.PoolClient`: what `pg.Pool#connect()` resolves to. */
 export interface PgPoolClientLike {
   query(config: PgQueryConfig): Promise<PgResult>;
+  /** Given an error, the pool discards the connection instead of handing it out again. */
   release(error?: Error | boolean): void;
+  // A checked-out pg connection has no 'error' listener of the pool's: without one of ours, a
+  // connection the server terminates (failover, idle-session kill) crashes the process.
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** A `pg.Pool` (structurally: anything with `connect()`, `query()` and `totalCount`). */
@@ -65,6 +72,8 @@ export interface PgClientLike {
 
 /** A PGlite instance (`new PGlite(dir)` or `await PGlite.create(dir)`). */
 export interface PGliteLike {
+  /** Where it keeps its data: a directory, `memory://…`, or `undefined` (in memory). */
+  readonly dataDir?: string | undefined;
   query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number }>;
   transaction<T>(
     fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>,
@@ -159,18 +168,30 @@ function poolAdapter(pool: PgPoolLike): SqlClient {
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const connection = await pool.connect();
       let broken: Error | undefined;
+      const onError = (error: Error) => {
+        broken ??= error;
+      };
+      connection.on?.('error', onError);
       try {
         return await inTransaction(async (text, params) => {
           try {
             return await connection.query(config(text, params));
           } catch (error) {
             // A failed COMMIT/ROLLBACK or a lost connection: do not hand this one out again.
-            if (text === 'COMMIT' || text === 'ROLLBACK' || !isServerError(error)) broken = error as Error;
+            if (text === 'COMMIT' || text === 'ROLLBACK' || isConnectionLost(error))
+              broken ??= error as Error;
             throw error;
           }
         }, fn);
+      } catch (error) {
+        if (broken === undefined) throw error;
+        throw new ConnectionLostError(
+          `the PostgreSQL connection of a local transaction was lost (${messageOf(broken)})`,
+          { cause: broken },
+        );
       } finally {
-        connection.release(broken);
+        connection.removeListener?.('error', onError);
+        connection.release(broken ?? false);
       }
     },
   };
@@ -217,6 +238,7 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
   const statements = new StatementQueue(db);
   return {
     kind: 'pglite',
+    dataDir: db.dataDir,
     query,
     queryNamed: async <R extends SqlRow>(name: string, text: string, params: readonly unknown[]) =>
       (await statements.query(name, text, params)) as R[],
@@ -240,6 +262,22 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
       }
     },
   };
+}
+
+/**
+ * The connection is gone or unusable: no SQLSTATE (a socket error, "not queryable"), a FATAL or
+ * PANIC answer, class 08 (connection exception) or 57P01–57P05 (terminated by an administrator,
+ * crash or idle-session timeout: the server closes the connection after saying so).
+ */
+export function isConnectionLost(error: unknown): boolean {
+  const state = sqlState(error);
+  if (state === undefined) return true;
+  const severity = (error as { severity?: unknown }).severity;
+  return severity === 'FATAL' || severity === 'PANIC' || state.startsWith('08') || /^57P0[1-5]$/.test(state);
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 /** An error the server answered with (it has a SQLSTATE), as opposed to a lost connection. */

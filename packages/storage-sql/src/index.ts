@@ -11,7 +11,8 @@ export type {
   SqlExecutor,
   SqlRow,
 } from './client.js';
-export { RolledBackError, SchemaVersionError } from './errors.js';
+export { ConnectionLostError, RolledBackError, SchemaVersionError, StoreLockedError } from './errors.js';
 export { MIGRATIONS, type Migration, type MigrationResult, TCC_SCHEMA_VERSION } from './migrations.js';
 export type { SqlNames } from './names.js';
+export { openPGlite } from './pglite/open-pglite.js';
 export { type ClaimStuckQuery, SqlStorage, type SqlStorageOptions } from './sql-storage.js';

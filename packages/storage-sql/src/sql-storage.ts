@@ -22,15 +22,26 @@ import {
 import { type SqlClient, type SqlClientInput, type SqlRow, sqlState, toSqlClient } from './client.js';
 import { checkSchemaVersion, type MigrationResult, runMigrations } from './migrations.js';
 import { resolveNames, type SqlNames } from './names.js';
+import { type DirectoryLock, lockDirectory } from './pglite/directory-lock.js';
+import { localDirectory, lockOwnerOf, openPGlite } from './pglite/open-pglite.js';
 import { decodeRecord } from './record-codec.js';
 
 /** Options of {@link SqlStorage}. */
 export interface SqlStorageOptions {
   /**
    * A `pg.Pool`, a connected `pg.Client` or a PGlite instance. The caller owns it:
-   * `SqlStorage#close()` does not end it.
+   * `SqlStorage#close()` does not end it. A PGlite kept in a directory is locked for this
+   * process at the store's first call (see `dataDir`); open it with `openPGlite(dir)`, which
+   * locks before opening, rather than `PGlite.create(dir)`. Give `client` or `dataDir`.
    */
-  client: SqlClientInput;
+  client?: SqlClientInput;
+  /**
+   * A directory for an embedded PostgreSQL (PGlite) that the store opens itself at its first
+   * call, after taking an exclusive lock on the directory (`openPGlite`): while another live
+   * process holds it, every call rejects with `StoreLockedError` (`TCC_STORE_LOCKED`) and
+   * nothing is opened. `close()` closes the database and releases the lock.
+   */
+  dataDir?: string;
   /** Schema of the tables (default `public`); created by `migrate()` if missing. */
   schema?: string;
   /** Table of the log (default `tcc_transactions`); also names `<table>_migrations` and `<table>_barrier`. */
@@ -81,7 +92,14 @@ const COLUMNS =
  */
 export class SqlStorage implements TransactionStorage {
   readonly names: SqlNames;
-  private readonly client: SqlClient;
+  private client: SqlClient | undefined;
+  /** Where the store opens its own PGlite (`dataDir`), and the open database once it has. */
+  private readonly dataDir: string | undefined;
+  private opening: Promise<SqlClient> | undefined;
+  private owned: { close(): Promise<void> } | undefined;
+  /** This store's share of the lock on the directory of a PGlite given as `client`. */
+  private lock: Promise<DirectoryLock> | undefined;
+  private readonly given: object | undefined;
   private readonly clock: { now(): number };
   private readonly onCorrupt: (error: CorruptRecordError) => void;
   private readonly sql: ReturnType<typeof statements>;
@@ -94,7 +112,21 @@ export class SqlStorage implements TransactionStorage {
     if (options === null || typeof options !== 'object') {
       throw new InvalidOptionError(`SqlStorage: options must be an object, got ${String(options)}`);
     }
-    this.client = toSqlClient(options.client, 'SqlStorage');
+    const { client, dataDir } = options;
+    if (dataDir !== undefined) {
+      if (client !== undefined) {
+        throw new InvalidOptionError('SqlStorage: give either client or dataDir, not both');
+      }
+      if (typeof dataDir !== 'string' || dataDir === '') {
+        throw new InvalidOptionError(
+          `SqlStorage: dataDir must be a directory path, got ${describeValue(dataDir)}`,
+        );
+      }
+      this.dataDir = dataDir;
+    } else {
+      this.client = toSqlClient(client, 'SqlStorage');
+      this.given = client as object;
+    }
     this.names = resolveNames(options, 'SqlStorage');
     if (options.onCorrupt !== undefined && typeof options.onCorrupt !== 'function') {
       throw new InvalidOptionError(
@@ -110,7 +142,7 @@ export class SqlStorage implements TransactionStorage {
         `SqlStorage: vacuumEvery must be a non-negative integer, got ${describeValue(vacuumEvery)}`,
       );
     }
-    this.vacuumEvery = this.client.kind === 'pglite' ? vacuumEvery : 0;
+    this.vacuumEvery = this.client === undefined || this.client.kind === 'pglite' ? vacuumEvery : 0;
     this.onCorrupt = options.onCorrupt ?? ((error) => process.emitWarning(error));
     this.clock = options.clock ?? Date;
     this.sql = statements(this.names);
@@ -124,7 +156,7 @@ export class SqlStorage implements TransactionStorage {
   async migrate(): Promise<MigrationResult> {
     this.assertOpen('migrate');
     try {
-      const result = await runMigrations(this.client, this.names);
+      const result = await runMigrations(await this.connect(), this.names);
       this.schemaChecked = true;
       return result;
     } catch (error) {
@@ -180,7 +212,7 @@ export class SqlStorage implements TransactionStorage {
   async get(xid: string): Promise<TransactionRecord | undefined> {
     await this.ready('get');
     const [row] = await this.exec('get', 'get', [xid, this.clock.now()]);
-    return row === undefined ? undefined : decodeRecord(xid, row.record);
+    return row === undefined ? undefined : decodeRecord(xid, row.record, row);
   }
 
   async findStuck(query: FindStuckQuery): Promise<Page> {
@@ -238,7 +270,7 @@ export class SqlStorage implements TransactionStorage {
     params.push(limit + 1);
     const rows = await this.run(
       'list',
-      `SELECT xid, created_at AS k, record FROM ${this.names.records} WHERE ${where.join(' AND ')}
+      `SELECT xid, created_at AS k, version, status, record FROM ${this.names.records} WHERE ${where.join(' AND ')}
        ORDER BY created_at, xid LIMIT $${params.length}`,
       params,
     );
@@ -279,7 +311,25 @@ export class SqlStorage implements TransactionStorage {
    * caller created it and ends it (`pool.end()`, `client.end()`, `db.close()`).
    */
   async close(): Promise<void> {
+    if (this.closed) return;
     this.closed = true;
+    const lock = this.lock;
+    const opening = this.opening;
+    try {
+      if (
+        opening !== undefined &&
+        (await opening.then(
+          () => true,
+          () => false,
+        ))
+      )
+        await this.owned?.close();
+    } finally {
+      await lock?.then(
+        (held) => held.release(),
+        () => {},
+      );
+    }
   }
 
   private async replace(
@@ -307,7 +357,7 @@ export class SqlStorage implements TransactionStorage {
   private written(): void {
     if (this.vacuumEvery === 0 || ++this.writesSinceVacuum < this.vacuumEvery) return;
     this.writesSinceVacuum = 0;
-    this.client.query(`VACUUM ${this.names.records}`).catch((error: unknown) => {
+    this.client?.query(`VACUUM ${this.names.records}`).catch((error: unknown) => {
       if (!this.closed) process.emitWarning(this.wrap('vacuum', error));
     });
   }
@@ -331,7 +381,7 @@ export class SqlStorage implements TransactionStorage {
     const records: TransactionRecord[] = [];
     for (const row of rows) {
       try {
-        records.push(decodeRecord(String(row.xid), row.record));
+        records.push(decodeRecord(String(row.xid), row.record, row));
       } catch (error) {
         if (!(error instanceof CorruptRecordError)) throw error;
         try {
@@ -353,17 +403,59 @@ export class SqlStorage implements TransactionStorage {
     this.assertOpen(operation);
     if (this.schemaChecked) return;
     try {
-      await checkSchemaVersion(this.client, this.names);
+      await checkSchemaVersion(await this.connect(), this.names);
     } catch (error) {
       throw this.wrap(operation, error);
     }
     this.schemaChecked = true;
   }
 
+  /**
+   * The client, with the embedded database's directory locked for this process: the store's
+   * own PGlite (`dataDir`) is opened behind the lock; a PGlite given as `client` has its
+   * directory locked before the store sends it anything. A refusal (`StoreLockedError`) is
+   * not kept: the next call asks again.
+   */
+  private async connect(): Promise<SqlClient> {
+    if (this.dataDir !== undefined) {
+      this.opening ??= this.openOwn(this.dataDir);
+      const opening = this.opening;
+      try {
+        return await opening;
+      } catch (error) {
+        if (this.opening === opening) this.opening = undefined;
+        throw error;
+      }
+    }
+    const client = this.client as SqlClient;
+    const dir = client.kind === 'pglite' ? localDirectory(client.dataDir) : undefined;
+    if (dir === undefined) return client;
+    this.lock ??= lockDirectory(dir, lockOwnerOf(this.given as object));
+    const lock = this.lock;
+    try {
+      await lock;
+    } catch (error) {
+      if (this.lock === lock) this.lock = undefined;
+      throw error;
+    }
+    return client;
+  }
+
+  private async openOwn(dataDir: string): Promise<SqlClient> {
+    const db = await openPGlite(dataDir);
+    if (this.closed) {
+      await db.close();
+      throw new StorageError(`SqlStorage: the store was closed while ${dataDir} was being opened`);
+    }
+    this.owned = db;
+    this.client = toSqlClient(db, 'SqlStorage');
+    return this.client;
+  }
+
   /** Runs SQL built per call (list, count). */
   private async run(operation: string, text: string, params: readonly unknown[]): Promise<SqlRow[]> {
     try {
-      return await this.client.query(text, params);
+      return await (this.client as SqlClient).query(text, params);
     } catch (error) {
       throw this.wrap(operation, error);
     }
@@ -376,7 +468,7 @@ export class SqlStorage implements TransactionStorage {
     params: readonly unknown[],
   ): Promise<number> {
     try {
-      return await this.client.executeNamed(
+      return await (this.client as SqlClient).executeNamed(
         `tcc_${this.names.tag}_${statement}`,
         this.sql[statement],
         params,
@@ -389,7 +481,11 @@ export class SqlStorage implements TransactionStorage {
   /** Runs one of the fixed statements, prepared once per connection on pg. */
   private async exec(operation: string, statement: Statement, params: readonly unknown[]): Promise<SqlRow[]> {
     try {
-      return await this.client.queryNamed(`tcc_${this.names.tag}_${statement}`, this.sql[statement], params);
+      return await (this.client as SqlClient).queryNamed(
+        `tcc_${this.names.tag}_${statement}`,
+        this.sql[statement],
+        params,
+      );
     } catch (error) {
       throw this.wrap(operation, error);
     }
@@ -427,11 +523,11 @@ function statements(n: SqlNames) {
       WHERE xid = $1 AND version = $14 AND ${LIVE_SQL('$15')}`,
     remove: `DELETE FROM ${t} WHERE xid = $1 AND version = $2 AND ${LIVE_SQL('$3')}`,
     version: `SELECT version FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
-    get: `SELECT record FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
-    findStuck: `SELECT xid, updated_at AS k, record FROM ${t}
+    get: `SELECT version, status, record FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
+    findStuck: `SELECT xid, updated_at AS k, version, status, record FROM ${t}
       WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2
       ORDER BY updated_at, xid LIMIT $3`,
-    findStuckAfter: `SELECT xid, updated_at AS k, record FROM ${t}
+    findStuckAfter: `SELECT xid, updated_at AS k, version, status, record FROM ${t}
       WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2 AND (updated_at, xid) > ($4, $5)
       ORDER BY updated_at, xid LIMIT $3`,
     claimStuck: `WITH due AS (
