@@ -99,6 +99,7 @@ async function fill(storage: RedisStorage, n: number, status: 'CONFIRMING' | 'CO
         createdAt: sameTime ? at : at - i,
         updatedAt: sameTime ? at : at - i,
         deadline: at + 1_000,
+        dueAt: sameTime ? at : at - i,
         ...(status === 'CONFIRMED' ? { expiresAt: Date.now() + 3_600_000 } : {}),
       };
       batch.push(storage.create(record));
@@ -253,7 +254,7 @@ async function scanCost(stuck: number, finished: number): Promise<number> {
     do {
       const page = await storage.findStuck({
         domain: 'bench',
-        updatedBefore: Date.now() - 1_000,
+        dueBefore: Date.now() - 1_000,
         limit: 1_000,
         ...(cursor === undefined ? {} : { cursor }),
       });

@@ -84,7 +84,7 @@ async function finishLeftovers(storage: SqlStorage): Promise<void> {
     do {
       const page = await storage.findStuck({
         domain: 'shop',
-        updatedBefore: afterAnyDeadline.now(),
+        dueBefore: afterAnyDeadline.now(),
         limit: 100,
         ...(cursor === undefined ? {} : { cursor }),
       });

@@ -20,8 +20,15 @@ import {
 } from './tcc-options-error.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { BranchKeeper } from './transaction/branches.js';
-import { resolveTransactionOptions, type TransactionOptions } from './transaction/options.js';
-import { PhaseDriver, type RemoteInvoker } from './transaction/phase-driver.js';
+import { Claims } from './transaction/claims.js';
+import {
+  resolveRootOptions,
+  resolveTransactionOptions,
+  type TccTransactionOptions,
+  type TransactionOptions,
+} from './transaction/options.js';
+import { OutcomeReporter } from './transaction/outcome-reporter.js';
+import { PhaseDriver } from './transaction/phase-driver.js';
 import { RecordLog } from './transaction/record-log.js';
 import { TransactionManager } from './transaction/transaction-manager.js';
 import { type HttpClientOptions, TccHttpClient } from './transport/http-client.js';
@@ -31,6 +38,7 @@ import {
   type ResolvedHttpTransportOptions,
   resolveHttpTransportOptions,
 } from './transport/options.js';
+import { parentAsker } from './transport/parent-query.js';
 import { HttpRemoteInvoker } from './transport/remote-invoker.js';
 import { Signer } from './transport/signing.js';
 
@@ -38,12 +46,20 @@ import { Signer } from './transport/signing.js';
 export interface RecoveryOptions {
   /** Attempts before a record is parked for an operator. Default 30. */
   maxRetries?: number;
-  /** A record untouched this long (ms) is considered stuck. Default 30,000. */
+  /**
+   * Length of a driver's claim on a record (renewed while it works), so also how soon recovery
+   * takes over what a crashed process was driving, how long a failed confirm or cancel rests
+   * before it is retried, and how long past its deadline a branch waits for its parent's
+   * command before it asks for the outcome (ms). Default 30,000. 0 turns claims off: for tests
+   * that drive records from several runtimes by hand, never for production.
+   */
   recoverAfterMs?: number;
   /** Pause between passes of `startRecovery` (ms). Default 10,000. */
   intervalMs?: number;
   /** Records read per `findStuck` page. Default 100. */
   batchSize?: number;
+  /** Records `startRecovery` recovers at once (each under its own claim). Default 16. */
+  concurrency?: number;
 }
 
 export interface TccOptions {
@@ -67,7 +83,8 @@ export interface TccOptions {
  * Options of the in-process poller. `recoverAfterMs` is not among them: it is also the claim a
  * writer holds on a record, so it is set once, on the `Tcc`, for every driver alike.
  */
-export interface StartRecoveryOptions extends Pick<RecoveryOptions, 'intervalMs' | 'batchSize'> {
+export interface StartRecoveryOptions
+  extends Pick<RecoveryOptions, 'intervalMs' | 'batchSize' | 'concurrency'> {
   /** Called with the result of every attempt (e.g. to log parked records). */
   onResult?: (result: RecoveryResult) => void;
   /** Called when a pass fails (e.g. the store is unreachable). Default: `console.error`. */
@@ -106,10 +123,12 @@ export class Tcc {
   readonly #recoverer: Recoverer;
   readonly #recovery: Required<RecoveryOptions>;
   readonly #clock: Clock;
-  #remote: RemoteInvoker | undefined;
+  readonly #remote: HttpRemoteInvoker;
+  readonly #claims: Claims;
   #poller: RecoveryPoller | undefined;
   readonly #telemetry: Telemetry;
   readonly #keeper: BranchKeeper;
+  readonly #reporter: OutcomeReporter;
   readonly #http: ResolvedHttpTransportOptions;
   readonly #signer: Signer | undefined;
 
@@ -148,7 +167,17 @@ export class Tcc {
     const telemetry = new Telemetry(domain);
     this.#telemetry = telemetry;
     const tombstoneMs = Math.max(retainMs, 24 * 3600_000);
-    const log = new RecordLog(storage, clock, retainMs, tombstoneMs);
+    const leaseMs = this.#recovery.recoverAfterMs;
+    const log = new RecordLog(storage, clock, retainMs, tombstoneMs, leaseMs);
+    const claims = new Claims(log, clock, leaseMs);
+    this.#claims = claims;
+    this.#signer = this.#http.secret === undefined ? undefined : new Signer(this.#http.secret);
+    this.#remote = new HttpRemoteInvoker(
+      clock,
+      this.#signer,
+      this.#http.commandTimeoutMs,
+      this.#http.maxBodyBytes,
+    );
     const driver = new PhaseDriver(this.#registry, codec, this.#als, () => this.#remote);
     this.#manager = new TransactionManager({
       domain,
@@ -159,17 +188,32 @@ export class Tcc {
       telemetry,
       als: this.#als,
       timeoutMs,
-      leaseMs: this.#recovery.recoverAfterMs,
+      claims,
+      idKeepMs: tombstoneMs,
+      url: this.#http.url,
     });
-    this.#recoverer = new Recoverer(domain, storage, log, this.#manager, clock, telemetry, this.#recovery);
-    this.#keeper = new BranchKeeper({ domain, clock, log, manager: this.#manager, telemetry, tombstoneMs });
-    this.#signer = this.#http.secret === undefined ? undefined : new Signer(this.#http.secret);
-    this.#remote = new HttpRemoteInvoker(
+    this.#recoverer = new Recoverer({
+      domain,
+      storage,
+      log,
+      manager: this.#manager,
+      claims,
       clock,
-      this.#signer,
-      this.#http.commandTimeoutMs,
-      this.#http.maxBodyBytes,
-    );
+      telemetry,
+      maxRetries: this.#recovery.maxRetries,
+      graceMs: leaseMs,
+      askParent: parentAsker(this.#remote, this.#http.peers),
+    });
+    this.#keeper = new BranchKeeper({
+      domain,
+      clock,
+      log,
+      manager: this.#manager,
+      claims,
+      telemetry,
+      tombstoneMs,
+    });
+    this.#reporter = new OutcomeReporter(domain, storage, clock, (xid) => this.#recoverer.recover(xid));
   }
 
   /**
@@ -210,6 +254,7 @@ export class Tcc {
       {
         manager: this.#manager,
         keeper: this.#keeper,
+        reporter: this.#reporter,
         telemetry: this.#telemetry,
         clock: this.#clock,
         signer: this.#signer,
@@ -289,9 +334,9 @@ export class Tcc {
    * Runs `body` as the try phase of a root: compensable calls inside it enlist, and when it
    * returns every participant is confirmed (or, if it throws, cancelled and the error rethrown).
    */
-  transaction<R>(body: () => Promise<R> | R, options?: TransactionOptions): Promise<R> {
+  transaction<R>(body: () => Promise<R> | R, options?: TccTransactionOptions): Promise<R> {
     try {
-      return this.#manager.transaction(body, resolveTransactionOptions(options, 'tcc.transaction'));
+      return this.#manager.transaction(body, resolveRootOptions(options, 'tcc.transaction'));
     } catch (error) {
       return Promise.reject(error);
     }
@@ -342,22 +387,27 @@ export class Tcc {
         );
       }
     }
-    const unknown = Object.keys(tuning).filter((key) => key !== 'intervalMs' && key !== 'batchSize');
+    const unknown = Object.keys(tuning).filter(
+      (key) => key !== 'intervalMs' && key !== 'batchSize' && key !== 'concurrency',
+    );
     if (unknown.length > 0) {
       throw new InvalidOptionError(
         `tcc.startRecovery: unknown option ${unknown.join(', ')}` +
           (unknown.includes('recoverAfterMs') ? ' (set recovery.recoverAfterMs on new Tcc)' : ''),
       );
     }
-    const { intervalMs, batchSize } = resolveRecovery({ ...this.#recovery, ...tuning }, 'tcc.startRecovery');
+    const { intervalMs, batchSize, concurrency } = resolveRecovery(
+      { ...this.#recovery, ...tuning },
+      'tcc.startRecovery',
+    );
     this.#poller = new RecoveryPoller({
       domain: this.domain,
       storage: this.storage,
       clock: this.#clock,
       recover: (xid) => this.#recoverer.recover(xid),
       intervalMs,
-      recoverAfterMs: this.#recovery.recoverAfterMs,
       batchSize,
+      concurrency,
       onResult,
       onError: onError ?? ((error) => console.error('[tcc] recovery pass failed:', error)),
     });
@@ -370,14 +420,7 @@ export class Tcc {
     this.#poller = undefined;
     await poller?.stop();
     await this.#manager.drain();
-  }
-
-  /**
-   * @internal Replaces how confirm and cancel reach remote participants (the HTTP transport is
-   * the default).
-   */
-  setRemoteInvoker(invoker: RemoteInvoker): void {
-    this.#remote = invoker;
+    this.#claims.stop();
   }
 }
 
@@ -457,5 +500,6 @@ function resolveRecovery(options: RecoveryOptions | undefined, where: string): R
     recoverAfterMs: requireNonNegativeInteger(o.recoverAfterMs ?? 30_000, `${where}.recoverAfterMs`),
     intervalMs: requirePositiveInteger(o.intervalMs ?? 10_000, `${where}.intervalMs`),
     batchSize: requirePositiveInteger(o.batchSize ?? 100, `${where}.batchSize`),
+    concurrency: requirePositiveInteger(o.concurrency ?? 16, `${where}.concurrency`),
   };
 }

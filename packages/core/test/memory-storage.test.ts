@@ -46,7 +46,7 @@ describe('MemoryStorage', () => {
         ['complete', () => store.complete(terminal(record, Date.now() + 1000), 1)],
         ['remove', () => store.remove(record.xid, 1)],
         ['get', () => store.get(record.xid)],
-        ['findStuck', () => store.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 1 })],
+        ['findStuck', () => store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 1 })],
         ['list', () => store.list({})],
         ['count', () => store.count({})],
       ];
@@ -70,9 +70,9 @@ describe('MemoryStorage', () => {
         const store = open();
         const bad = limit as number;
         const shown = typeof limit === 'string' ? `"${limit}"` : String(limit);
-        await expect(
-          store.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: bad }),
-        ).rejects.toThrow(`findStuck: limit must be a positive integer, got ${shown}`);
+        await expect(store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: bad })).rejects.toThrow(
+          `findStuck: limit must be a positive integer, got ${shown}`,
+        );
         await expect(store.list({ limit: bad })).rejects.toThrow(
           `list: limit must be a positive integer, got ${shown}`,
         );
@@ -84,12 +84,12 @@ describe('MemoryStorage', () => {
       const old = Date.now() - 60_000;
       await store.create(makeRecord({ createdAt: old }));
       await store.create(makeRecord({ createdAt: old }));
-      const stuckPage = await store.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 1 });
+      const stuckPage = await store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 1 });
       const listPage = await store.list({ limit: 1 });
       expect(stuckPage.cursor).toBeTypeOf('string');
       expect(listPage.cursor).toBeTypeOf('string');
 
-      const query = { domain: 'test', updatedBefore: Date.now(), limit: 1 };
+      const query = { domain: 'test', dueBefore: Date.now(), limit: 1 };
       const foreign = Buffer.from('["findStuck","soon","x"]').toString('base64url');
       for (const cursor of ['not a cursor', '', foreign, listPage.cursor!]) {
         const error = await store.findStuck({ ...query, cursor }).catch((e: unknown) => e);
@@ -103,11 +103,11 @@ describe('MemoryStorage', () => {
       );
     });
 
-    it('refuses an updatedBefore that is not a number', async () => {
+    it('refuses a dueBefore that is not a number', async () => {
       const store = open();
       await expect(
-        store.findStuck({ domain: 'test', updatedBefore: undefined as unknown as number, limit: 1 }),
-      ).rejects.toThrow('findStuck: updatedBefore must be a number, got undefined');
+        store.findStuck({ domain: 'test', dueBefore: undefined as unknown as number, limit: 1 }),
+      ).rejects.toThrow('findStuck: dueBefore must be a number, got undefined');
     });
 
     it('refuses a sweep interval that is not a positive number', () => {
@@ -218,15 +218,18 @@ describe('MemoryStorage', () => {
       for (const record of stuck) await store.create(record);
       const parked = makeRecord({ createdAt: old, parkedAt: old });
       await store.create(parked);
-      await store.create(makeRecord({ createdAt: old, type: 'BRANCH', status: 'TRIED' }));
+      // Indexed, but not due yet: a branch waiting for its parent's command.
+      await store.create(
+        makeRecord({ createdAt: old, type: 'BRANCH', status: 'TRIED', dueAt: Date.now() + 60_000 }),
+      );
 
-      expect(store.stats()).toEqual({ records: 10_007, tombstones: 10_000, stuck: 5 });
-      const page = await store.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 100 });
+      expect(store.stats()).toEqual({ records: 10_007, tombstones: 10_000, stuck: 6 });
+      const page = await store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 100 });
       expect(page.records.map((r) => r.xid)).toEqual(stuck.map((r) => r.xid));
 
       const { parkedAt: _parkedAt, ...unparked } = parked;
       await store.update({ ...unparked, version: 2 }, 1);
-      expect(store.stats().stuck).toBe(6);
+      expect(store.stats().stuck).toBe(7);
     });
 
     it('moves a record between domain indexes when its domain changes', async () => {
@@ -234,7 +237,7 @@ describe('MemoryStorage', () => {
       const record = makeRecord({ domain: 'a', createdAt: Date.now() - 1_000 });
       await store.create(record);
       await store.update({ ...record, domain: 'b', version: 2 }, 1);
-      const query = { updatedBefore: Date.now(), limit: 10 };
+      const query = { dueBefore: Date.now(), limit: 10 };
       expect((await store.findStuck({ ...query, domain: 'a' })).records).toEqual([]);
       expect((await store.findStuck({ ...query, domain: 'b' })).records.map((r) => r.xid)).toEqual([
         record.xid,

@@ -16,6 +16,15 @@ function manualClock(start = Date.now()) {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** Polls `condition` until it holds; fails after a bound no healthy run comes near. */
+async function eventually(condition: () => Promise<boolean>, boundMs = 20_000): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > boundMs) throw new Error(`condition not met within ${boundMs} ms`);
+    await sleep(5);
+  }
+}
+
 /** A store whose next matching update is applied and then reported as failed (or not applied). */
 class FlakyStorage extends CountingStorage {
   failNext: { status: string; applied: boolean } | undefined;
@@ -91,8 +100,8 @@ describe('the commit point', () => {
   });
 });
 
-describe('the claim (lease) on a record being confirmed', () => {
-  it('keeps recovery from driving a confirm that is still running', async () => {
+describe('the claim on a record being confirmed', () => {
+  it('keeps recovery from driving a confirm that is still running: busy, naming the holder', async () => {
     const storage = new MemoryStorage();
     const tcc = new Tcc({ domain: 'order', storage });
     let confirms = 0;
@@ -108,43 +117,42 @@ describe('the claim (lease) on a record being confirmed', () => {
       cancel: async () => {},
     });
     await tcc.transaction(() => step());
-    expect(await duringConfirm).toMatchObject({ outcome: 'waiting', status: 'CONFIRMING' });
+    expect(await duringConfirm).toMatchObject({
+      outcome: 'busy',
+      status: 'CONFIRMING',
+      error: { code: 'TCC_BUSY', owner: expect.stringContaining(`/${process.pid}/`) },
+    });
     expect(confirms).toBe(1);
     expect(await storage.count({})).toBe(0);
   });
 
-  it('is renewed by a long confirm phase, so recovery still waits after recoverAfterMs', async () => {
+  it('is renewed on a timer while one participant runs longer than the claim, so recovery stays out', async () => {
     const storage = new CountingStorage(new MemoryStorage());
     const clock = manualClock();
-    const tcc = new Tcc({ domain: 'order', storage, clock, recovery: { recoverAfterMs: 100 } });
+    const tcc = new Tcc({ domain: 'order', storage, clock, recovery: { recoverAfterMs: 300 } });
     const seen: string[] = [];
-    const first = tcc.compensable('first', {
+    const claimUntil = async () => (await storage.list({})).records[0]?.claim?.until ?? 0;
+    const long = tcc.compensable('long', {
       try: async () => {},
       confirm: async () => {
-        clock.t += 120;
-      },
-      cancel: async () => {},
-    });
-    const second = tcc.compensable('second', {
-      try: async () => {},
-      confirm: async () => {
+        // Time passes three claims' worth while this one confirm runs; at each step the claim
+        // must have been renewed (by the timer, not by a write between participants) before
+        // the clock moves on, or it would lapse.
+        for (let step = 0; step < 9; step++) {
+          const until = await claimUntil();
+          clock.t += 110;
+          await eventually(async () => (await claimUntil()) > until);
+        }
         const [record] = (await storage.list({})).records;
         seen.push((await tcc.recover(record!.xid)).outcome);
       },
       cancel: async () => {},
     });
-    await tcc.transaction(async () => {
-      await first();
-      await second();
-    });
-    expect(seen).toEqual(['waiting']);
-    expect(storage.log).toEqual([
-      'create TRYING',
-      'update TRYING',
-      'update CONFIRMING',
-      'update CONFIRMING',
-      'remove',
-    ]);
+    await tcc.transaction(() => long());
+    expect(seen).toEqual(['busy']);
+    expect(storage.log[0]).toBe('create TRYING');
+    expect(storage.log.filter((w) => w === 'update CONFIRMING').length).toBeGreaterThanOrEqual(10);
+    expect(storage.log.at(-1)).toBe('remove');
   });
 
   it('stops a driver whose claim was taken over, without writing over the new owner', async () => {

@@ -3,6 +3,9 @@ import { describe, expect, it } from 'vitest';
 import { CrashingStorage, SimulatedCrash } from './support/crashing-storage.js';
 import { Ledger, registerShop } from './support/shop.js';
 
+/** The clock of a process started once a crashed one's claim (30 s by default) has lapsed. */
+const afterTheClaim = { now: () => Date.now() + 31_000 };
+
 /** A clock the test moves by hand, so deadlines pass without waiting. */
 function manualClock(start = Date.now()) {
   const clock = { t: start, now: () => clock.t };
@@ -38,8 +41,14 @@ describe('recovery after a crash between the commit point and confirm', () => {
     expect(left.status).toBe('CONFIRMING');
     expect(left.participants.map((p) => p.status)).toEqual(['TRYING', 'TRYING']);
 
-    // A restarted process: same domain, same participants, new runtime.
-    const after = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
+    // The dead process's claim (taken with its commit point) keeps every other driver out
+    // until it lapses.
+    const early = new Tcc({ domain: 'order', storage });
+    registerShop(early, ledger);
+    expect(await early.recover(left.xid)).toMatchObject({ outcome: 'busy', error: { code: 'TCC_BUSY' } });
+
+    // A restarted process, once that claim (recoverAfterMs, 30 s by default) has lapsed.
+    const after = new Tcc({ domain: 'order', storage, clock: afterTheClaim });
     registerShop(after, ledger);
     const result = await after.recover(left.xid);
     expect(result).toMatchObject({ xid: left.xid, outcome: 'confirmed' });
@@ -144,7 +153,7 @@ describe('parking', () => {
     expect(parked.parkedAt).toBeTypeOf('number');
     expect(parked.lastError).toContain('confirm of a failed on purpose');
     expect(
-      (await storage.findStuck({ domain: 'order', updatedBefore: Date.now() + 1, limit: 10 })).records,
+      (await storage.findStuck({ domain: 'order', dueBefore: Date.now() + 1, limit: 10 })).records,
     ).toEqual([]);
     expect(await tcc.recover(xid)).toMatchObject({ outcome: 'parked' });
     expect(ledger.calls).not.toContain('confirm:a');
@@ -323,7 +332,7 @@ describe('recover(xid, { record }): the record a scan just read', () => {
     await expect(
       before.transaction(() => capital.debit({ id: 'a', from: 'alice', amount: 10 })),
     ).rejects.toMatchObject({ code: 'TCC_OUTCOME_UNKNOWN' });
-    const after = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
+    const after = new Tcc({ domain: 'order', storage, clock: afterTheClaim });
     registerShop(after, ledger);
     return { storage, ledger, after, left: await only(storage) };
   }

@@ -139,7 +139,7 @@ interface Source {
  * `version` and the index maintenance together. Records live in hashes
  * `<prefix>{b<n>}:tx:<xid>` (fields `v` version, `d` domain, `c` createdAt, `r` the record
  * as JSON, `t` on tombstones); `n = fnv1a(xid) % buckets`. Per bucket, sorted sets index the
- * records: `stuck:<domain>` by `updatedAt` (only TRYING/CONFIRMING/CANCELLING, not parked),
+ * records: `stuck:<domain>` by `dueAt` (unfinished records, not parked),
  * `all` and `dom:<domain>` by `createdAt`, `exp` by `expiresAt` (tombstones). Tombstones
  * expire through `PEXPIREAT`; `list`/`count` drop their index entries lazily. Nothing ever
  * uses `SCAN` or `KEYS`.
@@ -250,7 +250,7 @@ export class RedisStorage implements TransactionStorage {
       JSON.stringify(record),
       record.domain,
       record.createdAt,
-      record.updatedAt,
+      record.dueAt,
       isStuck(record) ? '1' : '0',
       expiresAt === undefined ? '' : expiresAt,
     ]);
@@ -277,7 +277,7 @@ export class RedisStorage implements TransactionStorage {
       JSON.stringify(record),
       record.domain,
       record.createdAt,
-      record.updatedAt,
+      record.dueAt,
       isStuck(record) ? '1' : '0',
     ];
     const result = await this.#write('update', node, xid, COMMAND.update, args);
@@ -344,19 +344,17 @@ export class RedisStorage implements TransactionStorage {
   async findStuck(query: FindStuckQuery): Promise<Page> {
     this.#assertOpen();
     const limit = requireLimit('findStuck', query.limit);
-    const { domain, updatedBefore } = query;
+    const { domain, dueBefore } = query;
     if (typeof domain !== 'string') {
       throw new StorageError(`findStuck: domain must be a string, got ${describeValue(domain)}`);
     }
-    if (typeof updatedBefore !== 'number' || Number.isNaN(updatedBefore)) {
-      throw new StorageError(
-        `findStuck: updatedBefore must be a number, got ${describeValue(updatedBefore)}`,
-      );
+    if (typeof dueBefore !== 'number' || Number.isNaN(dueBefore)) {
+      throw new StorageError(`findStuck: dueBefore must be a number, got ${describeValue(dueBefore)}`);
     }
     const after = query.cursor === undefined ? undefined : decodeCursor('findStuck', query.cursor);
     await this.#readyAll();
     const sources = this.#sources((bp) => `${bp}stuck:${domain}`);
-    const max = Number.isFinite(updatedBefore) ? `(${updatedBefore}` : updatedBefore > 0 ? '+inf' : '-inf';
+    const max = Number.isFinite(dueBefore) ? `(${dueBefore}` : dueBefore > 0 ? '+inf' : '-inf';
     // limit + 1 per bucket: enough to fill this page and know whether another follows.
     const { entries } = await this.#window('findStuck', sources, after, limit + 1, max);
     const chosen = entries.slice(0, limit);
@@ -366,8 +364,8 @@ export class RedisStorage implements TransactionStorage {
       const record = loaded[i];
       const entry = chosen[i]!;
       // Changed since the index was read: it is (or is no longer) in the index elsewhere.
-      if (record === undefined || record.updatedAt !== entry.score || record.domain !== domain) continue;
-      if (!isStuck(record) || record.updatedAt >= updatedBefore) continue;
+      if (record === undefined || record.dueAt !== entry.score || record.domain !== domain) continue;
+      if (!isStuck(record) || record.dueAt >= dueBefore) continue;
       records.push(record);
     }
     const last = chosen[chosen.length - 1];
@@ -873,7 +871,7 @@ function checkRecord(operation: string, record: TransactionRecord): void {
   if (typeof record.domain !== 'string') {
     throw new StorageError(`${operation} of transaction ${record.xid}: domain must be a string`);
   }
-  for (const field of ['version', 'createdAt', 'updatedAt'] as const) {
+  for (const field of ['version', 'createdAt', 'updatedAt', 'dueAt'] as const) {
     if (typeof record[field] !== 'number' || !Number.isFinite(record[field])) {
       throw new StorageError(
         `${operation} of transaction ${record.xid}: ${field} must be a finite number, got ${describeValue(record[field])}`,

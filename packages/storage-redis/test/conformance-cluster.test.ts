@@ -75,7 +75,7 @@ describe('RedisStorage on Redis Cluster', () => {
     const record = makeRecord({ domain: 'a', createdAt: Date.now() - 60_000 });
     await store.create(record);
     await store.update({ ...record, domain: 'b', version: 2 }, 1);
-    const query = { updatedBefore: Date.now(), limit: 10 };
+    const query = { dueBefore: Date.now(), limit: 10 };
     expect((await store.findStuck({ ...query, domain: 'a' })).records).toEqual([]);
     expect((await store.findStuck({ ...query, domain: 'b' })).records.map((r) => r.xid)).toEqual([
       record.xid,

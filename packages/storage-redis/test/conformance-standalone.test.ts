@@ -23,7 +23,7 @@ describeStorageConformance('Redis standalone, 1 bucket', {
 });
 
 describe('RedisStorage on standalone Redis', () => {
-  it('pages through records that share one updatedAt while a drain removes some of them meanwhile', async () => {
+  it('pages through records that share one dueAt while a drain removes some of them meanwhile', async () => {
     for (const buckets of [1, 4]) {
       const store = new RedisStorage({ client: redis.client, prefix: redis.prefix(), buckets });
       const at = Date.now() - 60_000;
@@ -35,7 +35,7 @@ describe('RedisStorage on standalone Redis', () => {
       do {
         const next = store.findStuck({
           domain: records[0]!.domain,
-          updatedBefore: Date.now(),
+          dueBefore: Date.now(),
           limit: 20,
           ...(cursor === undefined ? {} : { cursor }),
         });

@@ -8,16 +8,18 @@ export interface PollerConfig {
   readonly clock: Clock;
   readonly recover: (xid: string) => Promise<RecoveryResult>;
   readonly intervalMs: number;
-  readonly recoverAfterMs: number;
   readonly batchSize: number;
+  /** Records recovered at once. */
+  readonly concurrency: number;
   readonly onResult: ((result: RecoveryResult) => void) | undefined;
   readonly onError: (error: unknown) => void;
 }
 
 /**
  * The in-process recovery driver of the embedded default: every `intervalMs` it pages through
- * the records of its domain that nobody has touched for `recoverAfterMs` and recovers each.
- * Passes never overlap; `stop()` waits for the one running.
+ * the records of its domain that are due (`findStuck`) and recovers up to `concurrency` of them
+ * at once; each attempt takes the record's claim, so attempts never drive one record twice,
+ * here or in another process. Passes never overlap; `stop()` waits for the one running.
  */
 export class RecoveryPoller {
   #timer: NodeJS.Timeout | undefined;
@@ -36,31 +38,43 @@ export class RecoveryPoller {
     await this.#pass;
   }
 
-  /** One pass over every stuck record; resolves with how many were attempted. */
+  /** One pass over every due record; resolves with how many were attempted. */
   async runOnce(): Promise<number> {
-    const { storage, domain, clock, recoverAfterMs, batchSize, recover, onResult, onError } = this.config;
-    const updatedBefore = clock.now() - recoverAfterMs;
+    const { storage, domain, clock, batchSize, concurrency } = this.config;
+    const dueBefore = clock.now();
+    const running = new Set<Promise<void>>();
     let cursor: string | undefined;
     let attempted = 0;
-    do {
-      const page = await storage.findStuck({
-        domain,
-        updatedBefore,
-        limit: batchSize,
-        ...(cursor === undefined ? {} : { cursor }),
-      });
-      for (const record of page.records) {
-        if (this.#stopped) return attempted;
-        attempted++;
-        try {
-          onResult?.(await recover(record.xid));
-        } catch (error) {
-          onError(error);
+    try {
+      do {
+        const page = await storage.findStuck({
+          domain,
+          dueBefore,
+          limit: batchSize,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        for (const record of page.records) {
+          if (this.#stopped) return attempted;
+          while (running.size >= concurrency) await Promise.race(running);
+          attempted++;
+          const attempt = this.#attempt(record.xid).finally(() => running.delete(attempt));
+          running.add(attempt);
         }
-      }
-      cursor = page.cursor;
-    } while (cursor !== undefined);
-    return attempted;
+        cursor = page.cursor;
+      } while (cursor !== undefined);
+      return attempted;
+    } finally {
+      await Promise.all(running);
+    }
+  }
+
+  async #attempt(xid: string): Promise<void> {
+    const { recover, onResult, onError } = this.config;
+    try {
+      onResult?.(await recover(xid));
+    } catch (error) {
+      onError(error);
+    }
   }
 
   #schedule(delay: number): void {

@@ -2,6 +2,9 @@ import type { Clock } from '../clock.js';
 import { OptimisticLockError } from '../storage/errors.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
+import type { Claim, Claims } from '../transaction/claims.js';
+import { BusyError, LeaseLostError, messageOf } from '../transaction/errors.js';
+import type { OutcomeAnswer } from '../transaction/outcome-reporter.js';
 import type { TransactionRecord } from '../transaction/record.js';
 import type { RecordLog } from '../transaction/record-log.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
@@ -11,13 +14,14 @@ import { decide } from './decision.js';
  * How one recovery attempt ended:
  * - `confirmed` / `cancelled`: the record is finished;
  * - `try-failed`: a branch past its deadline was marked TRY_FAILED;
- * - `failed`: a participant threw; the record stays for the next attempt (`error`);
+ * - `failed`: a participant threw, or a branch could not ask its parent for the outcome; the
+ *   record stays for the next attempt (`error`);
  * - `parked`: it failed and reached `maxRetries`, or was parked already; an operator decides;
- * - `waiting`: nothing to do yet (try still within its deadline, branch waiting for its root,
- *   or a confirm or cancel written less than `recoverAfterMs` ago, which its writer may still be
- *   driving);
+ * - `waiting`: nothing to do yet (try still within its deadline, or a branch whose parent has
+ *   not decided);
  * - `finished`: the record is a CONFIRMED or CANCELLED tombstone;
- * - `busy`: another worker changed the record first (lost compare-and-set);
+ * - `busy`: another driver holds its claim or changed it first (or a branch of it is busy);
+ *   `error` is a `BusyError` saying who and for how long where known. Not a failed attempt;
  * - `not-found`: no such record (already finished, or a wrong xid);
  * - `foreign`: the record belongs to another domain, whose process has its participants.
  */
@@ -43,8 +47,8 @@ export interface RecoveryResult {
 
 export interface RecoverOptions {
   /**
-   * An operator's retry: drive the record now even if it is parked (it is unparked) or was
-   * written less than `recoverAfterMs` ago. Only when no other process is driving it.
+   * An operator's retry: drive the record now even if it is parked (it is unparked) or has used
+   * up its `maxRetries`. Never while another driver holds its claim (that is `busy`).
    */
   force?: boolean;
   /**
@@ -54,29 +58,34 @@ export interface RecoverOptions {
   record?: TransactionRecord;
 }
 
-export interface RecovererLimits {
+export interface RecovererConfig {
+  readonly domain: string;
+  readonly storage: TransactionStorage;
+  readonly log: RecordLog;
+  readonly manager: TransactionManager;
+  readonly claims: Claims;
+  readonly clock: Clock;
+  readonly telemetry: Telemetry;
   readonly maxRetries: number;
-  readonly recoverAfterMs: number;
+  /** How long past its deadline a branch that tried waits for its parent's command. */
+  readonly graceMs: number;
+  /** Asks the record that enlisted a branch what it decided (the HTTP transport's query). */
+  readonly askParent: (record: TransactionRecord) => Promise<OutcomeAnswer>;
 }
 
 /** Runs the next step of one record: the unit of work of every recovery driver. */
 export class Recoverer {
-  constructor(
-    private readonly domain: string,
-    private readonly storage: TransactionStorage,
-    private readonly log: RecordLog,
-    private readonly manager: TransactionManager,
-    private readonly clock: Clock,
-    private readonly telemetry: Telemetry,
-    private readonly limits: RecovererLimits,
-  ) {}
+  constructor(private readonly config: RecovererConfig) {}
 
   async recover(xid: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
+    const { storage } = this.config;
     const given = options.record;
-    if (given === undefined) return this.#recover(xid, await this.storage.get(xid), options);
+    if (given === undefined) return this.#recover(xid, await storage.get(xid), options);
     const result = await this.#recover(xid, copyRecord(given), options);
     // A scan's copy may be stale: the lost compare-and-set says so, and a fresh read decides.
-    return result.outcome === 'busy' ? this.#recover(xid, await this.storage.get(xid), options) : result;
+    return result.outcome === 'busy' && !(result.error instanceof BusyError)
+      ? this.#recover(xid, await storage.get(xid), options)
+      : result;
   }
 
   async #recover(
@@ -84,70 +93,115 @@ export class Recoverer {
     record: TransactionRecord | undefined,
     options: RecoverOptions,
   ): Promise<RecoveryResult> {
+    const { domain, clock, claims, graceMs, telemetry } = this.config;
     if (record === undefined) return { xid, outcome: 'not-found' };
-    if (record.domain !== this.domain) return { xid, outcome: 'foreign', status: record.status };
+    if (record.domain !== domain) return { xid, outcome: 'foreign', status: record.status };
     if (record.parkedAt !== undefined && options.force !== true) {
       return { xid, outcome: 'parked', status: record.status };
     }
-    const now = this.clock.now();
-    const step = decide(record, now);
+    const step = decide(record, clock.now(), graceMs);
     if (step === 'none') return { xid, outcome: 'finished', status: record.status };
     if (step === 'wait') return { xid, outcome: 'waiting', status: record.status };
-    // A confirm or cancel written recently may still be running in the process that wrote it.
-    const leased =
-      step !== 'fail-try' &&
-      record.status !== 'TRYING' &&
-      now - record.updatedAt < this.limits.recoverAfterMs;
-    if (leased && options.force !== true) return { xid, outcome: 'waiting', status: record.status };
+    // Another driver (the process that wrote the commit point, a branch's command, another
+    // worker) is running its confirm or cancel.
+    const busy = claims.busy(record);
+    if (busy !== undefined) return { xid, outcome: 'busy', status: record.status, error: busy };
 
-    const span = this.telemetry.start('tcc.recover', record);
-    const result = await this.telemetry.within(span, () =>
-      this.attempt(record, step, options.force === true),
-    );
-    this.telemetry.end(span, record, result.error);
-    this.telemetry.recovered(result.outcome);
+    const span = telemetry.start('tcc.recover', record);
+    const result = await telemetry.within(span, () => this.#attempt(record, step, options.force === true));
+    telemetry.end(span, record, result.error);
+    telemetry.recovered(result.outcome);
     return result;
   }
 
-  private async attempt(
+  async #attempt(
     record: TransactionRecord,
-    step: 'confirm' | 'cancel' | 'fail-try',
+    step: 'confirm' | 'cancel' | 'fail-try' | 'ask',
     force: boolean,
   ): Promise<RecoveryResult> {
     const { xid } = record;
-    const { maxRetries } = this.limits;
+    const { maxRetries, clock } = this.config;
     if (record.retries >= maxRetries && !force) {
       // Attempts that died without writing their failure (a crashed worker) count too.
-      record.parkedAt = this.clock.now();
+      record.parkedAt = clock.now();
       record.lastError ??= `gave up after ${record.retries} attempts`;
-      return (await this.claim(record))
+      return (await this.#write(record))
         ? { xid, outcome: 'parked', status: record.status }
         : { xid, outcome: 'busy' };
     }
-    // Counting the attempt is also the compare-and-set that keeps two workers from driving
-    // the record at once.
-    record.retries += 1;
-    if (step === 'fail-try') record.status = 'TRY_FAILED';
-    if (step === 'cancel') record.status = 'CANCELLING';
-    delete record.parkedAt;
-    if (!(await this.claim(record))) return { xid, outcome: 'busy' };
-    if (step === 'fail-try') return { xid, outcome: 'try-failed', status: record.status };
+    let phase: 'confirm' | 'cancel' | 'fail-try';
+    if (step === 'ask') {
+      const asked = await this.#ask(record);
+      if (asked.outcome === 'pending') return { xid, outcome: 'waiting', status: record.status };
+      if (asked.outcome === 'failed') return asked.result;
+      phase = asked.outcome;
+    } else phase = step;
 
-    const failure = await this.manager.settle(record, step, undefined, (failed) => {
-      if (failed.retries >= maxRetries) failed.parkedAt = this.clock.now();
+    // Counting the attempt is also the write that carries this driver's claim.
+    record.retries += 1;
+    delete record.parkedAt;
+    if (phase === 'fail-try') {
+      // Nothing to drive: the status says the try is over, and no claim is left behind.
+      record.status = 'TRY_FAILED';
+      return (await this.#write(record))
+        ? { xid, outcome: 'try-failed', status: record.status }
+        : { xid, outcome: 'busy' };
+    }
+    record.status = phase === 'confirm' ? 'CONFIRMING' : 'CANCELLING';
+    let claim: Claim;
+    try {
+      claim = await this.config.claims.take(record);
+    } catch (error) {
+      if (error instanceof BusyError) return { xid, outcome: 'busy', status: record.status, error };
+      if (error instanceof OptimisticLockError) return { xid, outcome: 'busy' };
+      throw error;
+    }
+    const failure = await this.config.manager.settle(claim, phase, undefined, (failed, error) => {
+      // A busy branch is another driver at work there, not a failed attempt: it is not counted.
+      if (error instanceof BusyError) failed.retries -= 1;
+      else if (failed.retries >= maxRetries) failed.parkedAt = clock.now();
     });
     if (failure === undefined) {
-      return { xid, outcome: step === 'confirm' ? 'confirmed' : 'cancelled', status: record.status };
+      return { xid, outcome: phase === 'confirm' ? 'confirmed' : 'cancelled', status: record.status };
+    }
+    if (failure.error instanceof BusyError || failure.error instanceof LeaseLostError) {
+      return { xid, outcome: 'busy', status: record.status, error: failure.error };
     }
     // Parked only if the write that says so landed.
     const parked = failure.recorded && record.parkedAt !== undefined;
     return { xid, outcome: parked ? 'parked' : 'failed', status: record.status, error: failure.error };
   }
 
-  /** Writes the record; `false` if another worker changed it first. */
-  private async claim(record: TransactionRecord): Promise<boolean> {
+  /**
+   * Asks a branch's parent what it decided. A parent that cannot be asked (unreachable, or no
+   * address known) is a failed attempt, counted and in time parked, for an operator to decide.
+   */
+  async #ask(
+    record: TransactionRecord,
+  ): Promise<
+    | { readonly outcome: 'confirm' | 'cancel' | 'pending' }
+    | { readonly outcome: 'failed'; readonly result: RecoveryResult }
+  > {
+    const { xid } = record;
     try {
-      await this.log.save(record);
+      return await this.config.askParent(record);
+    } catch (error) {
+      record.retries += 1;
+      record.lastError = `asking ${record.parent?.domain ?? 'its parent'} for the outcome failed: ${messageOf(error)}`;
+      const parked = record.retries >= this.config.maxRetries;
+      if (parked) record.parkedAt = this.config.clock.now();
+      if (!(await this.#write(record))) return { outcome: 'failed', result: { xid, outcome: 'busy' } };
+      return {
+        outcome: 'failed',
+        result: { xid, outcome: parked ? 'parked' : 'failed', status: record.status, error },
+      };
+    }
+  }
+
+  /** Writes the record; `false` if another driver changed it first. */
+  async #write(record: TransactionRecord): Promise<boolean> {
+    try {
+      await this.config.log.save(record);
       return true;
     } catch (error) {
       if (error instanceof OptimisticLockError) return false;
@@ -157,9 +211,12 @@ export class Recoverer {
 }
 
 function copyRecord(record: TransactionRecord): TransactionRecord {
-  return {
+  const copy: TransactionRecord = {
     ...record,
     participants: record.participants.map((p) => ({ ...p })),
     attachments: { ...record.attachments },
   };
+  if (record.claim !== undefined) copy.claim = { ...record.claim };
+  if (record.parent !== undefined) copy.parent = { ...record.parent };
+  return copy;
 }

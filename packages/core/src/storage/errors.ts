@@ -1,4 +1,5 @@
 import { TccError } from '../tcc-error.js';
+import type { TransactionStatus } from '../transaction/record.js';
 
 /** A compare-and-set lost: the record changed (or vanished) since it was read. */
 export class OptimisticLockError extends TccError {
@@ -17,13 +18,47 @@ export class OptimisticLockError extends TccError {
   }
 }
 
-/** `create` of an xid that is already stored. */
+/**
+ * `create` of an xid that is already stored; also `tcc.transaction(fn, { id })` with an id that
+ * already ran (or is running), whose body was therefore not run again.
+ */
 export class DuplicateTransactionError extends TccError {
   readonly xid: string;
+  /** Status of the record already stored under the xid, where the runtime read it. */
+  readonly status: TransactionStatus | undefined;
+  /**
+   * What became of that transaction, where the log still has it: `confirmed` once its commit
+   * point (CONFIRMING) was written, `cancelled` once it was cancelled, `pending` while it tries.
+   */
+  readonly outcome: 'confirmed' | 'cancelled' | 'pending' | undefined;
 
-  constructor(xid: string) {
-    super('TCC_DUPLICATE_TRANSACTION', `transaction ${xid} already exists`);
+  constructor(xid: string, status?: TransactionStatus) {
+    const outcome = outcomeOf(status);
+    super(
+      'TCC_DUPLICATE_TRANSACTION',
+      status === undefined
+        ? `transaction ${xid} already exists`
+        : `transaction ${xid} already exists (${status}: ${outcome === 'pending' ? 'still trying' : outcome})`,
+    );
     this.xid = xid;
+    this.status = status;
+    this.outcome = outcome;
+  }
+}
+
+function outcomeOf(status: TransactionStatus | undefined): DuplicateTransactionError['outcome'] {
+  switch (status) {
+    case undefined:
+      return undefined;
+    case 'CONFIRMING':
+    case 'CONFIRMED':
+      return 'confirmed';
+    case 'CANCELLING':
+    case 'CANCELLED':
+    case 'TRY_FAILED':
+      return 'cancelled';
+    default:
+      return 'pending';
   }
 }
 

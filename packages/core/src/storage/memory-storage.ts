@@ -26,7 +26,7 @@ export interface MemoryStorageStats {
   records: number;
   /** Terminal records (CONFIRMED, CANCELLED) held until their `expiresAt`. */
   tombstones: number;
-  /** Records `findStuck` looks at: TRYING, CONFIRMING or CANCELLING and not parked. */
+  /** Records `findStuck` looks at: unfinished and not parked. */
   stuck: number;
 }
 
@@ -121,9 +121,9 @@ export class MemoryStorage implements TransactionStorage {
   async findStuck(query: FindStuckQuery): Promise<Page> {
     this.assertOpen();
     const limit = requireLimit('findStuck', query.limit);
-    const { domain, updatedBefore } = query;
-    if (typeof updatedBefore !== 'number' || Number.isNaN(updatedBefore)) {
-      throw new StorageError(`findStuck: updatedBefore must be a number, got ${String(updatedBefore)}`);
+    const { domain, dueBefore } = query;
+    if (typeof dueBefore !== 'number' || Number.isNaN(dueBefore)) {
+      throw new StorageError(`findStuck: dueBefore must be a number, got ${String(dueBefore)}`);
     }
     const after = query.cursor === undefined ? undefined : decodeCursor('findStuck', query.cursor);
     const index = this.stuck.get(domain);
@@ -131,12 +131,12 @@ export class MemoryStorage implements TransactionStorage {
 
     const due: TransactionRecord[] = [];
     for (const record of index.values()) {
-      if (record.updatedAt >= updatedBefore) continue;
-      if (after !== undefined && compareKey(record.updatedAt, record.xid, ...after) <= 0) continue;
+      if (record.dueAt >= dueBefore) continue;
+      if (after !== undefined && compareKey(record.dueAt, record.xid, ...after) <= 0) continue;
       due.push(record);
     }
-    due.sort(byUpdated);
-    return page('findStuck', due, limit, (r) => [r.updatedAt, r.xid]);
+    due.sort(byDue);
+    return page('findStuck', due, limit, (r) => [r.dueAt, r.xid]);
   }
 
   async list(query: ListQuery): Promise<Page> {
@@ -269,12 +269,15 @@ export class MemoryStorage implements TransactionStorage {
   }
 }
 
-/** Copies what a caller could mutate: the record, its participants and `attachments`. */
+/** Copies what a caller could mutate: the record, its participants, `attachments`, `claim` and `parent`. */
 function copyRecord(record: TransactionRecord): TransactionRecord {
   const source = record.participants;
   const participants = new Array<Participant>(source.length);
   for (let i = 0; i < source.length; i++) participants[i] = { ...source[i]! };
-  return { ...record, participants, attachments: { ...record.attachments } };
+  const copy: TransactionRecord = { ...record, participants, attachments: { ...record.attachments } };
+  if (record.claim !== undefined) copy.claim = { ...record.claim };
+  if (record.parent !== undefined) copy.parent = { ...record.parent };
+  return copy;
 }
 
 function isStuck(record: TransactionRecord): boolean {
@@ -293,8 +296,7 @@ function compareKey(time: number, xid: string, otherTime: number, otherXid: stri
   return xid < otherXid ? -1 : xid > otherXid ? 1 : 0;
 }
 
-const byUpdated = (a: TransactionRecord, b: TransactionRecord) =>
-  compareKey(a.updatedAt, a.xid, b.updatedAt, b.xid);
+const byDue = (a: TransactionRecord, b: TransactionRecord) => compareKey(a.dueAt, a.xid, b.dueAt, b.xid);
 const byCreated = (a: TransactionRecord, b: TransactionRecord) =>
   compareKey(a.createdAt, a.xid, b.createdAt, b.xid);
 

@@ -1,14 +1,9 @@
 import { STUCK_STATUSES, TERMINAL_STATUSES } from '../transaction/record.js';
 
-const STATUSES: ReadonlySet<string> = new Set([
-  ...STUCK_STATUSES,
-  ...TERMINAL_STATUSES,
-  'TRIED',
-  'TRY_FAILED',
-]);
+const STATUSES: ReadonlySet<string> = new Set([...STUCK_STATUSES, ...TERMINAL_STATUSES]);
 const PARTICIPANT_STATUSES: ReadonlySet<string> = new Set(['TRYING', 'TRIED', 'CONFIRMED', 'CANCELLED']);
 const STRINGS = ['globalId', 'xid', 'domain', 'rootDomain'] as const;
-const NUMBERS = ['retries', 'version', 'createdAt', 'updatedAt', 'deadline'] as const;
+const NUMBERS = ['retries', 'version', 'createdAt', 'updatedAt', 'deadline', 'dueAt'] as const;
 
 /**
  * What is wrong with a value read back from a store as a transaction record (parsed JSON), or
@@ -40,12 +35,27 @@ export function recordShapeProblem(value: unknown): string | undefined {
   for (const [name, v] of Object.entries(value.attachments)) {
     if (typeof v !== 'string') return `attachments.${name} is ${describe(v)}, expected a string`;
   }
-  for (const field of ['parkedAt', 'expiresAt'] as const) {
+  for (const field of ['parkedAt', 'expiresAt', 'keepFor'] as const) {
     if (field in value && typeof value[field] !== 'number')
       return `field ${field} is ${describe(value[field])}`;
   }
   if ('lastError' in value && typeof value.lastError !== 'string')
     return `field lastError is ${describe(value.lastError)}`;
+  if ('claim' in value) {
+    const claim = value.claim;
+    if (!isObject(claim) || typeof claim.owner !== 'string' || typeof claim.until !== 'number')
+      return `field claim is ${describe(claim)}, expected { owner: string, until: number }`;
+  }
+  if ('parent' in value) {
+    const parent = value.parent;
+    if (
+      !isObject(parent) ||
+      typeof parent.domain !== 'string' ||
+      typeof parent.xid !== 'string' ||
+      ('endpoint' in parent && typeof parent.endpoint !== 'string')
+    )
+      return `field parent is ${describe(parent)}, expected { domain, xid, endpoint? } of strings`;
+  }
   return undefined;
 }
 

@@ -3,8 +3,8 @@ import type { TransactionRecord, TransactionStatus, TransactionType } from '../t
 /** Query of {@link TransactionStorage.findStuck}. */
 export interface FindStuckQuery {
   domain: string;
-  /** Only records whose `updatedAt` is strictly before this time (ms since the epoch). */
-  updatedBefore: number;
+  /** Only records whose `dueAt` is strictly before this time (ms since the epoch): usually now. */
+  dueBefore: number;
   limit: number;
   /** Opaque cursor returned by the previous page; omit for the first page. */
   cursor?: string;
@@ -33,8 +33,9 @@ export interface Page {
  * Rules every implementation keeps:
  * - writes are atomic compare-and-sets on `version`; a lost race is an `OptimisticLockError`;
  * - the store keeps no reference to objects passed in and returns fresh objects from reads;
- * - `findStuck` returns records in TRYING, CONFIRMING or CANCELLING that are not parked,
- *   ordered by `(updatedAt, xid)`, and its cost does not grow with finished records;
+ * - `findStuck` returns records in a stuck status (every status but CONFIRMED and CANCELLED,
+ *   see `STUCK_STATUSES`) that are not parked, ordered by `(dueAt, xid)`, and its cost does not
+ *   grow with finished records;
  * - terminal records (CONFIRMED, CANCELLED) are never stuck, are written only by `complete` or
  *   by `create` with an `expiresAt` (an empty-rollback tombstone), and disappear once
  *   `expiresAt <= now`, after which the xid may be created again;

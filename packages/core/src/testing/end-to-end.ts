@@ -88,7 +88,7 @@ export function describeEndToEnd(name: string, harness: StorageHarness): void {
       expect(record?.status).toBe('CONFIRMING');
       expect(record?.participants.map((p) => p.status)).toEqual(['CONFIRMED', 'TRYING']);
       expect(record?.lastError).toContain('warehouse down');
-      const stuck = await inner.findStuck({ domain: 'order', updatedBefore: Date.now() + 1, limit: 10 });
+      const stuck = await inner.findStuck({ domain: 'order', dueBefore: Date.now() + 1, limit: 10 });
       expect(stuck.records.map((r) => r.xid)).toEqual([record!.xid]);
 
       const result = await tcc.recover(record!.xid);
@@ -99,7 +99,7 @@ export function describeEndToEnd(name: string, harness: StorageHarness): void {
         'b.confirm:1',
       ]);
       expect(await inner.count({})).toBe(0);
-      expect(await inner.findStuck({ domain: 'order', updatedBefore: Date.now() + 1, limit: 10 })).toEqual({
+      expect(await inner.findStuck({ domain: 'order', dueBefore: Date.now() + 1, limit: 10 })).toEqual({
         records: [],
       });
       await close();

@@ -13,12 +13,14 @@ export interface StorageHarness {
 
 /**
  * A valid ROOT record in TRYING, version 1, with a unique xid and one local participant.
- * `globalId` follows `xid` and `updatedAt` follows `createdAt` unless given.
+ * `globalId` follows `xid`, `updatedAt` follows `createdAt`, and `dueAt` follows `updatedAt`
+ * unless given.
  */
 export function makeRecord(overrides: Partial<TransactionRecord> = {}): TransactionRecord {
   const xid = overrides.xid ?? randomUUID();
   const createdAt = overrides.createdAt ?? Date.now();
   const domain = overrides.domain ?? 'test';
+  const updatedAt = overrides.updatedAt ?? createdAt;
   return {
     globalId: xid,
     xid,
@@ -41,8 +43,9 @@ export function makeRecord(overrides: Partial<TransactionRecord> = {}): Transact
     retries: 0,
     version: 1,
     createdAt,
-    updatedAt: createdAt,
+    updatedAt,
     deadline: createdAt + 30_000,
+    dueAt: updatedAt,
     ...overrides,
   };
 }
@@ -52,7 +55,7 @@ const HOUR = 60 * MINUTE;
 const DAY = 24 * HOUR;
 /** Guards page loops, so a store whose cursor never ends fails instead of hanging. */
 const MAX_PAGES = 1_000;
-const STUCK: readonly TransactionStatus[] = ['TRYING', 'CONFIRMING', 'CANCELLING'];
+const STUCK: readonly TransactionStatus[] = ['TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING'];
 
 /**
  * Defines the vitest suite every {@link TransactionStorage} must pass.
@@ -131,8 +134,8 @@ export function describeStorageConformance(name: string, harness: StorageHarness
       return pages;
     }
 
-    async function stuckXids(domain: string, updatedBefore = Date.now()): Promise<string[]> {
-      return (await stuckPages({ domain, updatedBefore, limit: 100 })).flat().map((r) => r.xid);
+    async function stuckXids(domain: string, dueBefore = Date.now()): Promise<string[]> {
+      return (await stuckPages({ domain, dueBefore, limit: 100 })).flat().map((r) => r.xid);
     }
 
     async function listXids(query: Omit<ListQuery, 'limit' | 'cursor'>): Promise<string[]> {
@@ -179,6 +182,10 @@ export function describeStorageConformance(name: string, harness: StorageHarness
           createdAt: base,
           updatedAt: base + 1_234,
           deadline: base + 30_000,
+          dueAt: base + 31_000,
+          claim: { owner: 'host/123/ab12cd#7', until: base + 31_000 },
+          parent: { domain: 'order', xid: randomUUID(), endpoint: 'http://127.0.0.1:4000/api' },
+          keepFor: DAY,
           parkedAt: base + 2_000,
           lastError: 'Error: boom\n    at confirm (file.ts:1:1)',
           expiresAt: Date.now() + 30 * DAY,
@@ -192,7 +199,8 @@ export function describeStorageConformance(name: string, harness: StorageHarness
         await storage.create(record);
         const stored = await storage.get(record.xid);
         expect(stored).toStrictEqual(record);
-        for (const field of ['parkedAt', 'lastError', 'expiresAt']) expect(stored).not.toHaveProperty(field);
+        for (const field of ['parkedAt', 'lastError', 'expiresAt', 'claim', 'parent', 'keepFor'])
+          expect(stored).not.toHaveProperty(field);
       });
 
       it('returns undefined for an unknown xid', async () => {
@@ -251,8 +259,7 @@ export function describeStorageConformance(name: string, harness: StorageHarness
         expect(first).toBeDefined();
         mutate(first!);
         mutate(
-          (await storage.findStuck({ domain: record.domain, updatedBefore: Date.now(), limit: 10 }))
-            .records[0]!,
+          (await storage.findStuck({ domain: record.domain, dueBefore: Date.now(), limit: 10 })).records[0]!,
         );
         mutate((await storage.list({ limit: 10 })).records[0]!);
         const again = await storage.get(record.xid);
@@ -405,7 +412,7 @@ export function describeStorageConformance(name: string, harness: StorageHarness
     });
 
     describe('findStuck', () => {
-      it('returns only TRYING, CONFIRMING and CANCELLING records', async () => {
+      it('returns every unfinished record (TRYING, TRIED, TRY_FAILED, CONFIRMING, CANCELLING), no tombstone', async () => {
         const old = Date.now() - HOUR;
         const byStatus = new Map<TransactionStatus, TransactionRecord>();
         for (const status of ['TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING'] as const) {
@@ -424,7 +431,7 @@ export function describeStorageConformance(name: string, harness: StorageHarness
 
         const found = await stuckXids('test');
         expect(new Set(found)).toEqual(new Set(STUCK.map((s) => byStatus.get(s)!.xid)));
-        expect(found).toHaveLength(3);
+        expect(found).toHaveLength(5);
       });
 
       it('returns only records of the asked domain', async () => {
@@ -437,7 +444,7 @@ export function describeStorageConformance(name: string, harness: StorageHarness
         await createAll([...a, ...b]);
         expect(await stuckXids('a')).toEqual(a.map((r) => r.xid));
         expect(await stuckXids('b')).toEqual(b.map((r) => r.xid));
-        expect(await storage.findStuck({ domain: 'c', updatedBefore: Date.now(), limit: 10 })).toStrictEqual({
+        expect(await storage.findStuck({ domain: 'c', dueBefore: Date.now(), limit: 10 })).toStrictEqual({
           records: [],
         });
       });
@@ -456,7 +463,7 @@ export function describeStorageConformance(name: string, harness: StorageHarness
         expect(await stuckXids('test')).toEqual([parked.xid]);
       });
 
-      it('takes updatedBefore strictly', async () => {
+      it('takes dueBefore strictly', async () => {
         const at = Date.now() - HOUR;
         const before = makeRecord({ createdAt: at - 1 });
         const exactly = makeRecord({ createdAt: at });
@@ -467,43 +474,47 @@ export function describeStorageConformance(name: string, harness: StorageHarness
         expect(await stuckXids('test', at + 2)).toEqual([before.xid, exactly.xid, after.xid]);
       });
 
-      it('orders by (updatedAt, xid) and follows updates of updatedAt', async () => {
+      it('orders by (dueAt, xid), not by updatedAt, and follows updates of dueAt', async () => {
         const base = Date.now() - HOUR;
         const random = seeded(7);
-        const records = Array.from({ length: 15 }, () =>
-          makeRecord({ createdAt: base - 10, updatedAt: base + Math.floor(random() * 3) }),
+        const records = Array.from({ length: 15 }, (_, i) =>
+          makeRecord({
+            createdAt: base - 10,
+            updatedAt: base + 14 - i,
+            dueAt: base + Math.floor(random() * 3),
+          }),
         );
         await createAll(records);
-        expect(await stuckXids('test')).toEqual(sortByUpdated(records).map((r) => r.xid));
+        expect(await stuckXids('test')).toEqual(sortByDue(records).map((r) => r.xid));
 
-        const first = sortByUpdated(records)[0]!;
-        const moved = await rewrite(first, { updatedAt: base + 5 });
-        const expected = sortByUpdated(records.map((r) => (r.xid === moved.xid ? moved : r)));
+        const first = sortByDue(records)[0]!;
+        const moved = await rewrite(first, { dueAt: base + 5 });
+        const expected = sortByDue(records.map((r) => (r.xid === moved.xid ? moved : r)));
         expect(await stuckXids('test')).toEqual(expected.map((r) => r.xid));
         expect(expected.at(-1)!.xid).toBe(moved.xid);
       });
 
-      it('pages through equal updatedAt ties, each record once, the last page without cursor', async () => {
+      it('pages through equal dueAt ties, each record once, the last page without cursor', async () => {
         const at = Date.now() - HOUR;
         const records = Array.from({ length: 25 }, () => makeRecord({ createdAt: at }));
         await createAll(records);
-        const pages = await stuckPages({ domain: 'test', updatedBefore: Date.now(), limit: 10 });
+        const pages = await stuckPages({ domain: 'test', dueBefore: Date.now(), limit: 10 });
         expect(pages.map((p) => p.length)).toEqual([10, 10, 5]);
-        expect(pages.flat().map((r) => r.xid)).toEqual(sortByUpdated(records).map((r) => r.xid));
+        expect(pages.flat().map((r) => r.xid)).toEqual(sortByDue(records).map((r) => r.xid));
       });
 
       it('does not lose or repeat unchanged records when another moves between pages', async () => {
         const base = Date.now() - HOUR;
         const records = Array.from({ length: 25 }, (_, i) => makeRecord({ createdAt: base + i * 10 }));
         await createAll(records);
-        const query = { domain: 'test', updatedBefore: base + 10 * MINUTE, limit: 10 };
+        const query = { domain: 'test', dueBefore: base + 10 * MINUTE, limit: 10 };
         const first = await storage.findStuck(query);
         expect(first.records.map((r) => r.xid)).toEqual(records.slice(0, 10).map((r) => r.xid));
         expect(first.cursor).toBeDefined();
 
         // A seen record and an unseen one are retried: both move behind every other record.
-        const seen = await rewrite(records[3]!, { updatedAt: base + 500, retries: 1 });
-        const unseen = await rewrite(records[15]!, { updatedAt: base + 600, retries: 1 });
+        const seen = await rewrite(records[3]!, { dueAt: base + 500, retries: 1 });
+        const unseen = await rewrite(records[15]!, { dueAt: base + 600, retries: 1 });
         const rest: TransactionRecord[] = [];
         let cursor = first.cursor;
         for (let n = 0; cursor !== undefined; n++) {
@@ -526,7 +537,7 @@ export function describeStorageConformance(name: string, harness: StorageHarness
       it('returns no cursor when the page holds everything', async () => {
         const records = Array.from({ length: 3 }, () => makeRecord({ createdAt: Date.now() - HOUR }));
         await createAll(records);
-        const page = await storage.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 10 });
+        const page = await storage.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 10 });
         expect(page.records).toHaveLength(3);
         expect(page.cursor).toBeUndefined();
       });
@@ -629,18 +640,15 @@ export function describeStorageConformance(name: string, harness: StorageHarness
         });
         await createAll(records);
 
-        const updatedBefore = base + 80;
-        const expected = sortByUpdated(
+        const dueBefore = base + 80;
+        const expected = sortByDue(
           records.filter(
             (r) =>
-              r.domain === 'x' &&
-              STUCK.includes(r.status) &&
-              r.parkedAt === undefined &&
-              r.updatedAt < updatedBefore,
+              r.domain === 'x' && STUCK.includes(r.status) && r.parkedAt === undefined && r.dueAt < dueBefore,
           ),
         );
         expect(expected.length).toBeGreaterThan(100);
-        const pages = await stuckPages({ domain: 'x', updatedBefore, limit: 37 });
+        const pages = await stuckPages({ domain: 'x', dueBefore, limit: 37 });
         expect(pages.flat().map((r) => r.xid)).toEqual(expected.map((r) => r.xid));
         expect(await storage.count({ domain: 'x' })).toBe(records.filter((r) => r.domain === 'x').length);
       });
@@ -658,10 +666,8 @@ function mutate(record: TransactionRecord): void {
   record.participants.push({ id: 'px', kind: 'remote', endpoint: 'http://x', xid: 'x', status: 'TRYING' });
 }
 
-function sortByUpdated(records: TransactionRecord[]): TransactionRecord[] {
-  return [...records].sort(
-    (a, b) => a.updatedAt - b.updatedAt || (a.xid < b.xid ? -1 : a.xid > b.xid ? 1 : 0),
-  );
+function sortByDue(records: TransactionRecord[]): TransactionRecord[] {
+  return [...records].sort((a, b) => a.dueAt - b.dueAt || (a.xid < b.xid ? -1 : a.xid > b.xid ? 1 : 0));
 }
 
 /** A small deterministic generator (mulberry32), so a failing layout can be reproduced. */

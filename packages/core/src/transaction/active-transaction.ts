@@ -1,7 +1,7 @@
 import { Scope } from '../context/scope.js';
 import { activeTraceparent } from '../telemetry/traceparent.js';
 import type { ResolvedTransactionOptions } from './options.js';
-import type { Participant, TransactionRecord, TransactionType } from './record.js';
+import type { BranchParent, Participant, TransactionRecord, TransactionType } from './record.js';
 
 /** A remote participant waiting for the write that persists it, and its caller. */
 export interface PendingEnlist {
@@ -16,6 +16,8 @@ export interface BranchOrigin {
   readonly xid: string;
   readonly rootDomain: string;
   readonly deadline: number;
+  /** The record that enlisted the branch, asked for the outcome if its commands never come. */
+  readonly parent: BranchParent;
 }
 
 /**
@@ -38,6 +40,10 @@ export class ActiveTransaction {
   readonly xid: string;
   readonly rootDomain: string;
   readonly type: TransactionType;
+  /** Where the branch came from (`undefined` for a root). */
+  readonly origin: BranchOrigin | undefined;
+  /** A root begun with an id: kept this long once finished (ms), to answer a retry with the id. */
+  keepFor: number | undefined;
   /** A branch: called once its try has been closed (TRIED or cancelled). */
   onClosed: (() => void) | undefined;
   /**
@@ -60,6 +66,7 @@ export class ActiveTransaction {
     readonly options: ResolvedTransactionOptions,
     branch?: BranchOrigin,
   ) {
+    this.origin = branch;
     this.xid = branch?.xid ?? globalId;
     this.rootDomain = branch?.rootDomain ?? domain;
     this.type = branch === undefined ? 'ROOT' : 'BRANCH';
@@ -139,7 +146,7 @@ export class ActiveTransaction {
   newRecord(now: number): TransactionRecord {
     // The trace that began the record, so a recovery job much later can link back to it.
     const traceparent = activeTraceparent();
-    return {
+    const record: TransactionRecord = {
       globalId: this.globalId,
       xid: this.xid,
       domain: this.domain,
@@ -153,6 +160,10 @@ export class ActiveTransaction {
       createdAt: this.createdAt,
       updatedAt: now,
       deadline: this.deadline,
+      dueAt: this.deadline,
     };
+    if (this.origin !== undefined) record.parent = this.origin.parent;
+    if (this.keepFor !== undefined) record.keepFor = this.keepFor;
+    return record;
   }
 }

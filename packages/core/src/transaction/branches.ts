@@ -3,11 +3,13 @@ import { DuplicateTransactionError, OptimisticLockError } from '../storage/error
 import { TccError } from '../tcc-error.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { ActiveTransaction, BranchOrigin } from './active-transaction.js';
-import { TransactionHangingError } from './errors.js';
+import type { Claim, Claims } from './claims.js';
+import { BusyError, LeaseLostError, TransactionHangingError } from './errors.js';
 import type { SettlePhase } from './phase-driver.js';
 import type { TransactionRecord } from './record.js';
 import type { RecordLog } from './record-log.js';
 import type { TransactionManager } from './transaction-manager.js';
+import { sleep, within } from './waits.js';
 
 /** Attachment holding the reply of a branch's try, replayed to a duplicate try. */
 export const REPLY_ATTACHMENT = 'tcc.reply';
@@ -29,11 +31,15 @@ export type BranchOpening =
 /** A try whose branch record was there already: answered as the first one was, or refused. */
 export type BranchSeen = Exclude<BranchOpening, { readonly kind: 'open' }>;
 
-/** Result of a confirm or cancel command: `done` (also when there was nothing left to do). */
+/**
+ * Result of a confirm or cancel command: `done` (also when there was nothing left to do), or
+ * `busy` when another driver holds the branch's claim (the root asks again after `retryAfterMs`).
+ */
 export type BranchCommandResult =
   | { readonly kind: 'done'; readonly detail: string }
   | { readonly kind: 'not-found'; readonly detail: string }
   | { readonly kind: 'conflict'; readonly detail: string }
+  | { readonly kind: 'busy'; readonly detail: string; readonly retryAfterMs: number }
   | { readonly kind: 'failed'; readonly detail: string; readonly error: unknown };
 
 export interface BranchKeeperConfig {
@@ -41,6 +47,7 @@ export interface BranchKeeperConfig {
   readonly clock: Clock;
   readonly log: RecordLog;
   readonly manager: TransactionManager;
+  readonly claims: Claims;
   readonly telemetry: Telemetry;
   /** How long a CANCELLED tombstone of an empty rollback is kept. */
   readonly tombstoneMs: number;
@@ -48,10 +55,14 @@ export interface BranchKeeperConfig {
 
 /** Replies larger than this are not kept for replay (a duplicate try then gets a short note). */
 const MAX_STORED_REPLY_BYTES = 16 * 1024;
-/** Lost compare-and-sets a command retries before it reports a conflict. */
+/** Lost compare-and-sets a command retries before it answers busy. */
 const COMMAND_ATTEMPTS = 5;
 /** How long a command waits for one of the same branch still running in this process. */
 const COMMAND_WAIT_MS = 5_000;
+/** The busy answer's retry hint when the other driver is a command of this process, or a writer that kept winning. */
+const BUSY_RETRY_MS = 100;
+/** Pauses (ms) between reads of a try that runs in another process, waited for by its duplicate. */
+const DUPLICATE_POLL_MS = [10, 25, 50, 100, 250] as const;
 
 /**
  * The callee's side of remote branches (DESIGN.md §4): opens and closes a branch's try, and
@@ -87,9 +98,12 @@ export class BranchKeeper {
         ),
       };
     }
-    if (this.#running.has(origin.xid)) {
-      // The same try, sent again while the first is still running here.
-      return { kind: 'duplicate', reply: undefined, status: 'TRYING' };
+    const running = this.#running.get(origin.xid);
+    if (running !== undefined) {
+      // The same try, sent again while the first is still running here (the caller timed out
+      // and retried): wait for the first, bounded by the deadline, and answer as it was answered.
+      await untilEndedOrDeadline(running, clock);
+      return this.#seenBefore(origin);
     }
     const tx = manager.openBranch(origin);
     let seen: Promise<unknown> | undefined;
@@ -114,8 +128,30 @@ export class BranchKeeper {
     return { kind: 'open', tx };
   }
 
+  /**
+   * What a try whose branch record is there already gets: the first try's answer, once that try
+   * has ended (it may still be running, here or in another process of this service: the
+   * duplicate waits for it, up to the deadline), or a refusal if the branch was cancelled.
+   */
   async #seenBefore(origin: BranchOrigin): Promise<BranchSeen> {
-    const stored = await this.config.log.storage.get(origin.xid);
+    const { clock, log } = this.config;
+    let stored = await log.storage.get(origin.xid);
+    for (let i = 0; stored?.status === 'TRYING' && stored.globalId === origin.globalId; i++) {
+      const left = origin.deadline - clock.now();
+      if (left <= 0) {
+        return {
+          kind: 'refused',
+          error: new TransactionHangingError(
+            origin.globalId,
+            `the first try of branch ${origin.xid} did not end before the deadline`,
+          ),
+        };
+      }
+      const running = this.#running.get(origin.xid);
+      if (running !== undefined) await untilEndedOrDeadline(running, clock);
+      else await sleep(Math.min(left, DUPLICATE_POLL_MS[Math.min(i, DUPLICATE_POLL_MS.length - 1)]!));
+      stored = await log.storage.get(origin.xid);
+    }
     if (stored === undefined || stored.globalId !== origin.globalId) {
       // Gone between the create and this read (an expired tombstone), or an xid of another
       // transaction: either way this try must not run.
@@ -208,15 +244,16 @@ export class BranchKeeper {
       // leaves the tombstone that fences out a try sent again).
       if (record === undefined) return { tried: false, error: failure };
       record.status = 'CANCELLING';
+      let claim: Claim;
       try {
-        await log.save(record);
+        claim = await this.config.claims.take(record);
       } catch {
         // Lost to a cancel command (which cancels it) or the store is down (the root's cancel
         // or recovery after the deadline finishes it): the try is refused either way.
         record.status = 'TRYING';
         return { tried: false, error: failure };
       }
-      await manager.settle(record, 'cancel');
+      await manager.settle(claim, 'cancel');
       return { tried: false, error: failure };
     } finally {
       tx.onClosed?.();
@@ -237,8 +274,9 @@ export class BranchKeeper {
         // A participant's confirm or cancel that does not end must not hold every later
         // command of the branch: the root records this answer and sends it again later.
         return {
-          kind: 'conflict',
+          kind: 'busy',
           detail: `another command of branch ${xid} is still running here; try again`,
+          retryAfterMs: BUSY_RETRY_MS,
         };
       }
       return await this.#command(action, globalId, xid);
@@ -262,7 +300,11 @@ export class BranchKeeper {
           : await this.#cancel(record, globalId, xid);
       if (result !== 'retry') return result;
     }
-    return { kind: 'conflict', detail: `branch ${xid} kept changing under the ${action}; try again` };
+    return {
+      kind: 'busy',
+      detail: `branch ${xid} kept changing under the ${action}; try again`,
+      retryAfterMs: BUSY_RETRY_MS,
+    };
   }
 
   async #confirm(
@@ -279,16 +321,13 @@ export class BranchKeeper {
     switch (record.status) {
       case 'CONFIRMED':
         return { kind: 'done', detail: 'already confirmed' };
+      // The decision is the root's (its CONFIRMING); the branch's CONFIRMING write is the one
+      // that carries this driver's claim, so its own recovery, or a second command, cannot run
+      // the same confirms alongside it. A crash part way leaves CONFIRMING, which recovery or the
+      // root's next command finishes; a participant already confirmed is not confirmed again.
       case 'TRIED':
-      // No CONFIRMING write first: the decision is the root's (its CONFIRMING), and the root
-      // sends confirm again until the branch answers it. A crash before the CONFIRMED
-      // tombstone leaves TRIED, which the branch's own recovery leaves to the root (`wait`),
-      // and the root's retry runs the confirms again: they are idempotent (DESIGN.md §4), as
-      // they already had to be for a crash after CONFIRMING. A confirm that fails part way
-      // writes CONFIRMING with its progress (`#settle`), so a participant confirmed is not
-      // confirmed again, and operators see that the branch is being confirmed.
       case 'CONFIRMING':
-        return this.#settle(record, 'confirm');
+        return this.#drive(record, 'confirm');
       case 'TRYING':
         return { kind: 'conflict', detail: `branch ${xid} has not finished its try` };
       default:
@@ -315,18 +354,14 @@ export class BranchKeeper {
     switch (record.status) {
       case 'CANCELLED':
         return { kind: 'done', detail: 'already cancelled' };
+      // TRYING: the try may still be running (in another process of this service): the
+      // CANCELLING write is the compare-and-set that makes its close fail, so it cannot become
+      // TRIED after this. In every case that write carries this driver's claim.
       case 'TRYING':
-        // The try may still be running (in another process of this service): CANCELLING is
-        // the compare-and-set that makes its close fail, so it cannot become TRIED after this.
-        record.status = 'CANCELLING';
-        if (!(await this.#write(record))) return 'retry';
-        return this.#settle(record, 'cancel');
       case 'TRIED':
       case 'TRY_FAILED':
-      // The try has ended (nothing can move these back to TRYING): as for confirm, no
-      // CANCELLING write is needed before the cancels; the root repeats its cancel.
       case 'CANCELLING':
-        return this.#settle(record, 'cancel');
+        return this.#drive(record, 'cancel');
       default:
         return { kind: 'conflict', detail: `branch ${xid} is ${record.status}; it cannot be cancelled` };
     }
@@ -339,16 +374,6 @@ export class BranchKeeper {
       record.domain === this.config.domain &&
       record.globalId === globalId
     );
-  }
-
-  async #write(record: TransactionRecord): Promise<boolean> {
-    try {
-      await this.config.log.save(record);
-      return true;
-    } catch (error) {
-      if (error instanceof OptimisticLockError) return false;
-      throw error;
-    }
   }
 
   async #tombstone(globalId: string, xid: string): Promise<boolean> {
@@ -369,6 +394,7 @@ export class BranchKeeper {
       createdAt: now,
       updatedAt: now,
       deadline: now,
+      dueAt: now,
       expiresAt: now + tombstoneMs,
     };
     try {
@@ -380,19 +406,39 @@ export class BranchKeeper {
     }
   }
 
-  async #settle(record: TransactionRecord, phase: SettlePhase): Promise<BranchCommandResult> {
-    const failure = await this.config.manager.settle(record, phase, undefined, (failed) => {
-      // The write that keeps the progress also says which way the branch is going.
-      failed.status = phase === 'confirm' ? 'CONFIRMING' : 'CANCELLING';
-    });
+  /**
+   * Claims the branch (writing CONFIRMING or CANCELLING with the claim) and runs the phase.
+   * Another driver's live claim is a busy answer; a record changed since it was read, a retry.
+   */
+  async #drive(record: TransactionRecord, phase: SettlePhase): Promise<BranchCommandResult | 'retry'> {
+    record.status = phase === 'confirm' ? 'CONFIRMING' : 'CANCELLING';
+    let claim: Claim;
+    try {
+      claim = await this.config.claims.take(record);
+    } catch (error) {
+      if (error instanceof BusyError) return busyResult(error);
+      if (error instanceof OptimisticLockError) return 'retry';
+      throw error;
+    }
+    const failure = await this.config.manager.settle(claim, phase);
     if (failure === undefined)
       return { kind: 'done', detail: phase === 'confirm' ? 'confirmed' : 'cancelled' };
+    // A branch of this one was busy, or this driver's claim was taken over: another driver is at
+    // work, and the root should ask again rather than count a failure.
+    if (failure.error instanceof BusyError) return busyResult(failure.error);
+    if (failure.error instanceof LeaseLostError) {
+      return { kind: 'busy', detail: failure.error.message, retryAfterMs: BUSY_RETRY_MS };
+    }
     return {
       kind: 'failed',
       detail: `${phase} of branch ${record.xid} failed; it is kept ${record.status} for a retry`,
       error: failure.error,
     };
   }
+}
+
+function busyResult(error: BusyError): BranchCommandResult {
+  return { kind: 'busy', detail: error.message, retryAfterMs: error.retryAfterMs };
 }
 
 /** Refuses a participant of a try sent again: its first answer is replayed instead. */
@@ -408,25 +454,6 @@ async function untilEndedOrDeadline(
   clock: Clock,
 ): Promise<void> {
   await within(running.ended, running.deadline - clock.now());
-}
-
-/** Waits for `promise` at most `ms`; says whether it settled in time. */
-async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  if (ms <= 0) return false;
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise.then(
-        () => true,
-        () => true,
-      ),
-      new Promise<boolean>((resolve) => {
-        timer = setTimeout(resolve, ms, false);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function encodeReply(reply: BranchReply): string {

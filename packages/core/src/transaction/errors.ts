@@ -80,13 +80,44 @@ export class OutcomeUnknownError extends TccError {
   }
 }
 
-/** Another process (recovery, an operator) took a record over; this one stopped driving it. */
+/**
+ * This driver's claim on a record lapsed or was taken over (another process found it expired);
+ * it stopped before the next participant and wrote nothing more.
+ */
 export class LeaseLostError extends TccError {
   readonly xid: string;
 
-  constructor(xid: string, cause: unknown) {
-    super('TCC_LEASE_LOST', `transaction ${xid} was taken over by another process`, { cause });
+  constructor(xid: string, cause?: unknown) {
+    super(
+      'TCC_LEASE_LOST',
+      `transaction ${xid}: this process's claim on it lapsed or was taken over, so it stopped driving it`,
+      cause === undefined ? undefined : { cause },
+    );
     this.xid = xid;
+  }
+}
+
+/**
+ * Another driver holds the claim on a record (its confirm or cancel is running elsewhere), so
+ * this one left it alone. Retryable: try again after `retryAfterMs`. Over HTTP a branch answers
+ * it with 409 and `Retry-After`; it never counts as a failed attempt.
+ */
+export class BusyError extends TccError {
+  readonly xid: string;
+  /** A good time to try again (ms): when the other driver's claim ends at the latest. */
+  readonly retryAfterMs: number;
+  /** The other driver, if known (`host/pid/…#n`). */
+  readonly owner: string | undefined;
+
+  constructor(xid: string, retryAfterMs: number, owner?: string, detail?: string) {
+    super(
+      'TCC_BUSY',
+      detail ??
+        `transaction ${xid} is being driven by ${owner ?? 'another process'}; try again in ${retryAfterMs} ms`,
+    );
+    this.xid = xid;
+    this.retryAfterMs = retryAfterMs;
+    this.owner = owner;
   }
 }
 

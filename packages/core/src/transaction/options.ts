@@ -1,4 +1,5 @@
 import { describeValue, InvalidOptionError, requirePositiveInteger } from '../tcc-options-error.js';
+import { ID_PATTERN } from './ids.js';
 
 /**
  * How a compensable call relates to the transaction in scope:
@@ -35,8 +36,24 @@ export interface TransactionOptions {
   delayCancelOn?: readonly ErrorClass[];
 }
 
+/** Options of `tcc.transaction(body, options)`. */
+export interface TccTransactionOptions extends TransactionOptions {
+  /**
+   * The root's id (its globalId and xid) instead of a random one: a business key such as
+   * `order-1042`, so that a retried request cannot begin the same transaction twice. A call with
+   * an id that is running or has run does not run its body: it throws
+   * `DuplicateTransactionError` carrying that transaction's outcome. A root begun with an id is
+   * kept max(`retainMs`, 24 h) once finished to answer such retries, and its record is written
+   * before the body runs (one write more). 1-128 letters, digits and `_ . : -`. Only for a call
+   * that begins a root (not one that joins the transaction in scope).
+   */
+  id?: string;
+}
+
 /** Options after validation, with defaults filled in where they do not depend on the `Tcc`. */
 export interface ResolvedTransactionOptions {
+  /** `tcc.transaction(fn, { id })`: the root's id; `undefined` for a random one. */
+  readonly id: string | undefined;
   readonly propagation: Propagation;
   readonly timeoutMs: number | undefined;
   readonly asyncConfirm: boolean;
@@ -47,6 +64,7 @@ export interface ResolvedTransactionOptions {
 const PROPAGATIONS: ReadonlySet<unknown> = new Set(Object.values(Propagation));
 
 export const DEFAULT_TRANSACTION_OPTIONS: ResolvedTransactionOptions = Object.freeze({
+  id: undefined,
   propagation: 'REQUIRED',
   timeoutMs: undefined,
   asyncConfirm: false,
@@ -84,5 +102,26 @@ export function resolveTransactionOptions(
       `${where}: delayCancelOn must be an array of error classes, got ${describeValue(delayCancelOn)}`,
     );
   }
-  return { propagation, timeoutMs, asyncConfirm, asyncCancel, delayCancelOn };
+  return { id: undefined, propagation, timeoutMs, asyncConfirm, asyncCancel, delayCancelOn };
+}
+
+/** Validates the options of `tcc.transaction`, `id` included. */
+export function resolveRootOptions(
+  options: TccTransactionOptions | undefined,
+  where: string,
+): ResolvedTransactionOptions {
+  const resolved = resolveTransactionOptions(options, where);
+  const id = options?.id;
+  if (id === undefined) return resolved;
+  if (typeof id !== 'string' || !ID_PATTERN.test(id)) {
+    throw new InvalidOptionError(
+      `${where}: id must be 1-128 letters, digits or _ . : - (it becomes the transaction's globalId), got ${describeValue(id)}`,
+    );
+  }
+  if (resolved.propagation === 'MANDATORY' || resolved.propagation === 'SUPPORTS') {
+    throw new InvalidOptionError(
+      `${where}: id ${JSON.stringify(id)} names a new root, but propagation ${resolved.propagation} never begins one`,
+    );
+  }
+  return { ...resolved, id };
 }

@@ -3,7 +3,14 @@ import type { Codec } from '../codec/codec.js';
 import { Scope } from '../context/scope.js';
 import type { ParticipantRegistry } from '../participants/registry.js';
 import { TccError } from '../tcc-error.js';
-import type { Participant, RemoteParticipant, TransactionRecord } from './record.js';
+import type { Claim } from './claims.js';
+import { BusyError } from './errors.js';
+import type { LocalParticipant, Participant, RemoteParticipant, TransactionRecord } from './record.js';
+import { sleep } from './waits.js';
+
+/** Times a busy branch is asked before the phase stops (backoff 50 ms, doubling: ~6 s in all). */
+const BUSY_ATTEMPTS = 8;
+const BUSY_BACKOFF_MS = 50;
 
 export type SettlePhase = 'confirm' | 'cancel';
 
@@ -34,25 +41,27 @@ export class PhaseDriver {
   ) {}
 
   /**
-   * `renew` runs before every participant but the first, so a long phase keeps its claim on
-   * the record; if it throws, the phase stops there and the error is returned.
+   * Runs the phase while `claim` holds: a driver whose claim was lost or lapsed stops before the
+   * next participant (the claim is renewed on a timer meanwhile, however long one participant
+   * takes). A remote branch that answers busy (another driver of its own is at work) is asked
+   * again after a backoff; if it stays busy the phase stops with its `BusyError`.
    */
   async run(
-    record: TransactionRecord,
+    claim: Claim,
     phase: SettlePhase,
-    renew: () => Promise<void> | undefined,
   ): Promise<{ readonly participant: Participant | undefined; readonly error: unknown } | undefined> {
+    const record = claim.record;
     const done = phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED';
     const participants = record.participants;
     const n = participants.length;
-    let first = true;
     for (let i = 0; i < n; i++) {
       const participant = participants[phase === 'confirm' ? i : n - 1 - i]!;
       if (participant.status === done) continue;
+      if (!claim.held) return { participant, error: claim.lost() };
       try {
-        if (!first) await renew();
-        first = false;
-        await this.invoke(record, participant, phase);
+        await (participant.kind === 'remote'
+          ? this.invokeRemote(claim, participant, phase)
+          : this.invokeLocal(record, participant, phase));
       } catch (error) {
         return { participant, error };
       }
@@ -61,17 +70,33 @@ export class PhaseDriver {
     return undefined;
   }
 
-  private invoke(record: TransactionRecord, participant: Participant, phase: SettlePhase): Promise<unknown> {
-    if (participant.kind === 'remote') {
-      const remote = this.remote();
-      if (remote === undefined) {
-        throw new TccError(
-          'TCC_NO_TRANSPORT',
-          `transaction ${record.xid} has remote participant ${participant.endpoint} but no HTTP transport is set up`,
-        );
-      }
-      return remote.invoke(record, participant, phase);
+  private async invokeRemote(
+    claim: Claim,
+    participant: RemoteParticipant,
+    phase: SettlePhase,
+  ): Promise<void> {
+    const remote = this.remote();
+    if (remote === undefined) {
+      throw new TccError(
+        'TCC_NO_TRANSPORT',
+        `transaction ${claim.record.xid} has remote participant ${participant.endpoint} but no HTTP transport is set up`,
+      );
     }
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await remote.invoke(claim.record, participant, phase);
+      } catch (error) {
+        if (!(error instanceof BusyError) || attempt >= BUSY_ATTEMPTS || !claim.held) throw error;
+        await sleep(Math.min(error.retryAfterMs, BUSY_BACKOFF_MS * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  private invokeLocal(
+    record: TransactionRecord,
+    participant: LocalParticipant,
+    phase: SettlePhase,
+  ): Promise<unknown> {
     const action = this.registry.require(participant.target, `${phase} of transaction ${record.xid}`);
     const args = this.codec.decode(participant.args);
     const scope = new Scope(

@@ -4,7 +4,8 @@ import type { TransactionRecord } from './record.js';
 
 /**
  * The writes the runtime makes, each one compare-and-set on `version`. The record object is
- * the caller's working copy: it is changed in place and restored if the write fails.
+ * the caller's working copy: it is changed in place and restored if the write fails. Every
+ * write also sets `dueAt`, the time recovery takes the record over unless it is written again.
  */
 export class RecordLog {
   constructor(
@@ -14,38 +15,68 @@ export class RecordLog {
     private readonly retainMs: number,
     /** How long finished branch tombstones are kept, to answer late or repeated commands. */
     private readonly tombstoneMs: number,
+    /** Length of a claim (`recovery.recoverAfterMs`): also the pause before a failed step is retried. */
+    private readonly leaseMs: number,
   ) {}
 
   create(record: TransactionRecord): Promise<void> {
-    record.updatedAt = this.clock.now();
+    const now = this.clock.now();
+    record.updatedAt = now;
+    record.dueAt = this.dueAt(record, now);
     return this.storage.create(record);
   }
 
   save(record: TransactionRecord): Promise<void> {
     const expected = record.version;
-    const updatedAt = record.updatedAt;
+    const { updatedAt, dueAt } = record;
+    const now = this.clock.now();
     record.version = expected + 1;
-    record.updatedAt = this.clock.now();
+    record.updatedAt = now;
+    record.dueAt = this.dueAt(record, now);
     return this.storage.update(record, expected).catch((error: unknown) => {
       record.version = expected;
       record.updatedAt = updatedAt;
+      record.dueAt = dueAt;
       throw error;
     });
   }
 
   /** Ends a record: a root without retention is deleted, anything else becomes a tombstone. */
   finish(record: TransactionRecord, status: 'CONFIRMED' | 'CANCELLED'): Promise<void> {
-    const keepFor = record.type === 'ROOT' ? this.retainMs : this.tombstoneMs;
+    const keepFor = record.keepFor ?? (record.type === 'ROOT' ? this.retainMs : this.tombstoneMs);
     if (keepFor === 0) {
       record.status = status;
       return this.storage.remove(record.xid, record.version);
     }
     const expected = record.version;
     const now = this.clock.now();
-    const done: TransactionRecord = { ...record, status, version: expected + 1, updatedAt: now };
+    const done: TransactionRecord = { ...record, status, version: expected + 1, updatedAt: now, dueAt: now };
+    delete done.claim;
     done.expiresAt = now + keepFor;
     return this.storage.complete(done, expected).then(() => {
       Object.assign(record, done);
+      delete record.claim;
     });
+  }
+
+  /**
+   * When recovery should look at the record next: when the claim of the driver writing it ends,
+   * when the try's deadline passes (a branch that ended its try acts a lease after that, unless
+   * recovery already failed at it: then a lease after that attempt), or, for a confirm or cancel
+   * that nobody drives (one that failed), a lease from now.
+   */
+  private dueAt(record: TransactionRecord, now: number): number {
+    if (record.claim !== undefined) return record.claim.until;
+    switch (record.status) {
+      case 'TRYING':
+        return record.deadline;
+      case 'TRIED':
+      case 'TRY_FAILED': {
+        const due = record.deadline + this.leaseMs;
+        return record.retries > 0 ? Math.max(due, now + this.leaseMs) : due;
+      }
+      default:
+        return now + this.leaseMs;
+    }
   }
 }

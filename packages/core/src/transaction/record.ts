@@ -18,10 +18,18 @@ export type TransactionStatus =
 export const TERMINAL_STATUSES: ReadonlySet<TransactionStatus> = new Set(['CONFIRMED', 'CANCELLED']);
 
 /**
- * Statuses in which the owning domain still owes the next step, so a record left in one of
- * them for too long is "stuck". TRIED and TRY_FAILED branches wait for their root instead.
+ * Statuses of records that recovery may have to finish: every one that is not terminal. A
+ * store indexes such records (unless parked) by `dueAt`, and `findStuck` returns those due.
+ * TRIED and TRY_FAILED branches are among them: past their deadline they ask their parent
+ * for the outcome, or cancel.
  */
-export const STUCK_STATUSES: ReadonlySet<TransactionStatus> = new Set(['TRYING', 'CONFIRMING', 'CANCELLING']);
+export const STUCK_STATUSES: ReadonlySet<TransactionStatus> = new Set([
+  'TRYING',
+  'TRIED',
+  'TRY_FAILED',
+  'CONFIRMING',
+  'CANCELLING',
+]);
 
 /** Progress of one participant. Only written when it matters for a retry (see DESIGN.md §4). */
 export type ParticipantStatus = 'TRYING' | 'TRIED' | 'CONFIRMED' | 'CANCELLED';
@@ -53,6 +61,28 @@ export interface RemoteParticipant {
 export type Participant = LocalParticipant | RemoteParticipant;
 
 /**
+ * The right of one driver (a root settling what it began, a branch running its root's command,
+ * a recovery attempt, an operator) to run a record's confirm or cancel. Taken by the
+ * compare-and-set that writes it, renewed while the driver works, gone with the driver's last
+ * write. Another driver that finds it live (`until` not passed) leaves the record alone.
+ */
+export interface RecordClaim {
+  /** Who holds it: unique per claim, naming the process for operators (`host/pid/…#n`). */
+  readonly owner: string;
+  /** Until when it holds unless renewed (ms since the epoch). */
+  readonly until: number;
+}
+
+/** Where a branch's try came from: the record that enlisted it, asked for the outcome if its commands never come. */
+export interface BranchParent {
+  /** Domain of the service that enlisted the branch. */
+  readonly domain: string;
+  /** Xid of the record that lists the branch as a participant (the root's is the globalId). */
+  readonly xid: string;
+  /** Base URL at which that service serves `.tcc`, if it said (its `http.url`). */
+  readonly endpoint?: string;
+}
+/**
  * One service's log entry for a global transaction. Times are milliseconds since the epoch.
  * `version` starts at 1 and every write is a compare-and-set on it.
  */
@@ -71,6 +101,18 @@ export interface TransactionRecord {
   updatedAt: number;
   /** Try deadline: a ROOT still TRYING after it is cancelled by recovery. */
   deadline: number;
+  /**
+   * When recovery takes the record over unless it is written again first: the deadline of a
+   * try, the end of a driver's claim, a retry's backoff. Set by the runtime on every write;
+   * stores index unfinished records by it for `findStuck`.
+   */
+  dueAt: number;
+  /** The driver running its confirm or cancel, while one does. */
+  claim?: RecordClaim;
+  /** A branch: the record that enlisted it. */
+  parent?: BranchParent;
+  /** How long the record is kept as a tombstone once finished (ms), instead of the domain's. */
+  keepFor?: number;
   /** Set when recovery gave up after `maxRetries`; the record then waits for an operator. */
   parkedAt?: number;
   lastError?: string;

@@ -6,10 +6,13 @@ import type { Scope } from '../context/scope.js';
 import type { TransactionContext } from '../context/transaction-context.js';
 import type { CompensableAction } from '../participants/compensable-action.js';
 import { DuplicateTransactionError, OptimisticLockError } from '../storage/errors.js';
+import { InvalidOptionError } from '../tcc-options-error.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { BranchOrigin } from './active-transaction.js';
 import { ActiveTransaction } from './active-transaction.js';
+import type { Claim, Claims } from './claims.js';
 import {
+  BusyError,
   CommitFailedError,
   ConfirmFailedError,
   DeadlineExceededError,
@@ -34,12 +37,12 @@ export interface ManagerConfig {
   readonly als: AsyncLocalStorage<Scope>;
   /** Default try deadline of roots, in ms. */
   readonly timeoutMs: number;
-  /**
-   * How long a write keeps a record claimed (recovery's `recoverAfterMs`): whoever drives a
-   * confirm or cancel renews it by compare-and-set while the phase runs, so recovery never
-   * drives a record another process is still driving.
-   */
-  readonly leaseMs: number;
+  /** Every driver of a confirm or cancel holds a claim on its record, taken and renewed here. */
+  readonly claims: Claims;
+  /** How long a root begun with an id is kept once finished, to answer a retry with that id. */
+  readonly idKeepMs: number;
+  /** Base URL where this service serves `.tcc` (`http.url`), told to the branches it enlists. */
+  readonly url: string | undefined;
 }
 
 /**
@@ -89,6 +92,14 @@ export class TransactionManager {
     const joinable = this.config.als.getStore()?.joinable;
     switch (options.propagation) {
       case 'REQUIRED':
+        if (joinable && options.id !== undefined) {
+          return Promise.reject(
+            new InvalidOptionError(
+              `tcc.transaction: id ${JSON.stringify(options.id)} names a new root, but this call joins transaction ` +
+                `${joinable.globalId} (propagation REQUIRED); use REQUIRES_NEW for a root of its own`,
+            ),
+          );
+        }
         return joinable ? call(body, []) : this.root(options, body);
       case 'REQUIRES_NEW':
         return this.root(options, body);
@@ -106,20 +117,24 @@ export class TransactionManager {
   }
 
   /**
-   * Confirms or cancels every participant not yet done, then ends the record. On failure the
-   * progress and the error are written and the failure is returned (the record stays for
-   * recovery); `beforeFailureWrite` lets recovery park the record in that same write.
-   * `startedAt` is given by the process that began the transaction, which counts its outcome.
+   * Confirms or cancels every participant not yet done, then ends the record, as the driver
+   * holding `claim` (see `Claims`). On failure the progress and the error are written, the
+   * claim released, and the failure returned (the record stays for recovery);
+   * `beforeFailureWrite` lets recovery count or park the attempt in that same write. A driver
+   * whose claim was lost writes nothing. `startedAt` is given by the process that began the
+   * transaction, which counts its outcome.
    */
   async settle(
-    record: TransactionRecord,
+    claim: Claim,
     phase: SettlePhase,
     startedAt?: number,
-    beforeFailureWrite?: (record: TransactionRecord) => void,
+    beforeFailureWrite?: (record: TransactionRecord, error: unknown) => void,
   ): Promise<PhaseFailure | undefined> {
     const { telemetry, driver, log, clock } = this.config;
+    const record = claim.record;
     const span = telemetry.start(phase === 'confirm' ? 'tcc.confirm' : 'tcc.cancel', record);
-    const stopped = await telemetry.within(span, () => driver.run(record, phase, () => this.renew(record)));
+    const stopped = await telemetry.within(span, () => driver.run(claim, phase));
+    await claim.stop();
     let failure: PhaseFailure | undefined;
     if (stopped === undefined) {
       const status = record.status;
@@ -136,7 +151,9 @@ export class TransactionManager {
       failure = { ...stopped, recorded: false };
     } else {
       record.lastError = `${phase} of ${participantLabel(stopped.participant)} failed: ${messageOf(stopped.error)}`;
-      beforeFailureWrite?.(record);
+      // Released with the failure: the next driver need not wait for the claim to lapse.
+      delete record.claim;
+      beforeFailureWrite?.(record, stopped.error);
       let recorded = true;
       try {
         await log.save(record);
@@ -152,16 +169,6 @@ export class TransactionManager {
       telemetry.transactionEnded(outcome, startedAt, clock.now());
     }
     return failure;
-  }
-
-  /** Renews the claim on a record being settled once half its lease has gone by. */
-  private renew(record: TransactionRecord): Promise<void> | undefined {
-    const { leaseMs, clock } = this.config;
-    // With no lease (recoverAfterMs 0) there is no claim to keep.
-    if (leaseMs === 0 || clock.now() - record.updatedAt < leaseMs / 2) return undefined;
-    return this.config.log.save(record).catch((error: unknown) => {
-      throw error instanceof OptimisticLockError ? new LeaseLostError(record.xid, error) : error;
-    });
   }
 
   /**
@@ -197,12 +204,14 @@ export class TransactionManager {
       throw error;
     }
     let finished = false;
+    const { domain, url } = this.config;
     return {
       origin: {
         globalId: tx.globalId,
         xid: participant.xid,
         rootDomain: tx.rootDomain,
         deadline: tx.deadline,
+        parent: url === undefined ? { domain, xid: tx.xid } : { domain, xid: tx.xid, endpoint: url },
       },
       finish: (error?: unknown) => {
         if (finished) return;
@@ -243,13 +252,33 @@ export class TransactionManager {
 
   private begin(options: ResolvedTransactionOptions): ActiveTransaction {
     const now = this.config.clock.now();
-    return new ActiveTransaction(
-      randomUUID(),
+    const tx = new ActiveTransaction(
+      options.id ?? randomUUID(),
       this.config.domain,
       now,
       now + (options.timeoutMs ?? this.config.timeoutMs),
       options,
     );
+    if (options.id !== undefined) tx.keepFor = this.config.idKeepMs;
+    return tx;
+  }
+
+  /**
+   * A root begun with an id writes its record before the body runs: the create is what tells a
+   * retry with the same id (running, or finished and kept) from a first call, so the body of a
+   * retry never runs. Throws `DuplicateTransactionError` carrying what the log has of the first.
+   */
+  private async reserve(tx: ActiveTransaction): Promise<void> {
+    const { log, clock } = this.config;
+    const record = tx.newRecord(clock.now());
+    try {
+      await log.create(record);
+    } catch (error) {
+      if (!(error instanceof DuplicateTransactionError)) throw error;
+      const first = await log.storage.get(tx.xid).catch(() => undefined);
+      throw new DuplicateTransactionError(tx.xid, first?.status);
+    }
+    tx.record = record;
   }
 
   private async root<R>(
@@ -260,6 +289,14 @@ export class TransactionManager {
     const tx = this.begin(options);
     const span = telemetry.start('tcc.try', tx.scope);
     let result: R;
+    if (options.id !== undefined) {
+      try {
+        await this.reserve(tx);
+      } catch (error) {
+        telemetry.end(span, undefined, error);
+        throw error;
+      }
+    }
     try {
       result = await telemetry.within(span, () => als.run(tx.scope, call, body, [tx]));
       // A try the body did not await still belongs to this transaction: wait for it.
@@ -384,10 +421,15 @@ export class TransactionManager {
         'the try finished too late, so it was cancelled',
       );
     }
+    // The commit point carries this process's claim: it drives the confirms, and no recovery
+    // or operator does while it renews that claim.
+    const claim = this.config.claims.claimFor(record);
     record.status = 'CONFIRMING';
     try {
       await log.save(record);
+      claim.written();
     } catch (error) {
+      claim.undo();
       record.status = 'TRYING';
       if (error instanceof OptimisticLockError) throw takenOver(tx, error);
       // The write may have landed anyway (a timeout after the server applied it). Cancelling
@@ -395,19 +437,22 @@ export class TransactionManager {
       const cancelled = await this.cancel(tx, record);
       if (cancelled === 'cancelled') throw new CommitFailedError(tx.globalId, error);
       const stored = await storage.get(record.xid).catch(() => undefined);
-      if (stored?.status !== 'CONFIRMING' || stored.version !== record.version + 1) {
+      if (stored?.status !== 'CONFIRMING' || stored.claim?.owner !== claim.owner) {
         throw new OutcomeUnknownError(tx.globalId, error);
       }
-      // It did land: this process still owns the commit and goes on to confirm.
+      // It did land, with this process's claim: this process goes on to confirm.
       record.status = 'CONFIRMING';
       record.version = stored.version;
       record.updatedAt = stored.updatedAt;
+      record.dueAt = stored.dueAt;
+      record.claim = stored.claim;
+      claim.written();
     }
     if (tx.options.asyncConfirm) {
-      this.inBackground(this.settle(record, 'confirm', tx.createdAt));
+      this.inBackground(this.settle(claim, 'confirm', tx.createdAt));
       return;
     }
-    const failure = await this.settle(record, 'confirm', tx.createdAt);
+    const failure = await this.settle(claim, 'confirm', tx.createdAt);
     if (failure !== undefined && failure.participant !== undefined) {
       throw new ConfirmFailedError(tx.globalId, participantLabel(failure.participant), failure.error);
     }
@@ -435,13 +480,14 @@ export class TransactionManager {
     record: TransactionRecord,
   ): Promise<'cancelled' | 'lost' | 'unreachable'> {
     record.status = 'CANCELLING';
+    let claim: Claim;
     try {
-      await this.config.log.save(record);
+      claim = await this.config.claims.take(record);
     } catch (error) {
       record.status = 'TRYING';
-      return error instanceof OptimisticLockError ? 'lost' : 'unreachable';
+      return error instanceof OptimisticLockError || error instanceof BusyError ? 'lost' : 'unreachable';
     }
-    const settling = this.settle(record, 'cancel', tx.createdAt);
+    const settling = this.settle(claim, 'cancel', tx.createdAt);
     if (tx.options.asyncCancel) this.inBackground(settling);
     else await settling;
     return 'cancelled';

@@ -98,3 +98,20 @@ export function describeFetchError(error: unknown): string {
     typeof cause?.code === 'string' ? cause.code : typeof cause?.message === 'string' ? cause.message : '';
   return reason === '' ? error.message : `${error.message} (${reason})`;
 }
+
+/**
+ * A branch cannot ask the record that enlisted it for the outcome: no URL is known for that
+ * domain (the parent set no `http.url`, and this service has no `http.peers` entry for it).
+ */
+export class UnknownPeerError extends TccError {
+  readonly domain: string;
+
+  constructor(domain: string, xid: string) {
+    super(
+      'TCC_UNKNOWN_PEER',
+      `branch ${xid} cannot ask domain ${domain} for its outcome: no URL is known for it` +
+        ` (set http.url on that service, or http.peers.${domain} on this one)`,
+    );
+    this.domain = domain;
+  }
+}

@@ -6,7 +6,8 @@ import { TccError } from '../tcc-error.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { BranchOrigin } from '../transaction/active-transaction.js';
 import type { BranchCommandResult, BranchKeeper, BranchReply, BranchSeen } from '../transaction/branches.js';
-import { messageOf } from '../transaction/errors.js';
+import { BusyError, messageOf } from '../transaction/errors.js';
+import type { OutcomeReporter } from '../transaction/outcome-reporter.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { BadRequestError } from './errors.js';
 import type { ResolvedHttpTransportOptions } from './options.js';
@@ -41,6 +42,7 @@ export type TccHttpHandler = (req: IncomingMessage, res: ServerResponse, next: N
 export interface HttpCallee {
   readonly manager: TransactionManager;
   readonly keeper: BranchKeeper;
+  readonly reporter: OutcomeReporter;
   readonly telemetry: Telemetry;
   readonly clock: Clock;
   readonly signer: Signer | undefined;
@@ -154,7 +156,7 @@ async function serveBranch(
 }
 
 async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const { keeper, clock, signer, options } = callee;
+  const { keeper, reporter, clock, signer, options } = callee;
   if (req.method !== 'POST') {
     res.setHeader('allow', 'POST');
     refuse(req, res, new BadRequestError(`${req.method} is not allowed on ${COMMAND_PATH}; use POST`, 405));
@@ -178,9 +180,13 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
   // The commands of a batch are independent (each its own branch): they run side by side, and
   // each answer is the one it would have had alone.
   const answers = await Promise.all(
-    read.commands.map(async ({ action, globalId, xid }) => {
+    read.commands.map(async (command) => {
       try {
-        return commandAnswer(await keeper.command(action, globalId, xid));
+        if (command.action === 'query') {
+          const { outcome, detail } = await reporter.answer(command);
+          return { status: 200, body: { outcome, detail } };
+        }
+        return commandAnswer(await keeper.command(command.action, command.globalId, command.xid));
       } catch (error) {
         return errorAnswer(error);
       }
@@ -188,6 +194,9 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
   );
   if (!read.batch) {
     const [answer] = answers as [CommandAnswer];
+    const retryAfterMs = (answer.body as { retryAfterMs?: unknown }).retryAfterMs;
+    // Seconds, as HTTP has it; the body says it to the millisecond.
+    if (typeof retryAfterMs === 'number') res.setHeader('retry-after', Math.ceil(retryAfterMs / 1000));
     sendJson(res, answer.status, answer.body);
     return;
   }
@@ -215,6 +224,11 @@ function commandAnswer(result: BranchCommandResult): CommandAnswer {
       return { status: 404, body: { error: { code: 'TCC_BRANCH_NOT_FOUND', message: result.detail } } };
     case 'conflict':
       return { status: 409, body: { error: { code: 'TCC_INVALID_STATE', message: result.detail } } };
+    case 'busy':
+      return {
+        status: 409,
+        body: { error: { code: 'TCC_BUSY', message: result.detail }, retryAfterMs: result.retryAfterMs },
+      };
     case 'failed':
       return {
         status: 500,
@@ -254,6 +268,12 @@ function refuse(req: IncomingMessage, res: ServerResponse, error: unknown, statu
 }
 
 function errorAnswer(error: unknown): { status: number; body: unknown } {
+  if (error instanceof BusyError) {
+    return {
+      status: 409,
+      body: { error: { code: error.code, message: error.message }, retryAfterMs: error.retryAfterMs },
+    };
+  }
   if (error instanceof TccError) {
     const status = (error as { status?: unknown }).status;
     return {

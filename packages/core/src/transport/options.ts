@@ -16,8 +16,22 @@ export interface HttpTransportOptions {
    * to fit it. Default 20,480 (a full batch of 64 commands with the longest ids allowed).
    */
   maxBodyBytes?: number;
-  /** Largest `tcc-context` header accepted, in bytes (400 above). Default 512. */
+  /** Largest `tcc-context` header accepted, in bytes (400 above). Default 1,024. */
   maxHeaderBytes?: number;
+  /**
+   * Base URL at which this service serves `.tcc` (where `tcc.httpHandler()` is mounted, as
+   * other services reach it), e.g. `http://order:4000`. Sent to the branches this service
+   * enlists, which ask it for the outcome when its confirm or cancel never comes (a crash, a
+   * lost log). Without it (and without `peers` on the callee) such a branch waits, and is parked
+   * for an operator after `recovery.maxRetries`.
+   */
+  url?: string;
+  /**
+   * Where to ask other domains for outcomes, by domain: `{ order: 'http://order:4000' }`. Used
+   * instead of the URL a caller sent in its context header, so a branch only ever asks
+   * services this one was told about.
+   */
+  peers?: Readonly<Record<string, string>>;
 }
 
 export interface ResolvedHttpTransportOptions {
@@ -26,6 +40,8 @@ export interface ResolvedHttpTransportOptions {
   readonly commandTimeoutMs: number;
   readonly maxBodyBytes: number;
   readonly maxHeaderBytes: number;
+  readonly url: string | undefined;
+  readonly peers: ReadonlyMap<string, string>;
 }
 
 export function resolveHttpTransportOptions(
@@ -48,6 +64,35 @@ export function resolveHttpTransportOptions(
     maxClockSkewMs: requirePositiveInteger(o.maxClockSkewMs ?? 60_000, `${where}.maxClockSkewMs`),
     commandTimeoutMs: requirePositiveInteger(o.commandTimeoutMs ?? 10_000, `${where}.commandTimeoutMs`),
     maxBodyBytes: requirePositiveInteger(o.maxBodyBytes ?? 20_480, `${where}.maxBodyBytes`),
-    maxHeaderBytes: requirePositiveInteger(o.maxHeaderBytes ?? 512, `${where}.maxHeaderBytes`),
+    maxHeaderBytes: requirePositiveInteger(o.maxHeaderBytes ?? 1_024, `${where}.maxHeaderBytes`),
+    url: o.url === undefined ? undefined : requireBaseUrl(o.url, `${where}.url`),
+    peers: resolvePeers(o.peers, `${where}.peers`),
   };
+}
+
+/** An absolute http(s) URL, without its trailing slash (`.tcc` is appended to it). */
+export function requireBaseUrl(value: unknown, where: string): string {
+  let url: URL | undefined;
+  try {
+    url = typeof value === 'string' ? new URL(value) : undefined;
+  } catch {
+    url = undefined;
+  }
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new InvalidOptionError(
+      `${where} must be an absolute http or https URL, got ${describeValue(value)}`,
+    );
+  }
+  return url.href.replace(/\/+$/, '');
+}
+
+function resolvePeers(peers: unknown, where: string): ReadonlyMap<string, string> {
+  const map = new Map<string, string>();
+  if (peers === undefined) return map;
+  if (peers === null || typeof peers !== 'object' || Array.isArray(peers)) {
+    throw new InvalidOptionError(`${where} must be an object of domain: URL, got ${describeValue(peers)}`);
+  }
+  for (const [domain, url] of Object.entries(peers))
+    map.set(domain, requireBaseUrl(url, `${where}.${domain}`));
+  return map;
 }

@@ -6,6 +6,8 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Clock } from '../clock.js';
+import { BusyError } from '../transaction/errors.js';
+import type { BranchOutcome, OutcomeAnswer, OutcomeQuery } from '../transaction/outcome-reporter.js';
 import type { RemoteInvoker, SettlePhase } from '../transaction/phase-driver.js';
 import type { RemoteParticipant, TransactionRecord } from '../transaction/record.js';
 import { RemoteCommandError } from './errors.js';
@@ -36,6 +38,10 @@ const MAX_ANSWER_CHARS = 500;
  */
 const MAX_KEPT_CHARS = MAX_BATCH_COMMANDS * (MAX_RESULT_MESSAGE_CHARS + 300);
 const MALFORMED_ANSWER: Answer = { status: 0, text: 'the answer to a batch of commands was malformed' };
+/** A busy branch's hint is followed up to this long (a callee cannot stall its caller for longer). */
+const MAX_RETRY_AFTER_MS = 60_000;
+/** The wait before asking a busy branch again when it gave no hint. */
+const DEFAULT_RETRY_AFTER_MS = 100;
 
 /** A command waiting for the end of the event-loop turn, and its caller. */
 interface Queued {
@@ -49,6 +55,8 @@ interface Queued {
 interface Answer {
   readonly status: number;
   readonly text: string;
+  /** The whole answer (up to the batch limit), or its fields when it came in a batch. */
+  readonly content?: string | object;
 }
 
 /**
@@ -79,10 +87,41 @@ export class HttpRemoteInvoker implements RemoteInvoker {
 
   async invoke(record: TransactionRecord, participant: RemoteParticipant, phase: SettlePhase): Promise<void> {
     const { endpoint } = participant;
-    const command: BranchCommand = { action: phase, globalId: record.globalId, xid: participant.xid };
-    let answer: Answer;
+    const answer = await this.#send(endpoint, {
+      action: phase,
+      globalId: record.globalId,
+      xid: participant.xid,
+    });
+    if (answer.status >= 200 && answer.status < 300) return;
+    const busy = answer.status === 409 ? busyIn(contentOf(answer)) : undefined;
+    if (busy !== undefined) {
+      throw new BusyError(
+        participant.xid,
+        busy.retryAfterMs,
+        undefined,
+        `${phase} sent to ${endpoint}: the branch is busy (${busy.message})`,
+      );
+    }
+    throw new RemoteCommandError(endpoint, phase, answer.status, answer.text);
+  }
+
+  /** Asks the record that enlisted a branch, at `endpoint`, what it decided. */
+  async query(endpoint: string, query: OutcomeQuery): Promise<OutcomeAnswer> {
+    const answer = await this.#send(endpoint, { action: 'query', ...query });
+    const parsed = answer.status === 200 ? outcomeIn(contentOf(answer)) : undefined;
+    if (parsed !== undefined) return parsed;
+    throw new RemoteCommandError(
+      endpoint,
+      'query',
+      answer.status,
+      answer.status === 200 ? `not an outcome: ${answer.text.slice(0, 200)}` : answer.text,
+    );
+  }
+
+  /** Queues a command for the end of this turn and resolves with its own answer. */
+  async #send(endpoint: string, command: BranchCommand): Promise<Answer> {
     try {
-      answer = await new Promise<Answer>((resolve, reject) => {
+      return await new Promise<Answer>((resolve, reject) => {
         let queue = this.#queued.get(endpoint);
         if (queue === undefined) {
           if (this.#queued.size === 0) setImmediate(() => this.#flush());
@@ -93,10 +132,8 @@ export class HttpRemoteInvoker implements RemoteInvoker {
       });
     } catch (error) {
       if (error instanceof RemoteCommandError) throw error;
-      throw new RemoteCommandError(endpoint, phase, undefined, describeRequestError(error), error);
+      throw new RemoteCommandError(endpoint, command.action, undefined, describeRequestError(error), error);
     }
-    if (answer.status < 200 || answer.status >= 300)
-      throw new RemoteCommandError(endpoint, phase, answer.status, answer.text);
   }
 
   #flush(): void {
@@ -222,7 +259,12 @@ export class HttpRemoteInvoker implements RemoteInvoker {
         });
         res.once('end', () => {
           clearTimeout(timer);
-          resolve({ status: res.statusCode ?? 0, text: text.slice(0, MAX_ANSWER_CHARS), full: text });
+          resolve({
+            status: res.statusCode ?? 0,
+            text: text.slice(0, MAX_ANSWER_CHARS),
+            full: text,
+            content: text,
+          });
         });
         res.once('error', (error) => {
           clearTimeout(timer);
@@ -277,6 +319,46 @@ function pack(commands: readonly Queued[], maxBodyBytes: number): Queued[][] {
   return batches;
 }
 
+/** An answer's body, parsed: only the answers that are read beyond their status need it. */
+function contentOf(answer: Answer): unknown {
+  const { content } = answer;
+  if (content === undefined) return undefined;
+  if (typeof content !== 'string') return content;
+  try {
+    return JSON.parse(content);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A busy answer's retry hint and message, or `undefined` if `content` is not a busy answer. */
+function busyIn(content: unknown): { readonly retryAfterMs: number; readonly message: string } | undefined {
+  const body = content as
+    | { error?: { code?: unknown; message?: unknown }; retryAfterMs?: unknown }
+    | undefined;
+  if (body?.error?.code !== 'TCC_BUSY') return undefined;
+  const retryAfterMs = body.retryAfterMs;
+  return {
+    retryAfterMs:
+      typeof retryAfterMs === 'number' && Number.isFinite(retryAfterMs) && retryAfterMs >= 0
+        ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS)
+        : DEFAULT_RETRY_AFTER_MS,
+    message: typeof body.error.message === 'string' ? body.error.message : 'busy',
+  };
+}
+
+const OUTCOMES: ReadonlySet<unknown> = new Set<BranchOutcome>(['confirm', 'cancel', 'pending']);
+
+/** The outcome in a query's answer, or `undefined` if it holds none. */
+function outcomeIn(content: unknown): OutcomeAnswer | undefined {
+  const body = content as { outcome?: unknown; detail?: unknown } | undefined;
+  if (!OUTCOMES.has(body?.outcome)) return undefined;
+  return {
+    outcome: body!.outcome as BranchOutcome,
+    detail: typeof body!.detail === 'string' ? body!.detail : '',
+  };
+}
+
 /** The per-command answers of a batch, or `undefined` if the answer is not one. */
 function batchResults(text: string, count: number): Answer[] | undefined {
   let parsed: unknown;
@@ -292,7 +374,7 @@ function batchResults(text: string, count: number): Answer[] | undefined {
     const status = (result as { status?: unknown } | null)?.status;
     if (typeof status !== 'number') return undefined;
     const { status: _, ...rest } = result as Record<string, unknown>;
-    answers.push({ status, text: JSON.stringify(rest).slice(0, MAX_ANSWER_CHARS) });
+    answers.push({ status, text: JSON.stringify(rest).slice(0, MAX_ANSWER_CHARS), content: rest });
   }
   return answers;
 }

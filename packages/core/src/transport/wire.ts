@@ -1,4 +1,6 @@
 import type { BranchOrigin } from '../transaction/active-transaction.js';
+import { ID_PATTERN } from '../transaction/ids.js';
+import type { OutcomeQuery } from '../transaction/outcome-reporter.js';
 import type { SettlePhase } from '../transaction/phase-driver.js';
 import { BadRequestError, UnauthorizedError } from './errors.js';
 import type { Signer } from './signing.js';
@@ -10,32 +12,41 @@ export const SIGNATURE_HEADER = 'tcc-signature';
 /** Path of the TCC endpoint below a service's base path. */
 export const COMMAND_PATH = '.tcc';
 
-const VERSION = '1';
-const ID = /^[A-Za-z0-9_.:-]{1,128}$/;
+const VERSION = '2';
 const DOMAIN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
-const TIME = /^[0-9]{1,16}$/;
+/** Milliseconds since the epoch, at most 13 digits: a date before the year 2286. */
+const TIME = /^[0-9]{1,13}$/;
 const HEADER_PURPOSE = 'tcc-context';
 const COMMAND_PURPOSE = 'tcc-command';
 const BATCH_PURPOSE = 'tcc-commands';
+/** Longest parent endpoint a context header may carry. */
+const MAX_ENDPOINT_CHARS = 512;
 /** Most commands one `.tcc` request may carry (`{ commands: [...] }`). */
 export const MAX_BATCH_COMMANDS = 64;
 /** Longest error message in one result of a batch answer: the caller reads a bounded answer. */
 export const MAX_RESULT_MESSAGE_CHARS = 500;
 
-/** A confirm or cancel sent by the root (or a parent branch) to a branch. */
-export interface BranchCommand {
-  readonly action: SettlePhase;
-  readonly globalId: string;
-  readonly xid: string;
-}
+/**
+ * What a `.tcc` request carries: the root's (or a parent branch's) `confirm` or `cancel` of a
+ * branch, or a branch's `query` to the record that enlisted it (`xid`) about its outcome.
+ */
+export type BranchCommand =
+  | { readonly action: SettlePhase; readonly globalId: string; readonly xid: string }
+  | ({ readonly action: 'query' } & OutcomeQuery);
 
 /**
- * `tcc-context: 1;<globalId>;<xid>;<rootDomain>;<deadline>` and, when signed,
- * `;<issuedAt>;<signature>`: compact, versioned, and never in `baggage` (which is forwarded to
- * third parties and must not carry something a callee acts on).
+ * `tcc-context: 2;<globalId>;<xid>;<rootDomain>;<deadline>;<parentDomain>;<parentXid>;<parentEndpoint>`
+ * and, when signed, `;<issuedAt>;<signature>`: compact, versioned, and never in `baggage`
+ * (which is forwarded to third parties and must not carry something a callee acts on). The
+ * parent is the record that enlisted the branch, which the branch asks for the outcome if no
+ * command comes: its xid is empty when it is the root's (the globalId), its endpoint (URI
+ * encoded) is empty when the parent has no `http.url`.
  */
 export function encodeContextHeader(origin: BranchOrigin, signer: Signer | undefined, now: number): string {
-  const fields = `${VERSION};${origin.globalId};${origin.xid};${origin.rootDomain};${origin.deadline}`;
+  const { parent } = origin;
+  const parentXid = parent.xid === origin.globalId ? '' : parent.xid;
+  const endpoint = parent.endpoint === undefined ? '' : encodeURIComponent(parent.endpoint);
+  const fields = `${VERSION};${origin.globalId};${origin.xid};${origin.rootDomain};${origin.deadline};${parent.domain};${parentXid};${endpoint}`;
   if (signer === undefined) return fields;
   const signed = `${fields};${now}`;
   return `${signed};${signer.sign(HEADER_PURPOSE, signed)}`;
@@ -56,27 +67,24 @@ export function decodeContextHeader(
   const parts = value.split(';');
   if (parts[0] !== VERSION) {
     throw new BadRequestError(
-      `${CONTEXT_HEADER}: unsupported version ${JSON.stringify(parts[0]?.slice(0, 8))}`,
+      `${CONTEXT_HEADER}: unsupported version ${JSON.stringify(parts[0]?.slice(0, 8))} (this release reads ${VERSION})`,
     );
   }
-  if (parts.length !== 5 && parts.length !== 7) {
+  if (parts.length !== 8 && parts.length !== 10) {
     throw new BadRequestError(
-      `${CONTEXT_HEADER}: expected 5 or 7 fields separated by ';', got ${parts.length}`,
+      `${CONTEXT_HEADER}: expected 8 or 10 fields separated by ';', got ${parts.length}`,
     );
   }
-  const [, globalId, xid, rootDomain, deadline, issuedAt, signature] = parts as [
-    string,
-    string,
-    string,
-    string,
-    string,
-    string | undefined,
-    string | undefined,
-  ];
-  if (!ID.test(globalId)) throw new BadRequestError(`${CONTEXT_HEADER}: malformed globalId`);
-  if (!ID.test(xid)) throw new BadRequestError(`${CONTEXT_HEADER}: malformed xid`);
+  const [, globalId, xid, rootDomain, deadline, parentDomain, parentXid, endpoint, issuedAt, signature] =
+    parts as [string, string, string, string, string, string, string, string, string?, string?];
+  if (!ID_PATTERN.test(globalId)) throw new BadRequestError(`${CONTEXT_HEADER}: malformed globalId`);
+  if (!ID_PATTERN.test(xid)) throw new BadRequestError(`${CONTEXT_HEADER}: malformed xid`);
   if (!DOMAIN.test(rootDomain)) throw new BadRequestError(`${CONTEXT_HEADER}: malformed root domain`);
   if (!TIME.test(deadline)) throw new BadRequestError(`${CONTEXT_HEADER}: malformed deadline`);
+  if (!DOMAIN.test(parentDomain)) throw new BadRequestError(`${CONTEXT_HEADER}: malformed parent domain`);
+  if (parentXid !== '' && !ID_PATTERN.test(parentXid))
+    throw new BadRequestError(`${CONTEXT_HEADER}: malformed parent xid`);
+  const parentEndpoint = endpoint === '' ? undefined : decodeEndpoint(endpoint);
   if (signer !== undefined) {
     if (issuedAt === undefined || signature === undefined) {
       throw new UnauthorizedError(`${CONTEXT_HEADER}: not signed, and this service requires signatures`);
@@ -84,7 +92,7 @@ export function decodeContextHeader(
     checkSignature(
       signer,
       HEADER_PURPOSE,
-      `${VERSION};${globalId};${xid};${rootDomain};${deadline};${issuedAt}`,
+      parts.slice(0, 9).join(';'),
       issuedAt,
       signature,
       now,
@@ -92,7 +100,29 @@ export function decodeContextHeader(
       CONTEXT_HEADER,
     );
   }
-  return { globalId, xid, rootDomain, deadline: Number(deadline) };
+  const parent = { domain: parentDomain, xid: parentXid === '' ? globalId : parentXid };
+  return {
+    globalId,
+    xid,
+    rootDomain,
+    deadline: Number(deadline),
+    parent: parentEndpoint === undefined ? parent : { ...parent, endpoint: parentEndpoint },
+  };
+}
+
+/** The parent endpoint of a context header: an http(s) URL, URI-encoded. */
+function decodeEndpoint(encoded: string): string {
+  let url: URL;
+  try {
+    if (encoded.length > MAX_ENDPOINT_CHARS) throw new Error('too long');
+    url = new URL(decodeURIComponent(encoded));
+  } catch {
+    throw new BadRequestError(`${CONTEXT_HEADER}: malformed parent endpoint`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new BadRequestError(`${CONTEXT_HEADER}: parent endpoint must be http or https`);
+  }
+  return url.href.replace(/\/+$/, '');
 }
 
 /** `tcc-signature: <issuedAt>;<signature>` of a command's fields (not its bytes, so a framework's body parser does not matter). */
@@ -168,18 +198,21 @@ export function readCommands(
   }
   // Checked after the signature, so an unsigned caller learns nothing about the service.
   for (const [i, { action }] of commands.entries()) {
-    if (action !== 'confirm' && action !== 'cancel') {
+    if (action !== 'confirm' && action !== 'cancel' && action !== 'query') {
       throw new BadRequestError(
-        `${batch ? `commands[${i}]: ` : ''}unknown action ${JSON.stringify(String(action).slice(0, 32))} (confirm or cancel)`,
+        `${batch ? `commands[${i}]: ` : ''}unknown action ${JSON.stringify(String(action).slice(0, 32))} (confirm, cancel or query)`,
       );
     }
   }
   return { commands, batch };
 }
 
-/** The fields of one command, typed; the action is checked once the signature has been. */
+/**
+ * The fields of one command, typed; the action is checked once the signature has been. A query
+ * also names the branch asking and the domain it asks.
+ */
 function commandShape(fields: Record<string, unknown>, where: string): BranchCommand {
-  const { action, globalId, xid } = fields;
+  const { action, globalId, xid, branch, domain } = fields;
   for (const [name, value] of [
     ['action', action],
     ['globalId', globalId],
@@ -187,18 +220,33 @@ function commandShape(fields: Record<string, unknown>, where: string): BranchCom
   ] as const) {
     if (typeof value !== 'string') throw new BadRequestError(`${where}${name} must be a string`);
   }
-  if (!ID.test(globalId as string)) throw new BadRequestError(`${where}globalId is malformed`);
-  if (!ID.test(xid as string)) throw new BadRequestError(`${where}xid is malformed`);
-  return { action: action as SettlePhase, globalId: globalId as string, xid: xid as string };
+  if (!ID_PATTERN.test(globalId as string)) throw new BadRequestError(`${where}globalId is malformed`);
+  if (!ID_PATTERN.test(xid as string)) throw new BadRequestError(`${where}xid is malformed`);
+  if (action !== 'query') {
+    return { action: action as SettlePhase, globalId: globalId as string, xid: xid as string };
+  }
+  if (typeof branch !== 'string' || !ID_PATTERN.test(branch))
+    throw new BadRequestError(`${where}branch must be the xid of the branch asking`);
+  if (typeof domain !== 'string' || !DOMAIN.test(domain))
+    throw new BadRequestError(`${where}domain must be the domain asked`);
+  return { action, globalId: globalId as string, xid: xid as string, branch, domain };
 }
 
+/** A command's fields in a fixed order, for its signature. */
+function signedFields(c: BranchCommand): string[] {
+  return c.action === 'query'
+    ? [c.action, c.globalId, c.xid, c.branch, c.domain]
+    : [c.action, c.globalId, c.xid];
+}
+
+// JSON: the action is not yet checked when these are computed, so no separator can be trusted.
+
 function batchPayload(commands: readonly BranchCommand[], issuedAt: number | string): string {
-  // JSON: the action is not yet checked when this is computed, so no separator can be trusted.
-  return `${issuedAt};${JSON.stringify(commands.map((c) => [c.action, c.globalId, c.xid]))}`;
+  return `${issuedAt};${JSON.stringify(commands.map(signedFields))}`;
 }
 
 function commandPayload(command: BranchCommand, issuedAt: number | string): string {
-  return `${issuedAt};${command.action};${command.globalId};${command.xid}`;
+  return `${issuedAt};${JSON.stringify(signedFields(command))}`;
 }
 
 function checkSignature(

@@ -165,11 +165,13 @@ export function send(res: ServerResponse, status: number, body: unknown): void {
 }
 
 export function origin(overrides: Partial<BranchOrigin> = {}): BranchOrigin {
+  const globalId = overrides.globalId ?? `g-${Math.random().toString(36).slice(2)}`;
   return {
-    globalId: `g-${Math.random().toString(36).slice(2)}`,
+    globalId,
     xid: `x-${Math.random().toString(36).slice(2)}`,
     rootDomain: 'order',
     deadline: Date.now() + 30_000,
+    parent: { domain: 'order', xid: globalId },
     ...overrides,
   };
 }

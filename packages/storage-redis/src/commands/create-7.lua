@@ -3,7 +3,7 @@
 
   Input:
     KEYS[1] record hash         <p>{b<n>}:tx:<xid>
-    KEYS[2] stuck index         <p>{b<n>}:stuck:<domain>   (zset updatedAt -> xid)
+    KEYS[2] stuck index         <p>{b<n>}:stuck:<domain>   (zset dueAt -> xid)
     KEYS[3] all records index   <p>{b<n>}:all              (zset createdAt -> xid)
     KEYS[4] domain index        <p>{b<n>}:dom:<domain>     (zset createdAt -> xid)
     KEYS[5] tombstone index     <p>{b<n>}:exp              (zset expiresAt -> xid)
@@ -14,7 +14,7 @@
     ARGV[2] record JSON
     ARGV[3] domain
     ARGV[4] createdAt
-    ARGV[5] updatedAt
+    ARGV[5] dueAt (the stuck index's score)
     ARGV[6] '1' when the record belongs in the stuck index
     ARGV[7] expiresAt of a terminal record (a tombstone), '' otherwise
 

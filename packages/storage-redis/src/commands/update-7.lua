@@ -17,7 +17,7 @@
     ARGV[4] record JSON
     ARGV[5] domain
     ARGV[6] createdAt
-    ARGV[7] updatedAt
+    ARGV[7] dueAt (the stuck index's score)
     ARGV[8] '1' when the record belongs in the stuck index
 
   Output:

@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.js';
+import { OptimisticLockError } from '../storage/errors.js';
+import { BusyError, LeaseLostError } from './errors.js';
+import type { RecordClaim, TransactionRecord } from './record.js';
+import type { RecordLog } from './record-log.js';
+
+/** The shortest wait a busy answer suggests: a claim about to end is often released sooner. */
+const MIN_RETRY_AFTER_MS = 50;
+
+/**
+ * One claim mechanism for every driver of a record's confirm or cancel (DESIGN.md §7): the root
+ * settling what it began, a branch running its root's command, `tcc.recover` from the poller,
+ * the BullMQ worker or an operator. A claim is written into the record by the same
+ * compare-and-set as the driver's first write, with an owner and an expiry; it is renewed on a
+ * timer while the driver works (as BullMQ extends a job's lock), and the driver's last write
+ * ends it. A driver that finds another's live claim leaves the record alone (`BusyError`).
+ *
+ * `leaseMs` is `recovery.recoverAfterMs`; 0 turns claims off (every claim has already ended),
+ * which suits tests that drive a record from several runtimes by hand, not production.
+ */
+export class Claims {
+  readonly #prefix = `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+  #count = 0;
+  readonly #renewing = new Set<Claim>();
+  #timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly log: RecordLog,
+    readonly clock: Clock,
+    readonly leaseMs: number,
+  ) {}
+
+  /** The live claim of a driver on `record` (someone is running its confirm or cancel), if any. */
+  holder(record: TransactionRecord): RecordClaim | undefined {
+    const claim = record.claim;
+    return claim !== undefined && claim.until > this.clock.now() ? claim : undefined;
+  }
+
+  /** A `BusyError` if another driver holds a live claim on `record`. */
+  busy(record: TransactionRecord): BusyError | undefined {
+    const holder = this.holder(record);
+    if (holder === undefined) return undefined;
+    return new BusyError(
+      record.xid,
+      Math.max(MIN_RETRY_AFTER_MS, holder.until - this.clock.now()),
+      holder.owner,
+    );
+  }
+
+  /**
+   * Claims `record` for a new driver: the claim goes into the working copy, for the caller to
+   * write with its first change (such as its commit point) in one compare-and-set, then to call
+   * `written()` (or `undo()` if the write failed). Throws `BusyError`, changing nothing, if
+   * another driver's claim is live.
+   */
+  claimFor(record: TransactionRecord): Claim {
+    const busy = this.busy(record);
+    if (busy !== undefined) throw busy;
+    return new Claim(this, record, `${this.#prefix}#${++this.#count}`);
+  }
+
+  /** `claimFor` and its write (by default a compare-and-set of the whole record) in one step. */
+  async take(
+    record: TransactionRecord,
+    write: (record: TransactionRecord) => Promise<void> = (r) => this.log.save(r),
+  ): Promise<Claim> {
+    const claim = this.claimFor(record);
+    try {
+      await write(record);
+    } catch (error) {
+      claim.undo();
+      throw error;
+    }
+    claim.written();
+    return claim;
+  }
+
+  /** Stops renewing every claim (the runtime is stopping); each lapses by itself. */
+  stop(): void {
+    this.#renewing.clear();
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+  }
+
+  /** @internal */
+  watch(claim: Claim): void {
+    this.#renewing.add(claim);
+    if (this.#timer !== undefined) return;
+    // One timer for every claim of this runtime, and only while there is one to renew.
+    this.#timer = setInterval(
+      () => {
+        const now = this.clock.now();
+        for (const c of this.#renewing) c.renewIfDue(now);
+      },
+      Math.max(1, Math.floor(this.leaseMs / 3)),
+    );
+    this.#timer.unref();
+  }
+
+  /** @internal */
+  unwatch(claim: Claim): void {
+    this.#renewing.delete(claim);
+    if (this.#renewing.size === 0 && this.#timer !== undefined) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+    }
+  }
+}
+
+/**
+ * A driver's claim on the record it works on (the same object as its working copy). Renewal
+ * writes go through here, one at a time, so they never overlap the driver's own writes: the
+ * driver calls `stop()` before its last write.
+ */
+export class Claim {
+  #lost: LeaseLostError | undefined;
+  #renewedAt: number;
+  #renewal: Promise<void> | undefined;
+  readonly #previous: RecordClaim | undefined;
+
+  constructor(
+    private readonly claims: Claims,
+    readonly record: TransactionRecord,
+    readonly owner: string,
+  ) {
+    const now = claims.clock.now();
+    this.#renewedAt = now;
+    this.#previous = record.claim;
+    record.claim = { owner, until: now + claims.leaseMs };
+  }
+
+  /** The write that carries the claim landed: from now on it is renewed while the driver works. */
+  written(): void {
+    if (this.claims.leaseMs > 0) this.claims.watch(this);
+  }
+
+  /** The write that carried the claim failed: the working copy gets back what it had. */
+  undo(): void {
+    if (this.#previous === undefined) delete this.record.claim;
+    else this.record.claim = this.#previous;
+  }
+
+  /**
+   * Whether this driver may still act on the record: its claim was not taken over and has not
+   * lapsed (a renewal that could not reach the store does not extend it).
+   */
+  get held(): boolean {
+    if (this.#lost !== undefined) return false;
+    if (this.claims.leaseMs === 0) return true;
+    const claim = this.record.claim;
+    return claim?.owner === this.owner && claim.until > this.claims.clock.now();
+  }
+
+  /** Why the driver must stop: the claim was taken over, or it lapsed. */
+  lost(): LeaseLostError {
+    return this.#lost ?? new LeaseLostError(this.record.xid);
+  }
+
+  /** Ends renewal and waits for a renewal in flight, so the driver's next write is the only one. */
+  async stop(): Promise<void> {
+    this.claims.unwatch(this);
+    while (this.#renewal !== undefined) await this.#renewal;
+  }
+
+  /** Renews the claim once a third of it has passed, unless a renewal is already running. */
+  renewIfDue(now: number): void {
+    if (this.#renewal !== undefined || this.#lost !== undefined) return;
+    const { leaseMs, log } = this.claims;
+    if (now - this.#renewedAt < leaseMs / 3) return;
+    const record = this.record;
+    const previous = record.claim;
+    record.claim = { owner: this.owner, until: now + leaseMs };
+    this.#renewal = log.save(record).then(
+      () => {
+        this.#renewedAt = now;
+        this.#renewal = undefined;
+      },
+      (error: unknown) => {
+        if (previous === undefined) delete record.claim;
+        else record.claim = previous;
+        // Lost to another writer: only a driver that found this claim lapsed writes over it.
+        // Any other failure leaves the claim as it was, to lapse unless a later tick renews it.
+        if (error instanceof OptimisticLockError) {
+          this.#lost = new LeaseLostError(record.xid, error);
+          this.claims.unwatch(this);
+        }
+        this.#renewal = undefined;
+      },
+    );
+  }
+}
