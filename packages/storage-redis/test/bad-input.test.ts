@@ -65,7 +65,7 @@ describe('corrupt stored records', () => {
       expect((error as Error).message).toContain(key);
       expect((error as Error).message).toMatch(reason);
 
-      const stuck = await store.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 10 });
+      const stuck = await store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 10 });
       expect(stuck.records).toStrictEqual([good]);
       expect((await store.list({})).records).toStrictEqual([good]);
       expect(corrupt.length).toBeGreaterThanOrEqual(2);
@@ -83,7 +83,7 @@ describe('corrupt stored records', () => {
     process.on('warning', listener);
     try {
       expect(
-        (await store.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 10 })).records,
+        (await store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 10 })).records,
       ).toEqual([]);
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
