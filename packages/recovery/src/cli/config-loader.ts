@@ -18,7 +18,8 @@ export interface LoadedConfig {
 /**
  * Imports the config module: it exports the `Tcc` (as `default` or `tcc`, or a function, maybe
  * async, returning it) with its participants registered, optionally `recovery` (worker options:
- * `connection`, `prefix`, ...) and `close()`.
+ * `connection`, `prefix`, ...) and `close()`. A store that refuses to open because another
+ * process holds it (`TCC_STORE_LOCKED`) is thrown as it is: the config is fine, the log is busy.
  */
 export async function loadConfig(path: string): Promise<LoadedConfig> {
   const file = resolve(path);
@@ -31,6 +32,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
   try {
     module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
   } catch (error) {
+    if (isStoreLocked(error)) throw error;
     throw new ConfigError(
       `cannot load config ${file}: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
@@ -41,6 +43,7 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
     try {
       exported = await (exported as () => unknown)();
     } catch (error) {
+      if (isStoreLocked(error)) throw error;
       throw new ConfigError(
         `config ${file}: its exported function threw: ${error instanceof Error ? error.message : String(error)}`,
         { cause: error },
@@ -70,4 +73,12 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
       await (close as (() => unknown) | undefined)?.();
     },
   };
+}
+
+/**
+ * `StoreLockedError` of `@tcc/storage-sql` (matched by its code: any store may refuse this way):
+ * an embedded log whose directory another process, usually the running service, holds.
+ */
+export function isStoreLocked(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'TCC_STORE_LOCKED';
 }

@@ -1,7 +1,8 @@
 /**
  * Exit codes of `tcc`, stable so scripts can rely on them:
  * - 0 done; 1 unexpected failure (store unreachable, ...); 2 bad usage (unknown command or flag,
- *   bad value); 3 bad config (missing file, fails to load, no Tcc exported); 4 no such record;
+ *   bad value); 3 bad config (missing file, fails to load, no Tcc exported), or the config's
+ *   embedded log is held by another process (`TCC_STORE_LOCKED`); 4 no such record;
  * - 5 refused (an operator decision that contradicts the log; unpark of a record not parked);
  * - 6 the recovery attempt the command ran failed (the record is kept for the next one);
  * - 7 conflict: another process changed the record meanwhile, nothing written; run it again.

@@ -5,7 +5,7 @@ import { OperatorRefusedError } from '../errors/operator-refused-error.js';
 import { RecordNotFoundError } from '../errors/record-not-found-error.js';
 import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { COMMANDS } from './commands/index.js';
-import { type LoadedConfig, loadConfig } from './config-loader.js';
+import { isStoreLocked, type LoadedConfig, loadConfig } from './config-loader.js';
 import type { Flags } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
@@ -26,7 +26,8 @@ function help(): string {
     'The config module (--config, else $TCC_CONFIG, else ./tcc.config.js) exports the Tcc (default or `tcc`)',
     'with its participants registered, and optionally `recovery` (RecoveryWorker options) and `close()`.',
     '',
-    'exit codes: 0 ok, 1 failure, 2 usage, 3 config, 4 no such record, 5 refused, 6 recovery attempt failed,',
+    'exit codes: 0 ok, 1 failure, 2 usage, 3 config (or its embedded log in use by another process),',
+    '            4 no such record, 5 refused, 6 recovery attempt failed,',
     '            7 changed by another process meanwhile (run again)',
   ].join('\n');
 }
@@ -35,6 +36,7 @@ function help(): string {
 export async function main(argv: readonly string[]): Promise<number> {
   let json = argv.includes('--json');
   let config: LoadedConfig | undefined;
+  let configPath: string | undefined;
   try {
     const { command, args, flags } = parseLine(argv);
     json = flags.json === true;
@@ -58,13 +60,20 @@ export async function main(argv: readonly string[]): Promise<number> {
           : `${command} takes no arguments; usage: ${spec.usage}`,
       );
     }
-    config = await loadConfig(flags.config ?? process.env.TCC_CONFIG ?? 'tcc.config.js');
+    configPath = flags.config ?? process.env.TCC_CONFIG ?? 'tcc.config.js';
+    config = await loadConfig(configPath);
     const output = consoleOutput(json, flags.progress === true);
     return await spec.run({ config, output, flags, args });
   } catch (error) {
     const code = exitCodeOf(error);
     const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`tcc: ${message}\n`);
+    if (isStoreLocked(error)) {
+      process.stderr.write(`${storeLockedHint(configPath)}\n`);
+      // The config's close() might close a database object opened on the holder's directory
+      // (a PGlite opened without the lock): that alone can wreck the holder's data. Leave it.
+      config = undefined;
+    }
     if (code === EXIT.failure && error instanceof Error && error.stack && process.env.TCC_DEBUG) {
       process.stderr.write(`${error.stack}\n`);
     }
@@ -80,9 +89,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
+function storeLockedHint(configPath: string | undefined): string {
+  return [
+    `tcc reads the log through its config (${configPath ?? 'tcc.config.js'}), which opens the same embedded`,
+    'directory as the service that holds it. Run tcc while that service is stopped, or keep the log on a',
+    'PostgreSQL server (SqlStorage with a pg.Pool) or Redis, which the service and tcc can use at once.',
+  ].join('\n');
+}
+
 function exitCodeOf(error: unknown): number {
   if (error instanceof UsageError || error instanceof RecoveryOptionError) return EXIT.usage;
-  if (error instanceof ConfigError) return EXIT.config;
+  if (error instanceof ConfigError || isStoreLocked(error)) return EXIT.config;
   if (error instanceof RecordNotFoundError) return EXIT.notFound;
   if (error instanceof OperatorRefusedError) return EXIT.refused;
   if (error instanceof OperatorConflictError) return EXIT.conflict;
