@@ -134,6 +134,10 @@ export class Recoverer {
       const asked = await this.#ask(record);
       if (asked.outcome === 'pending') return { xid, outcome: 'waiting', status: record.status };
       if (asked.outcome === 'failed') return asked.result;
+      // The parent may have sent its command meanwhile (a parent asked while it was still
+      // trying cancels then and there): what the branch holds now says what is left to do.
+      const now = await this.config.storage.get(xid);
+      if (now?.version !== record.version) return this.#settled(xid, now, asked.outcome);
       phase = asked.outcome;
     } else phase = step;
 
@@ -196,6 +200,30 @@ export class Recoverer {
         result: { xid, outcome: parked ? 'parked' : 'failed', status: record.status, error },
       };
     }
+  }
+
+  /** A branch that changed while its parent was asked: finished, or driven by someone else. */
+  #settled(
+    xid: string,
+    record: TransactionRecord | undefined,
+    decided: 'confirm' | 'cancel',
+  ): RecoveryResult {
+    if (record === undefined) return { xid, outcome: 'not-found' };
+    if (record.status === 'CONFIRMED' || record.status === 'CANCELLED') {
+      return {
+        xid,
+        outcome: record.status === 'CONFIRMED' ? 'confirmed' : 'cancelled',
+        status: record.status,
+      };
+    }
+    const busy = this.config.claims.busy(record);
+    return {
+      xid,
+      outcome: 'busy',
+      status: record.status,
+      error:
+        busy ?? new BusyError(xid, 0, undefined, `${xid} changed while its parent was asked (${decided})`),
+    };
   }
 
   /** Writes the record; `false` if another driver changed it first. */

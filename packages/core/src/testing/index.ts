@@ -5,4 +5,5 @@
 
 export { CountingStorage } from './counting-storage.js';
 export { describeEndToEnd } from './end-to-end.js';
+export { describeSingleDriver } from './single-driver.js';
 export { describeStorageConformance, makeRecord, type StorageHarness } from './storage-conformance.js';

@@ -8,8 +8,11 @@ import { BusyError } from './errors.js';
 import type { LocalParticipant, Participant, RemoteParticipant, TransactionRecord } from './record.js';
 import { sleep } from './waits.js';
 
-/** Times a busy branch is asked before the phase stops (backoff 50 ms, doubling: ~6 s in all). */
-const BUSY_ATTEMPTS = 8;
+/**
+ * Times a busy branch is asked before the phase stops (backoff 50 ms, doubling: ~1.5 s in all);
+ * the other driver finishes it, or recovery comes back later (a busy branch is never counted).
+ */
+const BUSY_ATTEMPTS = 6;
 const BUSY_BACKOFF_MS = 50;
 
 export type SettlePhase = 'confirm' | 'cancel';
