@@ -1,4 +1,4 @@
-import { describeEndToEnd } from '@tcc/core/testing';
+import { describeEndToEnd, describeSingleDriver } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { afterAll, beforeAll } from 'vitest';
 import { openRedis, type RedisHarness } from '../../../test/support/redis.js';
@@ -13,5 +13,9 @@ afterAll(async () => {
 });
 
 describeEndToEnd('RedisStorage (standalone)', {
+  create: async () => new RedisStorage({ client: redis.client, prefix: redis.prefix() }),
+});
+
+describeSingleDriver('RedisStorage (standalone)', {
   create: async () => new RedisStorage({ client: redis.client, prefix: redis.prefix() }),
 });
