@@ -167,31 +167,26 @@ function poolAdapter(pool: PgPoolLike): SqlClient {
     },
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const connection = await pool.connect();
-      let broken: Error | undefined;
-      const onError = (error: Error) => {
-        broken ??= error;
-      };
-      connection.on?.('error', onError);
+      const watch = new LossWatch();
+      let suspect: Error | undefined;
+      connection.on?.('error', watch.onError);
       try {
-        return await inTransaction(async (text, params) => {
-          try {
-            return await connection.query(config(text, params));
-          } catch (error) {
-            // A failed COMMIT/ROLLBACK or a lost connection: do not hand this one out again.
-            if (text === 'COMMIT' || text === 'ROLLBACK' || isConnectionLost(error))
-              broken ??= error as Error;
-            throw error;
-          }
-        }, fn);
-      } catch (error) {
-        if (broken === undefined) throw error;
-        throw new ConnectionLostError(
-          `the PostgreSQL connection of a local transaction was lost (${messageOf(broken)})`,
-          { cause: broken },
+        return await watch.run(() =>
+          inTransaction(async (text, params) => {
+            try {
+              return await connection.query(config(text, params));
+            } catch (error) {
+              watch.saw(error);
+              // A failed COMMIT/ROLLBACK or an error not from the server: do not hand it out again.
+              if (text === 'COMMIT' || text === 'ROLLBACK' || !isServerError(error))
+                suspect ??= error as Error;
+              throw error;
+            }
+          }, fn),
         );
       } finally {
-        connection.removeListener?.('error', onError);
-        connection.release(broken ?? false);
+        connection.removeListener?.('error', watch.onError);
+        connection.release(watch.lost ?? suspect ?? false);
       }
     },
   };
@@ -224,7 +219,19 @@ function pgClientAdapter(client: PgClientLike): SqlClient {
       return exclusive(() => count(text, params, name));
     },
     transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      return exclusive(() => inTransaction((text, params) => run(text, params), fn));
+      const watch = new LossWatch();
+      return exclusive(() =>
+        watch.run(() =>
+          inTransaction(async (text, params) => {
+            try {
+              return await run(text, params);
+            } catch (error) {
+              watch.saw(error);
+              throw error;
+            }
+          }, fn),
+        ),
+      );
     },
   };
 }
@@ -265,19 +272,60 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
 }
 
 /**
- * The connection is gone or unusable: no SQLSTATE (a socket error, "not queryable"), a FATAL or
- * PANIC answer, class 08 (connection exception) or 57P01–57P05 (terminated by an administrator,
- * crash or idle-session timeout: the server closes the connection after saying so).
+ * Watches one local transaction's connection: once it is known lost (the connection's `'error'`
+ * event, or a statement failing because of it), whatever the transaction then throws becomes a
+ * `ConnectionLostError`, since that is what the caller has to act on.
  */
-export function isConnectionLost(error: unknown): boolean {
-  const state = sqlState(error);
-  if (state === undefined) return true;
-  const severity = (error as { severity?: unknown }).severity;
-  return severity === 'FATAL' || severity === 'PANIC' || state.startsWith('08') || /^57P0[1-5]$/.test(state);
+class LossWatch {
+  lost: Error | undefined;
+  readonly onError = (error: Error): void => {
+    this.lost ??= error;
+  };
+
+  saw(error: unknown): void {
+    if (isConnectionLost(error)) this.lost ??= error as Error;
+  }
+
+  async run<T>(transaction: () => Promise<T>): Promise<T> {
+    try {
+      return await transaction();
+    } catch (error) {
+      if (this.lost === undefined) throw error;
+      throw new ConnectionLostError(
+        `the PostgreSQL connection of a local transaction was lost (${this.lost.message})`,
+        { cause: this.lost },
+      );
+    }
+  }
 }
 
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+// What pg throws for a statement on a connection that has died (no SQLSTATE: it never reached
+// a server), and Node's socket errors.
+const DEAD_CONNECTION = /Connection terminated|not queryable|Client was closed|Connection ended/i;
+const SOCKET_ERRORS = new Set([
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'ECONNREFUSED',
+  'ENOTCONN',
+  'EHOSTUNREACH',
+]);
+
+/**
+ * The connection is gone: a FATAL or PANIC answer, class 08 (connection exception) or
+ * 57P01–57P05 (terminated by an administrator, a crash or an idle-session timeout: the server
+ * closes the connection after saying so); or, with no SQLSTATE, a socket error or pg's words for
+ * a connection that has died.
+ */
+export function isConnectionLost(error: unknown): boolean {
+  if (error === null || typeof error !== 'object') return false;
+  const state = sqlState(error);
+  if (state === undefined) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    return (typeof code === 'string' && SOCKET_ERRORS.has(code)) || DEAD_CONNECTION.test(String(message));
+  }
+  const severity = (error as { severity?: unknown }).severity;
+  return severity === 'FATAL' || severity === 'PANIC' || state.startsWith('08') || /^57P0[1-5]$/.test(state);
 }
 
 /** An error the server answered with (it has a SQLSTATE), as opposed to a lost connection. */

@@ -1,5 +1,5 @@
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { TransactionContext } from '@tcc/core';
+import { StorageError, type TransactionContext } from '@tcc/core';
 import { barrier, ConnectionLostError, migrateBarrier, type SqlExecutor } from '@tcc/storage-sql';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres, type PostgresHarness, pg as pgDriver } from '../../../test/support/postgres.js';
@@ -211,5 +211,59 @@ describe('a PostgreSQL connection terminated inside barrier()', () => {
     expect(rows[0]!.n).toBe(transfers.length);
     // Not an assertion on timing: how many landed mid-barrier depends on the machine.
     console.log(`terminated ${killed} backends; ${lost} barrier attempts lost their connection`);
+  });
+
+  it('on a pg.Client given as client: ConnectionLostError, nothing applied', async () => {
+    const id = randomUUID();
+    await openAccounts([id], 100);
+    const client = new pgDriver.Client({ connectionString: pg.url, application_name: APP });
+    const dropped: Error[] = [];
+    client.on('error', (error) => dropped.push(error)); // the caller's, as for any pg.Client
+    await client.connect();
+    try {
+      let pid = 0;
+      const run = barrier(
+        client,
+        context('try'),
+        async (tx) => {
+          pid = (await tx.query<{ pid: number }>('SELECT pg_backend_pid() AS pid'))[0]!.pid;
+          await tx.query(`UPDATE ${accounts} SET balance = balance - 10 WHERE id = $1`, [id]);
+          await tx.query('SELECT pg_sleep(60)');
+        },
+        { schema },
+      ).catch((error: unknown) => error);
+      await until('the barrier to sleep', async () => {
+        const { rows } = await pg.pool.query(
+          `SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'SELECT pg_sleep%' AND state = 'active'`,
+          [pid],
+        );
+        return rows.length === 1;
+      });
+      expect(await terminate([pid])).toBe(1);
+      expect(await run).toBeInstanceOf(ConnectionLostError);
+      expect((await balances([id])).get(id)).toBe(100);
+    } finally {
+      await client.end().catch(() => {});
+    }
+  });
+
+  it('keeps a server error at COMMIT what it is (not a lost connection), and applies nothing', async () => {
+    const table = `"${schema}".codes`;
+    await pg.pool.query(
+      `CREATE TABLE ${table} (code text UNIQUE DEFERRABLE INITIALLY DEFERRED, note text NOT NULL)`,
+    );
+    const error = await barrier(
+      pool,
+      context('try'),
+      async (tx) => {
+        // Checked only at COMMIT: the statement succeeds, the commit fails with 23505.
+        await tx.query(`INSERT INTO ${table} VALUES ('a', 'first'), ('a', 'second')`);
+      },
+      { schema },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(StorageError);
+    expect(error).not.toBeInstanceOf(ConnectionLostError);
+    expect((error as Error).message).toMatch(/barrier try of .* failed: duplicate key value/);
+    expect((await pg.pool.query(`SELECT 1 FROM ${table}`)).rows).toEqual([]);
   });
 });
