@@ -16,3 +16,4 @@ export {
   RecoveryWorker,
   type RecoveryWorkerEvents,
 } from './worker/recovery-worker.js';
+export type { CloseOutcome, RecoveryCloseOptions } from './worker/shutdown.js';

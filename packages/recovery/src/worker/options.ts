@@ -53,7 +53,18 @@ export interface RecoveryWorkerOptions {
    * are taken over by the stalled-job check, which runs every `lockDurationMs / 2`.
    */
   lockDurationMs?: number;
-  /** Close (draining active jobs) on SIGTERM and SIGINT. Default false; `tcc worker` sets it. */
+  /**
+   * How long `close()` waits for the running jobs and a graceful close before it closes by
+   * force (ms; `Infinity`: as long as it takes). Default 10,000. BullMQ's graceful close does not
+   * end while Redis is unreachable; a forced close leaves the running jobs to the stalled-job
+   * check of the other workers.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * Close (draining active jobs, at most `closeTimeoutMs`) on the first SIGTERM or SIGINT. The
+   * worker then stops listening, so a second one gets Node's default: the process ends at once.
+   * Default false.
+   */
   handleSignals?: boolean;
 }
 
@@ -69,6 +80,7 @@ export interface ResolvedWorkerOptions {
   readonly backoff: Required<RecoveryBackoff>;
   readonly batchSize: number;
   readonly lockDurationMs: number;
+  readonly closeTimeoutMs: number;
   readonly handleSignals: boolean;
 }
 
@@ -84,6 +96,7 @@ const KNOWN = new Set([
   'backoff',
   'batchSize',
   'lockDurationMs',
+  'closeTimeoutMs',
   'handleSignals',
 ]);
 
@@ -143,6 +156,7 @@ export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWo
     },
     batchSize: positive(options.batchSize ?? 500, 'batchSize'),
     lockDurationMs: positive(options.lockDurationMs ?? 30_000, 'lockDurationMs'),
+    closeTimeoutMs: checkCloseTimeout(options.closeTimeoutMs ?? 10_000, `${WHERE}: closeTimeoutMs`),
     handleSignals: options.handleSignals ?? false,
   };
 }
@@ -179,4 +193,22 @@ export function describe(value: unknown): string {
   if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
   if (value === null || typeof value !== 'object') return String(value);
   return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'null prototype'})`;
+}
+
+/** Longest delay `setTimeout` honours; a larger one would fire at once. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * A close timeout as given to the constructor (`closeTimeoutMs`) or to `close({ timeoutMs })`:
+ * a whole number of ms up to 2,147,483,647, or `Infinity`.
+ * @throws {RecoveryOptionError} naming `name` and the bad value.
+ */
+export function checkCloseTimeout(value: unknown, name: string): number {
+  if (value === Number.POSITIVE_INFINITY) return value;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw new RecoveryOptionError(
+      `${name} must be a whole number of ms from 0 to ${MAX_TIMER_MS}, or Infinity, got ${describe(value)}`,
+    );
+  }
+  return value;
 }

@@ -1,15 +1,23 @@
 import { EventEmitter } from 'node:events';
 import type { RecoveryResult, TransactionRecord } from '@tcc/core';
-import { type ConnectionOptions, type Job, Queue, Worker } from 'bullmq';
+import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { RecoveryFailedError } from '../errors/recovery-failed-error.js';
 import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { RecoveryTelemetry } from '../telemetry/recovery-telemetry.js';
 import { retryDelay } from './backoff.js';
-import { checkConnection } from './connection.js';
+import { RecoveryBullWorker } from './bull-worker.js';
+import { checkConnection, isClient } from './connection.js';
 import { ScanHandover } from './handover.js';
 import { JOB, type RecoverJobData } from './job-data.js';
 import { type RecoveryWorkerOptions, type ResolvedWorkerOptions, resolveWorkerOptions } from './options.js';
 import { parkIfExhausted } from './parker.js';
+import {
+  abandonQueue,
+  CloseDeadline,
+  type CloseOutcome,
+  closeTimeoutOf,
+  type RecoveryCloseOptions,
+} from './shutdown.js';
 import { StuckScanner } from './stuck-scanner.js';
 
 /** Emitted when a record is parked (by this worker, or by core's own `maxRetries`). */
@@ -34,7 +42,8 @@ export interface RecoveryWorkerEvents {
   scanned: [found: number];
   /** BullMQ or the store failed outside a job (e.g. Redis unreachable). */
   error: [error: Error];
-  closed: [];
+  /** `close()` has finished, gracefully (`drained`) or by force (`forced`). */
+  closed: [outcome: CloseOutcome];
 }
 
 type RecoverJob = Job<RecoverJobData, string, string>;
@@ -56,15 +65,19 @@ const HANDOVER_PAGES = 10;
  * const worker = new RecoveryWorker({ tcc, connection: new Redis(url, { maxRetriesPerRequest: null }) });
  * await worker.start();
  * // ...
- * await worker.close(); // waits for the jobs it is running
+ * await worker.close(); // waits for the jobs it is running, at most closeTimeoutMs (10 s)
  */
 export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
   readonly options: ResolvedWorkerOptions;
   readonly #telemetry: RecoveryTelemetry;
   readonly #handover: ScanHandover;
   #queue: Queue | undefined;
-  #worker: Worker | undefined;
-  #closing: Promise<void> | undefined;
+  #worker: RecoveryBullWorker<RecoverJobData, string, string> | undefined;
+  #closing: Promise<CloseOutcome> | undefined;
+  #deadline: CloseDeadline | undefined;
+  #closed = false;
+  readonly #closedSignal: Promise<void>;
+  #signalClosed!: () => void;
   #onSignal: (() => void) | undefined;
 
   /** @throws {RecoveryOptionError} naming the bad option, e.g. a connection without `maxRetriesPerRequest: null`. */
@@ -75,6 +88,9 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
     this.#telemetry = new RecoveryTelemetry(this.options.tcc.domain);
     const { batchSize, scanEveryMs } = this.options;
     this.#handover = new ScanHandover(HANDOVER_PAGES * batchSize, scanEveryMs);
+    this.#closedSignal = new Promise((resolve) => {
+      this.#signalClosed = resolve;
+    });
   }
 
   /** Id of the domain's job scheduler, shared by every worker of the queue. */
@@ -87,23 +103,34 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
     return this.#queue;
   }
 
-  /** Creates (or updates) the domain's scan scheduler and starts taking jobs. */
+  /**
+   * Creates (or updates) the domain's scan scheduler and starts taking jobs. Resolves without
+   * starting when `close()` is called meanwhile (e.g. a signal while Redis is unreachable).
+   */
   async start(): Promise<void> {
     if (this.#queue !== undefined || this.#closing !== undefined) {
-      throw new RecoveryOptionError('RecoveryWorker.start: already started (a worker starts once)');
+      throw new RecoveryOptionError('RecoveryWorker.start: already started or closed (a worker starts once)');
     }
     const { prefix, queueName, concurrency, lockDurationMs, scanEveryMs } = this.options;
+    if (this.options.handleSignals) {
+      this.#onSignal = () => void this.close();
+      process.once('SIGTERM', this.#onSignal);
+      process.once('SIGINT', this.#onSignal);
+    }
     // ioredis's options type and BullMQ's describe the same object differently.
     const connection = this.options.connection as ConnectionOptions;
     const queue = new Queue(queueName, { connection, prefix });
     this.#queue = queue;
     queue.on('error', (error) => this.#error(error));
-    await queue.upsertJobScheduler(
-      this.schedulerId,
-      { every: scanEveryMs },
-      { name: JOB.scan, data: {}, opts: { removeOnComplete: true, removeOnFail: true } },
+    await this.#unlessClosing(
+      queue.upsertJobScheduler(
+        this.schedulerId,
+        { every: scanEveryMs },
+        { name: JOB.scan, data: {}, opts: { removeOnComplete: true, removeOnFail: true } },
+      ),
     );
-    const worker = new Worker(queueName, (job: RecoverJob) => this.#process(job), {
+    if (this.#closing !== undefined) return;
+    const worker = new RecoveryBullWorker(queueName, (job: RecoverJob) => this.#process(job), {
       connection,
       prefix,
       concurrency,
@@ -117,12 +144,7 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
     });
     this.#worker = worker;
     worker.on('error', (error) => this.#error(error));
-    await worker.waitUntilReady();
-    if (this.options.handleSignals) {
-      this.#onSignal = () => void this.close();
-      process.once('SIGTERM', this.#onSignal);
-      process.once('SIGINT', this.#onSignal);
-    }
+    await this.#unlessClosing(worker.waitUntilReady());
   }
 
   /** Runs one scan now, in this process, and resolves with the number of stuck records found. */
@@ -133,25 +155,73 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
   }
 
   /**
-   * Stops taking jobs, waits for the ones running (a drain), and closes the BullMQ connections it
-   * made. A client passed as `connection` stays open: the caller owns it. The scheduler stays in
-   * Redis for the other workers. Calling it again returns the same promise.
+   * Stops taking jobs, waits for the ones running (a drain) and closes the connections BullMQ
+   * made, for at most `timeoutMs` (default: the `closeTimeoutMs` option, 10 s). If that wait runs
+   * out, typically because Redis is unreachable (BullMQ's graceful close then does not end), it
+   * closes by force: it disconnects BullMQ's connections without waiting for Redis, and resolves
+   * `forced`. Jobs that were still running are not lost: their locks are no longer renewed, so
+   * BullMQ's stalled-job check gives them to another worker once Redis is back; a job's own
+   * code, if still running in this process, is not interrupted (core's lease keeps it from
+   * driving its record alongside the new worker).
+   *
+   * A client passed as `connection` stays open, also after a forced close: the caller owns it
+   * (and it keeps the process alive until the caller disconnects it). The scheduler stays in
+   * Redis for the other workers. The promise always resolves, and `closed` is emitted once.
+   * Calling it again returns the same promise; a shorter `timeoutMs` given then cuts the wait
+   * short (`{ timeoutMs: 0 }` forces at once).
+   *
+   * @throws {RecoveryOptionError} (a rejected promise) naming a bad `timeoutMs` or option.
    */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      if (this.#onSignal !== undefined) {
-        process.off('SIGTERM', this.#onSignal);
-        process.off('SIGINT', this.#onSignal);
-      }
-      try {
-        await this.#worker?.close();
-      } finally {
-        this.#handover.clear();
-        await this.#queue?.close();
-        this.emit('closed');
-      }
-    })();
+  close(options?: RecoveryCloseOptions): Promise<CloseOutcome> {
+    let timeoutMs: number;
+    try {
+      timeoutMs = closeTimeoutOf(options, this.options.closeTimeoutMs);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#closing === undefined) {
+      this.#deadline = new CloseDeadline();
+      this.#closing = this.#shutDown(this.#deadline);
+    }
+    this.#deadline!.after(timeoutMs);
     return this.#closing;
+  }
+
+  async #shutDown(deadline: CloseDeadline): Promise<CloseOutcome> {
+    if (this.#onSignal !== undefined) {
+      process.off('SIGTERM', this.#onSignal);
+      process.off('SIGINT', this.#onSignal);
+    }
+    const worker = this.#worker;
+    const queue = this.#queue;
+    const graceful = (async (): Promise<CloseOutcome> => {
+      await worker?.close();
+      await queue?.close();
+      return 'drained';
+    })();
+    let outcome: CloseOutcome;
+    try {
+      outcome = await Promise.race([graceful, deadline.reached.then((): CloseOutcome => 'forced')]);
+    } catch (error) {
+      this.#error(error instanceof Error ? error : new Error(String(error)));
+      outcome = 'forced';
+    }
+    deadline.dispose();
+    if (outcome === 'forced') {
+      const owned = !isClient(this.options.connection);
+      worker?.abandon(owned);
+      if (queue !== undefined) abandonQueue(queue, owned);
+    }
+    this.#handover.clear();
+    this.#closed = true;
+    this.#signalClosed();
+    this.emit('closed', outcome);
+    return outcome;
+  }
+
+  /** `work`, or nothing once `close()` has finished: a start must not outlive its close. */
+  async #unlessClosing(work: Promise<unknown>): Promise<void> {
+    await Promise.race([work, this.#closedSignal]);
   }
 
   async #process(job: RecoverJob): Promise<string> {
@@ -223,6 +293,8 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
   }
 
   #error(error: Error): void {
+    // After a close, BullMQ's leftovers (a forced close's cut connections) are not news.
+    if (this.#closed) return;
     if (this.listenerCount('error') > 0) this.emit('error', error);
     else console.error('[tcc] recovery worker:', error);
   }

@@ -32,12 +32,16 @@ export class StuckScanner {
     const { tcc, queue, recoverAfterMs, batchSize, maxRetries, onProgress, handover } = this.config;
     const now = Date.now();
     const read = (cursor: string | undefined) => {
-      const page = tcc.storage.findStuck({
+      // Stores of a core whose records carry `dueAt` filter on `dueBefore`; earlier ones on
+      // `updatedBefore`. A query with both serves either while the two are in use.
+      const query = {
         domain: tcc.domain,
         updatedBefore: now - recoverAfterMs,
+        dueBefore: now,
         limit: batchSize,
         ...(cursor === undefined ? {} : { cursor }),
-      });
+      };
+      const page = tcc.storage.findStuck(query);
       // Awaited below; if adding the previous page's jobs fails first, this one is dropped.
       page.catch(() => {});
       return page;
