@@ -30,6 +30,10 @@ interface ChainState {
   }[];
 }
 
+/** Bounds a service's start and the wait for its records only so that a hang ends: a loaded machine may be slow. */
+const START_MS = 180_000;
+const SETTLE_MS = 60_000;
+
 function launch(name: Name, port: number, next: string | undefined): Promise<ChildProcess> {
   const env: NodeJS.ProcessEnv = { ...process.env, CHAIN_NAME: name, CHAIN_PORT: String(port) };
   delete env.NODE_OPTIONS; // the child loads @tcc/core from dist, whatever the runner set
@@ -38,7 +42,10 @@ function launch(name: Name, port: number, next: string | undefined): Promise<Chi
   children.push(child);
   return new Promise((resolve, reject) => {
     let out = '';
-    const timer = setTimeout(() => reject(new Error(`${name} did not start within 15 s: ${out}`)), 15_000);
+    const timer = setTimeout(
+      () => reject(new Error(`${name} did not start within ${START_MS} ms: ${out}`)),
+      START_MS,
+    );
     const collect = (chunk: Buffer) => {
       out += chunk.toString();
       if (out.includes(`ready ${name} `)) {
@@ -75,7 +82,7 @@ async function settled(): Promise<Record<Name, ChainState>> {
       last = await states();
       return NAMES.every((n) => last![n].unfinished === 0);
     },
-    8_000,
+    SETTLE_MS,
   ).catch((error) => {
     throw new Error(`${error}: ${JSON.stringify(last)}`);
   });
@@ -106,7 +113,7 @@ beforeAll(async () => {
     launch('b', ports.b, urls.c),
     launch('a', ports.a, urls.b),
   ]);
-}, 60_000);
+}, 600_000);
 
 afterAll(() => {
   for (const child of children) child.kill('SIGKILL');
