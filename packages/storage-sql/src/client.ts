@@ -68,6 +68,8 @@ export interface PgPoolLike {
 export interface PgClientLike {
   query(config: PgQueryConfig): Promise<PgResult>;
   connect(): Promise<unknown>;
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** A PGlite instance (`new PGlite(dir)` or `await PGlite.create(dir)`). */
@@ -220,18 +222,24 @@ function pgClientAdapter(client: PgClientLike): SqlClient {
     },
     transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const watch = new LossWatch();
-      return exclusive(() =>
-        watch.run(() =>
-          inTransaction(async (text, params) => {
-            try {
-              return await run(text, params);
-            } catch (error) {
-              watch.saw(error);
-              throw error;
-            }
-          }, fn),
-        ),
-      );
+      return exclusive(async () => {
+        // Only while the transaction holds it: outside, the client's errors are its owner's.
+        client.on?.('error', watch.onError);
+        try {
+          return await watch.run(() =>
+            inTransaction(async (text, params) => {
+              try {
+                return await run(text, params);
+              } catch (error) {
+                watch.saw(error);
+                throw error;
+              }
+            }, fn),
+          );
+        } finally {
+          client.removeListener?.('error', watch.onError);
+        }
+      });
     },
   };
 }
