@@ -210,11 +210,7 @@ export class Recoverer {
   ): RecoveryResult {
     if (record === undefined) return { xid, outcome: 'not-found' };
     if (record.status === 'CONFIRMED' || record.status === 'CANCELLED') {
-      return {
-        xid,
-        outcome: record.status === 'CONFIRMED' ? 'confirmed' : 'cancelled',
-        status: record.status,
-      };
+      return { xid, outcome: 'finished', status: record.status };
     }
     const busy = this.config.claims.busy(record);
     return {
