@@ -2,6 +2,7 @@
  * BullMQ recovery worker and the `tcc` command line (DESIGN.md §7).
  */
 export { ConfigError } from './errors/config-error.js';
+export { type CorruptRecordReport, CorruptRecordsError } from './errors/corrupt-records-error.js';
 export { OperatorConflictError } from './errors/operator-conflict-error.js';
 export { OperatorRefusedError, type RefusalRule } from './errors/operator-refused-error.js';
 export { RecordNotFoundError } from './errors/record-not-found-error.js';

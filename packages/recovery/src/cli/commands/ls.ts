@@ -1,14 +1,16 @@
 import type { ListQuery, TransactionRecord, TransactionStatus, TransactionType } from '@tcc/core';
+import { CorruptRecordsError } from '../../errors/corrupt-records-error.js';
 import type { Command } from '../context.js';
 import { parsePositiveInt } from '../duration.js';
 import { EXIT } from '../exit-codes.js';
 import { isoTime, recordJson, shorten, table } from '../output.js';
 import { UsageError } from '../usage-error.js';
+import { collectCorruptRecords, EXIT_CORRUPT_RECORDS } from './corrupt-records.js';
 
 const STATUSES = ['TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING', 'CONFIRMED', 'CANCELLED'];
 
 export const ls: Command = {
-  summary: 'list transaction records',
+  summary: 'list transaction records (exit 8 if some could not be read: they are named)',
   usage: 'tcc ls [--status S] [--parked] [--domain D] [--type ROOT|BRANCH] [--limit N | --all] [--json]',
   flags: ['status', 'parked', 'domain', 'type', 'limit', 'all', 'json', 'progress'],
   args: 0,
@@ -31,45 +33,76 @@ export const ls: Command = {
       ...(type === undefined ? {} : { type: type as TransactionType }),
       ...(flags.parked ? { parked: true } : {}),
     };
-    const records: TransactionRecord[] = [];
-    let cursor: string | undefined;
-    let more = false;
-    do {
-      const page = await config.tcc.storage.list({
-        ...query,
-        limit: flags.all ? 500 : limit,
-        ...(cursor === undefined ? {} : { cursor }),
-      });
-      records.push(...page.records);
-      cursor = page.cursor;
-      if (flags.all) output.progress(`listed ${records.length} records…`);
-      else more = cursor !== undefined;
-    } while (flags.all && cursor !== undefined);
+    const { result, corrupt } = await collectCorruptRecords(async () => {
+      const records: TransactionRecord[] = [];
+      let cursor: string | undefined;
+      let more = false;
+      do {
+        const page = await config.tcc.storage.list({
+          ...query,
+          limit: flags.all ? 500 : limit,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        records.push(...page.records);
+        cursor = page.cursor;
+        if (flags.all) output.progress(`listed ${records.length} records…`);
+        else more = cursor !== undefined;
+      } while (flags.all && cursor !== undefined);
+      return { records, more };
+    });
+    const { records, more } = result;
     output.done();
+    const unreadable = corrupt.length === 0 ? undefined : new CorruptRecordsError(corrupt);
     if (output.json) {
-      output.out(JSON.stringify(records.map(recordJson)));
-      return EXIT.ok;
+      if (unreadable === undefined) {
+        output.out(JSON.stringify(records.map(recordJson)));
+        return EXIT.ok;
+      }
+      // One document, in the shape of the command line's errors, with what could be listed.
+      output.out(
+        JSON.stringify({
+          error: { code: unreadable.code, message: unreadable.message },
+          corrupt,
+          records: records.map(recordJson),
+        }),
+      );
+      output.err(`tcc: ${unreadable.message}`);
+      return EXIT_CORRUPT_RECORDS;
     }
-    if (records.length === 0) {
+    if (records.length === 0 && unreadable === undefined) {
       output.err('no records');
       return EXIT.ok;
     }
-    output.out(
-      table(
-        ['XID', 'TYPE', 'STATUS', 'DOMAIN', 'RETRIES', 'UPDATED', 'PARKED', 'LAST ERROR'],
-        records.map((r) => [
-          r.xid,
-          r.type,
-          r.status,
-          r.domain,
-          String(r.retries),
-          isoTime(r.updatedAt),
-          isoTime(r.parkedAt),
-          shorten(r.lastError),
-        ]),
-      ),
-    );
+    const tables: string[] = [];
+    if (records.length > 0) {
+      tables.push(
+        table(
+          ['XID', 'TYPE', 'STATUS', 'DOMAIN', 'RETRIES', 'UPDATED', 'PARKED', 'LAST ERROR'],
+          records.map((r) => [
+            r.xid,
+            r.type,
+            r.status,
+            r.domain,
+            String(r.retries),
+            isoTime(r.updatedAt),
+            isoTime(r.parkedAt),
+            shorten(r.lastError),
+          ]),
+        ),
+      );
+    }
+    if (unreadable !== undefined) {
+      tables.push(
+        table(
+          ['CORRUPT RECORD', 'PROBLEM'],
+          corrupt.map((c) => [c.key, shorten(c.reason, 100)]),
+        ),
+      );
+    }
+    output.out(tables.join('\n\n'));
     output.err(`${records.length} records${more ? ` (more: --limit or --all)` : ''}`);
-    return EXIT.ok;
+    if (unreadable === undefined) return EXIT.ok;
+    output.err(`tcc: ${unreadable.message}`);
+    return EXIT_CORRUPT_RECORDS;
   },
 };
