@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { disconnectBackend } from './shutdown.js';
+import { disconnectBackend } from './disconnect.js';
 
 /**
  * BullMQ's `Worker`, with a way to stop without Redis.

@@ -12,9 +12,9 @@ import { JOB, type RecoverJobData } from './job-data.js';
 import { type RecoveryWorkerOptions, type ResolvedWorkerOptions, resolveWorkerOptions } from './options.js';
 import { parkIfExhausted } from './parker.js';
 import {
-  abandonQueue,
   CloseDeadline,
   type CloseOutcome,
+  closeBullmq,
   closeTimeoutOf,
   type RecoveryCloseOptions,
 } from './shutdown.js';
@@ -192,26 +192,12 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
       process.off('SIGTERM', this.#onSignal);
       process.off('SIGINT', this.#onSignal);
     }
-    const worker = this.#worker;
-    const queue = this.#queue;
-    const graceful = (async (): Promise<CloseOutcome> => {
-      await worker?.close();
-      await queue?.close();
-      return 'drained';
-    })();
-    let outcome: CloseOutcome;
-    try {
-      outcome = await Promise.race([graceful, deadline.reached.then((): CloseOutcome => 'forced')]);
-    } catch (error) {
-      this.#error(error instanceof Error ? error : new Error(String(error)));
-      outcome = 'forced';
-    }
-    deadline.dispose();
-    if (outcome === 'forced') {
-      const owned = !isClient(this.options.connection);
-      worker?.abandon(owned);
-      if (queue !== undefined) abandonQueue(queue, owned);
-    }
+    const parts = {
+      worker: this.#worker,
+      queue: this.#queue,
+      ownsConnection: !isClient(this.options.connection),
+    };
+    const outcome = await closeBullmq(parts, deadline, (error) => this.#error(error));
     this.#handover.clear();
     this.#closed = true;
     this.#signalClosed();

@@ -1,5 +1,6 @@
 import type { Queue } from 'bullmq';
 import { RecoveryOptionError } from '../errors/recovery-option-error.js';
+import { abandonQueue } from './disconnect.js';
 import { checkCloseTimeout, describe } from './options.js';
 
 /**
@@ -65,36 +66,41 @@ export class CloseDeadline {
   }
 }
 
-/** BullMQ's Redis backend: the clients it made, and its own close. */
-interface RedisBackend {
-  close(force?: boolean): Promise<void>;
-  readonly client: Promise<{ disconnect(): void }>;
-  readonly blockingClient?: Promise<{ disconnect(): void }> | undefined;
+/** What a recovery worker made on BullMQ, to close. */
+export interface BullmqParts {
+  /** The worker, see {@link RecoveryBullWorker}. */
+  readonly worker: { close(): Promise<void>; abandon(ownsConnection: boolean): void } | undefined;
+  readonly queue: Queue | undefined;
+  /** True when BullMQ made every connection (the worker was given connection options, not a client). */
+  readonly ownsConnection: boolean;
 }
 
 /**
- * Closes a backend's connections by force, without waiting for Redis: BullMQ's `close(true)`
- * (ioredis `disconnect()` instead of `QUIT`; a connection on a client the caller passed is left
- * open) and, for a backend whose graceful close had already begun a `QUIT` (which `close(true)`
- * then only waits for), `disconnect()` on the clients BullMQ made: its blocking one always (a
- * duplicate), its main one when `ownsMain` (made from connection options, not the caller's).
+ * Closes the worker, then the queue, gracefully, unless `deadline` comes first or the graceful
+ * close fails (reported to `onError`): then by force, without waiting for Redis.
  */
-export function disconnectBackend(backend: RedisBackend, ownsMain: boolean): void {
-  backend.close(true).catch(() => {});
-  for (const client of [ownsMain ? backend.client : undefined, backend.blockingClient]) {
-    client?.then(
-      (c) => c.disconnect(),
-      () => {},
-    );
+export async function closeBullmq(
+  parts: BullmqParts,
+  deadline: CloseDeadline,
+  onError: (error: Error) => void,
+): Promise<CloseOutcome> {
+  const { worker, queue, ownsConnection } = parts;
+  const graceful = (async (): Promise<CloseOutcome> => {
+    await worker?.close();
+    await queue?.close();
+    return 'drained';
+  })();
+  let outcome: CloseOutcome;
+  try {
+    outcome = await Promise.race([graceful, deadline.reached.then((): CloseOutcome => 'forced')]);
+  } catch (error) {
+    onError(error instanceof Error ? error : new Error(String(error)));
+    outcome = 'forced';
   }
-}
-
-/**
- * Closes the worker's queue by force. Its connection is BullMQ's only when the worker was given
- * connection options; a client the caller passed is left open (theirs to close), and closing a
- * queue on it only detaches BullMQ's listeners.
- */
-export function abandonQueue(queue: Queue, ownsConnection: boolean): void {
-  if (ownsConnection) disconnectBackend(queue.getBackend(), true);
-  else queue.close().catch(() => {});
+  deadline.dispose();
+  if (outcome === 'forced') {
+    worker?.abandon(ownsConnection);
+    if (queue !== undefined) abandonQueue(queue, ownsConnection);
+  }
+  return outcome;
 }
