@@ -85,7 +85,8 @@ const COLUMNS =
  *
  * Call `await storage.migrate()` once before use: every other method refuses a database
  * whose schema version is missing, older or newer than `TCC_SCHEMA_VERSION`. Every write is
- * one statement, a compare-and-set on `version`. On PGlite, statements issued while another
+ * one statement, a compare-and-set on `version`. An embedded directory is locked for one
+ * process at a time (`StoreLockedError` for the next). On PGlite, statements issued while another
  * is running are sent together in one trip into the engine (each still its own statement,
  * with its own outcome). Failures to reach the database are
  * `StorageError`s (code `TCC_STORAGE`) naming the operation, the driver's error as `cause`.
@@ -124,6 +125,12 @@ export class SqlStorage implements TransactionStorage {
       }
       this.dataDir = dataDir;
     } else {
+      if (client === undefined) {
+        throw new InvalidOptionError(
+          'SqlStorage: give client (a pg.Pool, a pg.Client or a PGlite instance) or dataDir (a directory ' +
+            'for an embedded PGlite the store opens itself)',
+        );
+      }
       this.client = toSqlClient(client, 'SqlStorage');
       this.given = client as object;
     }

@@ -220,6 +220,7 @@ describe('the lock in one process', SLOW, () => {
     expect(() => new SqlStorage({ client: db, dataDir: dir })).toThrow(
       new InvalidOptionError('SqlStorage: give either client or dataDir, not both'),
     );
+    expect(() => new SqlStorage({})).toThrow(/SqlStorage: give client \(a pg\.Pool, .*\) or dataDir/);
     expect(() => new SqlStorage({ dataDir: '' })).toThrow(
       /SqlStorage: dataDir must be a directory path, got ""/,
     );
