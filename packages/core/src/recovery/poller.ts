@@ -71,7 +71,10 @@ export class RecoveryPoller {
   async #attempt(xid: string): Promise<void> {
     const { recover, onResult, onError } = this.config;
     try {
-      onResult?.(await recover(xid));
+      // Not `onResult?.(await recover(xid))`: an optional call does not evaluate its
+      // arguments when there is no callback, so nothing would be recovered at all.
+      const result = await recover(xid);
+      onResult?.(result);
     } catch (error) {
       onError(error);
     }
