@@ -64,7 +64,12 @@ function header(
   at = Date.now(),
 ): string {
   return encodeContextHeader(
-    { rootDomain: 'order', deadline: Date.now() + 30_000, ...o },
+    {
+      rootDomain: 'order',
+      deadline: Date.now() + 30_000,
+      parent: { domain: 'order', xid: o.globalId },
+      ...o,
+    },
     s ?? undefined,
     at,
   );

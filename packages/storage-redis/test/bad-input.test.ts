@@ -82,9 +82,9 @@ describe('corrupt stored records', () => {
     const listener = (w: Error) => warnings.push(w);
     process.on('warning', listener);
     try {
-      expect(
-        (await store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 10 })).records,
-      ).toEqual([]);
+      expect((await store.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 10 })).records).toEqual(
+        [],
+      );
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
       process.off('warning', listener);
