@@ -15,4 +15,4 @@ export { ConnectionLostError, RolledBackError, SchemaVersionError, StoreLockedEr
 export { MIGRATIONS, type Migration, type MigrationResult, TCC_SCHEMA_VERSION } from './migrations.js';
 export type { SqlNames } from './names.js';
 export { openPGlite } from './pglite/open-pglite.js';
-export { type ClaimStuckQuery, SqlStorage, type SqlStorageOptions } from './sql-storage.js';
+export { SqlStorage, type SqlStorageOptions } from './sql-storage.js';

@@ -52,10 +52,30 @@ export const MIGRATIONS: readonly Migration[] = [
       barrierTable(n, true),
     ],
   },
+  {
+    version: 2,
+    name: 'records due by due_at; every unfinished status in the stuck index; claimed_until dropped',
+    up: (n) => [
+      // Recovery finds a record when it is due (a try's deadline, the end of a driver's claim),
+      // which the runtime writes as `dueAt`; records written before it get their updated_at.
+      `ALTER TABLE ${n.records} ADD COLUMN due_at bigint`,
+      `UPDATE ${n.records} SET due_at = updated_at,
+        record = jsonb_set(record::jsonb, '{dueAt}', to_jsonb(updated_at))::text`,
+      `ALTER TABLE ${n.records} ALTER COLUMN due_at SET NOT NULL`,
+      `DROP INDEX ${n.quotedSchema}.${n.local('stuck')}`,
+      // Branches that tried (TRIED, TRY_FAILED) are recovered too: past their deadline they ask
+      // their parent for the outcome, or cancel. Keep the list as the store's query has it.
+      `CREATE INDEX ${n.local('stuck')} ON ${n.records} (domain, due_at, xid)
+        WHERE status IN ('TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING') AND parked_at IS NULL`,
+      // The claim of a driver is part of the record (its JSON) and is written by the same
+      // compare-and-set as the rest; the advisory column of claimStuck is gone with it.
+      `ALTER TABLE ${n.records} DROP COLUMN claimed_until`,
+    ],
+  },
 ];
 
 /** The schema version this release reads and writes. */
-export const TCC_SCHEMA_VERSION = 1;
+export const TCC_SCHEMA_VERSION = 2;
 
 const LOCK_NAMESPACE = 0x7cc; // pg_advisory_xact_lock(int, int): (tcc, hash of the schema)
 

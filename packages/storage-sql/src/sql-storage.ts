@@ -47,11 +47,11 @@ export interface SqlStorageOptions {
   /** Table of the log (default `tcc_transactions`); also names `<table>_migrations` and `<table>_barrier`. */
   table?: string;
   /**
-   * Told about every stored record that cannot be read back when `findStuck`, `claimStuck`
-   * or `list` skip it. Default: `process.emitWarning(error)`.
+   * Told about every stored record that cannot be read back when `findStuck` or `list` skip
+   * it. Default: `process.emitWarning(error)`.
    */
   onCorrupt?: (error: CorruptRecordError) => void;
-  /** Source of "now" for tombstone expiry and claims (ms since the epoch). Default `Date`. */
+  /** Source of "now" for tombstone expiry (ms since the epoch). Default `Date`. */
   clock?: { now(): number };
   /**
    * PGlite only (PostgreSQL runs autovacuum itself): `VACUUM` the log table after this many
@@ -62,22 +62,13 @@ export interface SqlStorageOptions {
   vacuumEvery?: number;
 }
 
-/** Query of {@link SqlStorage.claimStuck}. */
-export interface ClaimStuckQuery {
-  domain: string;
-  /** Only records whose `updatedAt` is strictly before this time (ms since the epoch). */
-  updatedBefore: number;
-  limit: number;
-  /** How long the claim keeps other `claimStuck` callers away from the records (ms). */
-  leaseMs: number;
-}
-
 const DEFAULT_LIST_LIMIT = 100;
 const DEFAULT_VACUUM_EVERY = 2_000;
-const STUCK_SQL = `status IN ('TRYING', 'CONFIRMING', 'CANCELLING') AND parked_at IS NULL`;
+/** Unfinished and not parked: the predicate of the stuck index (migration 2), word for word. */
+const STUCK_SQL = `status IN ('TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING') AND parked_at IS NULL`;
 const LIVE_SQL = (now: string) => `(expires_at IS NULL OR expires_at > ${now})`;
 const COLUMNS =
-  'xid, global_id, domain, type, status, version, retries, created_at, updated_at, deadline, parked_at, expires_at, record';
+  'xid, global_id, domain, type, status, version, retries, created_at, updated_at, deadline, due_at, parked_at, expires_at, record';
 
 /**
  * The transaction log in PostgreSQL (through `pg`) or in PGlite (embedded, in a local
@@ -225,8 +216,8 @@ export class SqlStorage implements TransactionStorage {
   async findStuck(query: FindStuckQuery): Promise<Page> {
     await this.ready('findStuck');
     const limit = requireLimit('findStuck', query.limit);
-    const updatedBefore = requireTime('findStuck', 'updatedBefore', query.updatedBefore);
-    const params: unknown[] = [query.domain, updatedBefore, limit + 1];
+    const dueBefore = requireTime('findStuck', 'dueBefore', query.dueBefore);
+    const params: unknown[] = [query.domain, dueBefore, limit + 1];
     let statement: Statement = 'findStuck';
     if (query.cursor !== undefined) {
       const [time, xid] = decodeCursor('findStuck', query.cursor);
@@ -235,33 +226,6 @@ export class SqlStorage implements TransactionStorage {
     }
     const rows = await this.exec('findStuck', statement, params);
     return this.page('findStuck', rows, limit);
-  }
-
-  /**
-   * Claims up to `limit` stuck, unparked records of `domain` (as `findStuck` would return
-   * them, first page only) for `leaseMs`: concurrent callers — several recovery workers on one
-   * database — get disjoint sets, because the rows are picked with `FOR UPDATE SKIP LOCKED`
-   * and stamped `claimed_until` in the same statement. A claim is advisory: it keeps other
-   * `claimStuck` calls away, it does not stop writes (the CAS on `version` still decides), and
-   * it lapses by itself, so a crashed claimer's records come back after `leaseMs`.
-   */
-  async claimStuck(query: ClaimStuckQuery): Promise<TransactionRecord[]> {
-    await this.ready('claimStuck');
-    const limit = requireLimit('claimStuck', query.limit);
-    const updatedBefore = requireTime('claimStuck', 'updatedBefore', query.updatedBefore);
-    const leaseMs = requireTime('claimStuck', 'leaseMs', query.leaseMs);
-    const now = this.clock.now();
-    const rows = await this.exec('claimStuck', 'claimStuck', [
-      query.domain,
-      updatedBefore,
-      now,
-      limit,
-      now + leaseMs,
-    ]);
-    // A claim rewrites its rows: dead rows like any write's.
-    for (let i = 0; i < rows.length; i++) this.written();
-    rows.sort((a, b) => compareKey(keyOf(a), keyOf(b)));
-    return this.decodeRows(rows);
   }
 
   async list(query: ListQuery): Promise<Page> {
@@ -522,29 +486,22 @@ function statements(n: SqlNames) {
     .join(', ');
   return {
     // A live row wins the conflict (0 rows: duplicate); an expired tombstone is replaced in place.
-    create: `INSERT INTO ${t} AS r (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-      ON CONFLICT (xid) DO UPDATE SET ${updates}, claimed_until = NULL
-      WHERE r.expires_at IS NOT NULL AND r.expires_at <= $14`,
+    create: `INSERT INTO ${t} AS r (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+      ON CONFLICT (xid) DO UPDATE SET ${updates}
+      WHERE r.expires_at IS NOT NULL AND r.expires_at <= $15`,
     update: `UPDATE ${t} SET global_id = $2, domain = $3, type = $4, status = $5, version = $6, retries = $7,
-      created_at = $8, updated_at = $9, deadline = $10, parked_at = $11, expires_at = $12, record = $13
-      WHERE xid = $1 AND version = $14 AND ${LIVE_SQL('$15')}`,
+      created_at = $8, updated_at = $9, deadline = $10, due_at = $11, parked_at = $12, expires_at = $13,
+      record = $14
+      WHERE xid = $1 AND version = $15 AND ${LIVE_SQL('$16')}`,
     remove: `DELETE FROM ${t} WHERE xid = $1 AND version = $2 AND ${LIVE_SQL('$3')}`,
     version: `SELECT version FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
     get: `SELECT version, status, record FROM ${t} WHERE xid = $1 AND ${LIVE_SQL('$2')}`,
-    findStuck: `SELECT xid, updated_at AS k, version, status, record FROM ${t}
-      WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2
-      ORDER BY updated_at, xid LIMIT $3`,
-    findStuckAfter: `SELECT xid, updated_at AS k, version, status, record FROM ${t}
-      WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2 AND (updated_at, xid) > ($4, $5)
-      ORDER BY updated_at, xid LIMIT $3`,
-    claimStuck: `WITH due AS (
-        SELECT xid FROM ${t}
-        WHERE domain = $1 AND ${STUCK_SQL} AND updated_at < $2 AND (claimed_until IS NULL OR claimed_until <= $3)
-        ORDER BY updated_at, xid LIMIT $4
-        FOR UPDATE SKIP LOCKED
-      )
-      UPDATE ${t} AS r SET claimed_until = $5 FROM due WHERE r.xid = due.xid
-      RETURNING r.xid, r.updated_at AS k, r.record`,
+    findStuck: `SELECT xid, due_at AS k, version, status, record FROM ${t}
+      WHERE domain = $1 AND ${STUCK_SQL} AND due_at < $2
+      ORDER BY due_at, xid LIMIT $3`,
+    findStuckAfter: `SELECT xid, due_at AS k, version, status, record FROM ${t}
+      WHERE domain = $1 AND ${STUCK_SQL} AND due_at < $2 AND (due_at, xid) > ($4, $5)
+      ORDER BY due_at, xid LIMIT $3`,
     purge: `DELETE FROM ${t} WHERE xid IN (
         SELECT xid FROM ${t} WHERE expires_at IS NOT NULL AND expires_at <= $1 LIMIT $2
       )`,
@@ -564,6 +521,7 @@ function rowValues(record: TransactionRecord): unknown[] {
     record.createdAt,
     record.updatedAt,
     record.deadline,
+    record.dueAt,
     record.parkedAt ?? null,
     // Only tombstones expire; an expiresAt on a live record is kept in the JSON only.
     TERMINAL_STATUSES.has(record.status) ? (record.expiresAt ?? null) : null,
@@ -591,11 +549,6 @@ function keyOf(row: SqlRow): Key {
   return [Number(row.k), String(row.xid)];
 }
 
-function compareKey(a: Key, b: Key): number {
-  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
-  return a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0;
-}
-
 /**
  * What the columns are made of must be there with the right types: a bad record is refused
  * with its field named, before the database sees it (integer columns would otherwise answer
@@ -616,7 +569,7 @@ function checkRecord(operation: string, record: TransactionRecord): void {
       );
     }
   }
-  for (const field of ['version', 'retries', 'createdAt', 'updatedAt', 'deadline'] as const) {
+  for (const field of ['version', 'retries', 'createdAt', 'updatedAt', 'deadline', 'dueAt'] as const) {
     if (!Number.isSafeInteger(record[field])) {
       throw new StorageError(
         `${operation} of transaction ${xid}: ${field} must be an integer, got ${describeValue(record[field])}`,
@@ -629,7 +582,7 @@ function checkRecord(operation: string, record: TransactionRecord): void {
 }
 
 /**
- * A bound for `<` on the integer millisecond columns: rounded up, so that `updated_at < bound`
+ * A bound for `<` on the integer millisecond columns: rounded up, so that `due_at < bound`
  * keeps exactly the rows whose time is below the caller's (fractional) value, and clamped, so
  * that ±Infinity means "no bound" as it does in the other stores.
  */

@@ -1,4 +1,4 @@
-import { describeEndToEnd } from '@tcc/core/testing';
+import { describeEndToEnd, describeSingleDriver } from '@tcc/core/testing';
 import { SqlStorage } from '@tcc/storage-sql';
 import { afterAll, beforeAll } from 'vitest';
 import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
@@ -25,4 +25,8 @@ describeEndToEnd('SqlStorage (PostgreSQL)', {
 
 describeEndToEnd('SqlStorage (PGlite)', {
   create: () => migrated(new SqlStorage({ client: lite.db, table: lite.table() })),
+});
+
+describeSingleDriver('SqlStorage (PostgreSQL)', {
+  create: () => migrated(new SqlStorage({ client: pg.pool, schema: pg.schema() })),
 });

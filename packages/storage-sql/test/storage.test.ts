@@ -22,10 +22,12 @@ describe('migrations', () => {
   it('migrates a fresh PostgreSQL schema, and a second migrate applies nothing', async () => {
     const schema = pg.schema();
     const storage = new SqlStorage({ client: pg.pool, schema });
-    expect(await storage.migrate()).toEqual({ from: 0, to: TCC_SCHEMA_VERSION, applied: [1] });
-    expect(await storage.migrate()).toEqual({ from: 1, to: TCC_SCHEMA_VERSION, applied: [] });
-    const { rows } = await pg.pool.query(`SELECT version FROM "${schema}".tcc_transactions_migrations`);
-    expect(rows).toEqual([{ version: 1 }]);
+    expect(await storage.migrate()).toEqual({ from: 0, to: TCC_SCHEMA_VERSION, applied: [1, 2] });
+    expect(await storage.migrate()).toEqual({ from: 2, to: TCC_SCHEMA_VERSION, applied: [] });
+    const { rows } = await pg.pool.query(
+      `SELECT version FROM "${schema}".tcc_transactions_migrations ORDER BY version`,
+    );
+    expect(rows).toEqual([{ version: 1 }, { version: 2 }]);
     const record = makeRecord();
     await storage.create(record);
     expect(await storage.get(record.xid)).toStrictEqual(record);
@@ -33,7 +35,7 @@ describe('migrations', () => {
 
   it('migrates a fresh PGlite database, twice', async () => {
     const storage = new SqlStorage({ client: lite.db, table: lite.table() });
-    expect((await storage.migrate()).applied).toEqual([1]);
+    expect((await storage.migrate()).applied).toEqual([1, 2]);
     expect((await storage.migrate()).applied).toEqual([]);
     expect(await storage.count({})).toBe(0);
   });
@@ -42,11 +44,11 @@ describe('migrations', () => {
     const schema = pg.schema();
     const pools = [pg.newPool(2), pg.newPool(2), pg.newPool(2), pg.newPool(2)];
     const results = await Promise.all(pools.map((client) => new SqlStorage({ client, schema }).migrate()));
-    expect(results.flatMap((r) => r.applied)).toEqual([1]);
+    expect(results.flatMap((r) => r.applied).sort()).toEqual([1, 2]);
     const { rows } = await pg.pool.query(
       `SELECT count(*)::int AS n FROM "${schema}".tcc_transactions_migrations`,
     );
-    expect(rows[0].n).toBe(1);
+    expect(rows[0].n).toBe(2);
   });
 
   it('lets stores with different tables migrate one new schema at once', async () => {
@@ -55,14 +57,19 @@ describe('migrations', () => {
     const results = await Promise.all(
       pools.map((client, i) => new SqlStorage({ client, schema, table: `log_${i}` }).migrate()),
     );
-    expect(results.map((r) => r.applied)).toEqual([[1], [1], [1], [1]]);
+    expect(results.map((r) => r.applied)).toEqual([
+      [1, 2],
+      [1, 2],
+      [1, 2],
+      [1, 2],
+    ]);
   });
 
   it('migrates a log after migrateBarrier() created its barrier table', async () => {
     const schema = pg.schema();
     await migrateBarrier(pg.pool, { schema });
     const storage = new SqlStorage({ client: pg.pool, schema });
-    expect((await storage.migrate()).applied).toEqual([1]);
+    expect((await storage.migrate()).applied).toEqual([1, 2]);
     await storage.create(makeRecord());
     expect(await storage.count({})).toBe(1);
   });
@@ -96,14 +103,53 @@ describe('migrations', () => {
     });
     expect((error as Error).message).toContain('call `await storage.migrate()`');
     await expect(storage.get('x')).rejects.toThrow(/migrate\(\)/);
-    await expect(storage.findStuck({ domain: 'd', updatedBefore: 1, limit: 1 })).rejects.toThrow(
-      /migrate\(\)/,
-    );
+    await expect(storage.findStuck({ domain: 'd', dueBefore: 1, limit: 1 })).rejects.toThrow(/migrate\(\)/);
     await expect(new SqlStorage({ client: lite.db, table: lite.table() }).count({})).rejects.toThrow(
       /migrate\(\)/,
     );
     await storage.migrate();
     expect(await storage.count({})).toBe(0);
+  });
+
+  it('brings a log of schema 1 to 2: its records get dueAt (their updatedAt) and are found when due', async () => {
+    const schema = pg.schema();
+    const t = `"${schema}".tcc_transactions`;
+    // Schema 1 as that release created it, with one record it wrote (no dueAt in its JSON).
+    await pg.pool.query(`CREATE SCHEMA "${schema}"`);
+    await pg.pool.query(`CREATE TABLE ${t}_migrations (version integer PRIMARY KEY, name text NOT NULL,
+      applied_at timestamptz NOT NULL DEFAULT now())`);
+    await pg.pool.query(`INSERT INTO ${t}_migrations (version, name) VALUES (1, 'schema 1')`);
+    await pg.pool.query(`CREATE TABLE ${t} (xid text COLLATE "C" PRIMARY KEY, global_id text NOT NULL,
+      domain text NOT NULL, type text NOT NULL, status text NOT NULL, version integer NOT NULL,
+      retries integer NOT NULL, created_at bigint NOT NULL, updated_at bigint NOT NULL,
+      deadline bigint NOT NULL, parked_at bigint, expires_at bigint, claimed_until bigint,
+      record text NOT NULL)`);
+    await pg.pool.query(`CREATE INDEX tcc_transactions_stuck ON ${t} (domain, updated_at, xid)
+      WHERE status IN ('TRYING', 'CONFIRMING', 'CANCELLING') AND parked_at IS NULL`);
+    const { dueAt: _dueAt, ...old } = makeRecord({ createdAt: Date.now() - HOUR, status: 'CONFIRMING' });
+    await pg.pool.query(
+      `INSERT INTO ${t} (xid, global_id, domain, type, status, version, retries, created_at, updated_at,
+        deadline, record) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      [
+        old.xid,
+        old.globalId,
+        old.domain,
+        old.type,
+        old.status,
+        1,
+        0,
+        old.createdAt,
+        old.updatedAt,
+        old.deadline,
+        JSON.stringify(old),
+      ],
+    );
+    const storage = new SqlStorage({ client: pg.pool, schema });
+    await expect(storage.get(old.xid)).rejects.toMatchObject({ code: 'TCC_SCHEMA_VERSION' });
+    expect(await storage.migrate()).toEqual({ from: 1, to: 2, applied: [2] });
+    expect(await storage.get(old.xid)).toStrictEqual({ ...old, dueAt: old.updatedAt });
+    const found = await storage.findStuck({ domain: old.domain, dueBefore: Date.now(), limit: 10 });
+    expect(found.records.map((r) => r.xid)).toEqual([old.xid]);
   });
 
   it('refuses a database at a newer schema version, in every method and in migrate', async () => {
@@ -115,7 +161,7 @@ describe('migrations', () => {
     const storage = new SqlStorage({ client: pg.pool, schema });
     const error = await storage.get('x').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(SchemaVersionError);
-    expect((error as Error).message).toMatch(/schema version 99, newer than the 1 .*upgrade/);
+    expect((error as Error).message).toMatch(/schema version 99, newer than the 2 .*upgrade/);
     await expect(storage.migrate()).rejects.toThrow(/schema version 99, newer/);
   });
 });
@@ -132,8 +178,8 @@ describe('bad input', () => {
   async function plant(schema: string, xid: string, record: string, updatedAt: number): Promise<void> {
     await pg.pool.query(
       `INSERT INTO "${schema}".tcc_transactions
-         (xid, global_id, domain, type, status, version, retries, created_at, updated_at, deadline, record)
-       VALUES ($1, $1, 'test', 'ROOT', 'TRYING', 1, 0, $2, $2, $2, $3)`,
+         (xid, global_id, domain, type, status, version, retries, created_at, updated_at, deadline, due_at, record)
+       VALUES ($1, $1, 'test', 'ROOT', 'TRYING', 1, 0, $2, $2, $2, $2, $3)`,
       [xid, updatedAt, record],
     );
   }
@@ -206,7 +252,7 @@ describe('bad input', () => {
     do {
       const page = await storage.findStuck({
         domain: 'test',
-        updatedBefore: Date.now(),
+        dueBefore: Date.now(),
         limit: 1,
         ...(cursor === undefined ? {} : { cursor }),
       });
@@ -229,9 +275,9 @@ describe('bad input', () => {
     const listener = (warning: Error) => warnings.push(warning);
     process.on('warning', listener);
     try {
-      expect(
-        (await storage.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 5 })).records,
-      ).toEqual([]);
+      expect((await storage.findStuck({ domain: 'test', dueBefore: Date.now(), limit: 5 })).records).toEqual(
+        [],
+      );
       await new Promise((resolve) => setImmediate(resolve));
     } finally {
       process.off('warning', listener);
@@ -259,20 +305,20 @@ describe('bad input', () => {
     }
   });
 
-  it('takes a fractional or infinite updatedBefore in findStuck as the other stores do', async () => {
+  it('takes a fractional or infinite dueBefore in findStuck as the other stores do', async () => {
     const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
     await storage.migrate();
     const now = Date.now();
     const record = makeRecord({ domain: 'times', createdAt: now - 10, updatedAt: now - 10 });
     await storage.create(record);
-    const stuck = async (updatedBefore: number) =>
-      (await storage.findStuck({ domain: 'times', updatedBefore, limit: 10 })).records.map((r) => r.xid);
+    const stuck = async (dueBefore: number) =>
+      (await storage.findStuck({ domain: 'times', dueBefore, limit: 10 })).records.map((r) => r.xid);
     expect(await stuck(now - 9.5)).toEqual([record.xid]);
     expect(await stuck(now - 10)).toEqual([]);
     expect(await stuck(now - 10.5)).toEqual([]);
     expect(await stuck(Number.POSITIVE_INFINITY)).toEqual([record.xid]);
     expect(await stuck(Number.NEGATIVE_INFINITY)).toEqual([]);
-    await expect(stuck(Number.NaN)).rejects.toThrow(/updatedBefore must be a number, got NaN/);
+    await expect(stuck(Number.NaN)).rejects.toThrow(/dueBefore must be a number, got NaN/);
   });
 
   it('refuses bad schema and table names, naming the value', () => {
@@ -345,33 +391,6 @@ describe('concurrency on PostgreSQL (a Pool of 8 connections)', () => {
       expect(await storage.get(current.xid)).toStrictEqual(current);
     }
     expect(current.version).toBe(26);
-  });
-
-  it('gives concurrent claimStuck callers disjoint records (FOR UPDATE SKIP LOCKED)', async () => {
-    const storage = new SqlStorage({ client: pg.pool, schema: pg.schema() });
-    await storage.migrate();
-    const base = Date.now() - HOUR;
-    const records = Array.from({ length: 40 }, (_, i) => makeRecord({ createdAt: base + i }));
-    for (const r of records) await storage.create(r);
-    const claims = await Promise.all(
-      Array.from({ length: 8 }, () =>
-        storage.claimStuck({ domain: 'test', updatedBefore: Date.now(), limit: 10, leaseMs: 60_000 }),
-      ),
-    );
-    const claimed = claims.flat().map((r) => r.xid);
-    expect(new Set(claimed).size).toBe(claimed.length);
-    expect(new Set(claimed)).toEqual(new Set(records.map((r) => r.xid)));
-    for (const claim of claims) {
-      const times = claim.map((r) => r.updatedAt);
-      expect(times).toEqual([...times].sort((a, b) => a - b));
-    }
-    // Claimed records stay visible to findStuck, only other claimers skip them until the lease ends.
-    expect(
-      (await storage.findStuck({ domain: 'test', updatedBefore: Date.now(), limit: 100 })).records,
-    ).toHaveLength(40);
-    expect(
-      await storage.claimStuck({ domain: 'test', updatedBefore: Date.now(), limit: 10, leaseMs: 1 }),
-    ).toEqual([]);
   });
 
   it('serialises a shared pg.Client between the store and its transactions', async () => {

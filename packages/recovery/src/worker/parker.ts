@@ -7,7 +7,7 @@ import { OptimisticLockError, type TransactionStorage } from '@tcc/core';
  * it runs, so attempts of a worker that was killed count too.
  *
  * Resolves `true` if the record is parked now (by this call or before), `false` if it has
- * attempts left, is gone, or another process changed it first.
+ * attempts left, is gone, is claimed by a driver at work, or another process changed it first.
  */
 export async function parkIfExhausted(
   storage: TransactionStorage,
@@ -19,6 +19,8 @@ export async function parkIfExhausted(
   if (record === undefined) return false;
   if (record.parkedAt !== undefined) return true;
   if (record.retries < maxRetries) return false;
+  // Another driver took it up since this attempt failed: it is being worked on, not given up.
+  if (record.claim !== undefined && record.claim.until > Date.now()) return false;
   const expected = record.version;
   const now = Date.now();
   record.version = expected + 1;

@@ -32,16 +32,12 @@ export class StuckScanner {
     const { tcc, queue, recoverAfterMs, batchSize, maxRetries, onProgress, handover } = this.config;
     const now = Date.now();
     const read = (cursor: string | undefined) => {
-      // Stores of a core whose records carry `dueAt` filter on `dueBefore`; earlier ones on
-      // `updatedBefore`. A query with both serves either while the two are in use.
-      const query = {
+      const page = tcc.storage.findStuck({
         domain: tcc.domain,
-        updatedBefore: now - recoverAfterMs,
         dueBefore: now,
         limit: batchSize,
         ...(cursor === undefined ? {} : { cursor }),
-      };
-      const page = tcc.storage.findStuck(query);
+      });
       // Awaited below; if adding the previous page's jobs fails first, this one is dropped.
       page.catch(() => {});
       return page;
@@ -54,8 +50,9 @@ export class StuckScanner {
       cursor = page.cursor;
       if (cursor !== undefined) next = read(cursor);
       found += page.records.length;
-      // A try still inside its deadline has nothing to do yet: no job until it passes.
-      const due = page.records.filter((record) => decide(record, now) !== 'wait');
+      // Due records have a step to take; the check keeps a record the store's clock calls due
+      // a moment early (a try just short of its deadline) out of the queue until it is.
+      const due = page.records.filter((record) => decide(record, now, recoverAfterMs) !== 'wait');
       if (due.length > 0) {
         // Kept before the jobs exist: a job may start as soon as addBulk has added it.
         handover?.keep(due, Date.now());
