@@ -147,9 +147,9 @@ export class BranchKeeper {
           ),
         };
       }
-      const running = this.#running.get(origin.xid);
-      if (running !== undefined) await untilEndedOrDeadline(running, clock);
-      else await sleep(Math.min(left, DUPLICATE_POLL_MS[Math.min(i, DUPLICATE_POLL_MS.length - 1)]!));
+      // Polled, not awaited in this process: the try running here under this xid is this very
+      // duplicate (a first try running here was waited for by `open`).
+      await sleep(Math.min(left, DUPLICATE_POLL_MS[Math.min(i, DUPLICATE_POLL_MS.length - 1)]!));
       stored = await log.storage.get(origin.xid);
     }
     if (stored === undefined || stored.globalId !== origin.globalId) {
