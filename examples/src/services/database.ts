@@ -1,9 +1,8 @@
-import { mkdir } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { PGlite } from '@electric-sql/pglite';
+import type { PGlite } from '@electric-sql/pglite';
 import { MemoryStorage, type TransactionStorage } from '@tcc/core';
 import { RedisStorage } from '@tcc/storage-redis';
-import { SqlStorage } from '@tcc/storage-sql';
+import { openPGlite, SqlStorage } from '@tcc/storage-sql';
 import { Redis } from 'ioredis';
 
 /** SQL statements this process has sent to its PGlite (BEGIN and COMMIT counted), for `GET /stats`. */
@@ -14,8 +13,8 @@ export const statementCount = { total: 0 };
  * its business tables, which survive the process being killed. One process per directory.
  */
 export async function openDatabase(dir: string): Promise<{ db: PGlite; storage: TransactionStorage }> {
-  await mkdir(dir, { recursive: true });
-  const db = await PGlite.create(dir);
+  // Locked for this process: a second process opening the directory would destroy it.
+  const db = await openPGlite(dir);
   countStatements(db);
   // `SHOP_LOG=memory`: the transaction log in memory (not durable!), for the benchmark to
   // show what the log's writes cost next to the transport's calls.

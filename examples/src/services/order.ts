@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { ConfirmFailedError, Tcc } from '@tcc/core';
 import { dataDir, secret, urlOf } from './config.js';
 import { openDatabase } from './database.js';
@@ -16,7 +16,8 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
     domain: 'order',
     storage,
     timeoutMs: 10_000,
-    http: { secret: secret() },
+    // Where the wallets ask for the outcome of a hold whose confirm or cancel never came.
+    http: { secret: secret(), url },
     // recoverAfterMs is also the claim of the process driving a confirm: at 1 s a loaded
     // machine's slow first confirm (no renewal before it) let the poller take the record over
     // mid-confirm, and the order answered 202 although nothing had failed.
@@ -29,7 +30,10 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
     onResult: (r) => r.outcome !== 'waiting' && console.error(`[order] recovery: ${r.xid} ${r.outcome}`),
     onError: (error) => console.error('[order] recovery pass failed:', error),
   });
-  const server = createServer(async (req, res) => {
+  // Serves `.tcc` for the wallets' questions; everything else is the order API below.
+  const tccHandler = tcc.httpHandler();
+  const server = createServer((req, res) => tccHandler(req, res, () => void route(req, res)));
+  async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       if (req.method === 'POST' && (req.url === '/orders' || req.url === '/orders-plain')) {
         const body = await readJson(req);
@@ -93,7 +97,7 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
     } catch (error) {
       sendError(res, error);
     }
-  });
+  }
   await listen(server, url);
   return { server, tcc };
 }

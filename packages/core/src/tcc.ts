@@ -178,7 +178,7 @@ export class Tcc {
       this.#http.commandTimeoutMs,
       this.#http.maxBodyBytes,
     );
-    const driver = new PhaseDriver(this.#registry, codec, this.#als, () => this.#remote);
+    const driver = new PhaseDriver(this.#registry, codec, this.#als, this.#remote);
     this.#manager = new TransactionManager({
       domain,
       codec,

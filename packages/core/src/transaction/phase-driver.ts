@@ -2,7 +2,6 @@ import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { Codec } from '../codec/codec.js';
 import { Scope } from '../context/scope.js';
 import type { ParticipantRegistry } from '../participants/registry.js';
-import { TccError } from '../tcc-error.js';
 import type { Claim } from './claims.js';
 import { BusyError } from './errors.js';
 import type { LocalParticipant, Participant, RemoteParticipant, TransactionRecord } from './record.js';
@@ -40,7 +39,7 @@ export class PhaseDriver {
     private readonly registry: ParticipantRegistry,
     private readonly codec: Codec,
     private readonly als: AsyncLocalStorage<Scope>,
-    private readonly remote: () => RemoteInvoker | undefined,
+    private readonly remote: RemoteInvoker,
   ) {}
 
   /**
@@ -78,16 +77,9 @@ export class PhaseDriver {
     participant: RemoteParticipant,
     phase: SettlePhase,
   ): Promise<void> {
-    const remote = this.remote();
-    if (remote === undefined) {
-      throw new TccError(
-        'TCC_NO_TRANSPORT',
-        `transaction ${claim.record.xid} has remote participant ${participant.endpoint} but no HTTP transport is set up`,
-      );
-    }
     for (let attempt = 1; ; attempt++) {
       try {
-        return await remote.invoke(claim.record, participant, phase);
+        return await this.remote.invoke(claim.record, participant, phase);
       } catch (error) {
         if (!(error instanceof BusyError) || attempt >= BUSY_ATTEMPTS || !claim.held) throw error;
         await sleep(Math.min(error.retryAfterMs, BUSY_BACKOFF_MS * 2 ** (attempt - 1)));

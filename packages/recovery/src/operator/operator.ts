@@ -62,10 +62,21 @@ export class Operator {
     const plan = planDecision(record, decision, this.tcc.domain);
     if (plan === 'done') return { xid, decision, wrote: false };
     if (plan === 'decide') {
+      // A driver at work on it (its claim is live) decides nothing here either: wait for it.
+      const claim = record.claim;
+      if (claim !== undefined && claim.until > Date.now()) {
+        throw new OperatorConflictError(
+          xid,
+          decision,
+          `${claim.owner} is driving it until ${new Date(claim.until).toISOString()}`,
+        );
+      }
       const expected = record.version;
       record.status = (decision === 'confirm' ? 'CONFIRMING' : 'CANCELLING') satisfies TransactionStatus;
       record.version = expected + 1;
       record.updatedAt = Date.now();
+      // Due now: the recovery below drives it, or a worker soon after if that one fails.
+      record.dueAt = record.updatedAt;
       delete record.parkedAt;
       delete record.lastError;
       await this.#write(record, expected, decision);
@@ -79,8 +90,8 @@ export class Operator {
   }
 
   /**
-   * Puts a parked record back in the automatic loop: clears `parkedAt` and `lastError` and resets
-   * `retries`, keeping its status. `updatedAt` is kept, so the next scan finds it at once.
+   * Puts a parked record back in the automatic loop: clears `parkedAt` and `lastError`, resets
+   * `retries` and makes it due now, keeping its status, so the next scan finds it at once.
    */
   async unpark(xid: string): Promise<TransactionRecord> {
     const record = await this.show(xid);
@@ -94,6 +105,8 @@ export class Operator {
     const expected = record.version;
     record.version = expected + 1;
     record.retries = 0;
+    // Due at once: the next scan or poller pass takes it up.
+    record.dueAt = Date.now();
     delete record.parkedAt;
     delete record.lastError;
     await this.#write(record, expected, 'unpark');

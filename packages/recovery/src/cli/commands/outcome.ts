@@ -27,7 +27,7 @@ export function describeResult(result: RecoveryResult): string {
       : `: ${result.error instanceof Error ? result.error.message : String(result.error)}`;
   const note: Partial<Record<RecoveryResult['outcome'], string>> = {
     waiting: ' - nothing to do yet (try within its deadline, or a branch waiting for its root)',
-    busy: ' - another process changed it first; run again',
+    busy: ' - another process is driving it (or changed it first); run again later',
     foreign: ' - it belongs to another domain',
   };
   return `${result.xid}: ${result.outcome}${status}${note[result.outcome] ?? ''}${error}`;
