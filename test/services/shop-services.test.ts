@@ -7,8 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  bodyDigest,
   COMMAND_PATH,
   CONTEXT_HEADER,
+  DIGEST_HEADER,
   encodeContextHeader,
   SIGNATURE_HEADER,
   Signer,
@@ -58,35 +60,45 @@ async function order(body: Record<string, unknown>): Promise<Answer> {
   return { status: response.status, body: await response.json() };
 }
 
+/** A context header for `POST /hold` with `body` to capital, signed with `s` unless it is null. */
 function header(
   o: { globalId: string; xid: string; deadline?: number },
+  body: unknown,
   s: Signer | null = signer,
   at = Date.now(),
 ): string {
-  return encodeContextHeader(
-    {
-      rootDomain: 'order',
-      deadline: Date.now() + 30_000,
-      parent: { domain: 'order', xid: o.globalId },
-      ...o,
-    },
-    s ?? undefined,
-    at,
-  );
+  const origin = {
+    rootDomain: 'order',
+    deadline: Date.now() + 30_000,
+    parent: { domain: 'order', xid: o.globalId },
+    ...o,
+  };
+  if (s === null) return encodeContextHeader(origin, undefined, at);
+  return encodeContextHeader(origin, s, at, {
+    domain: 'capital',
+    method: 'POST',
+    path: '/hold',
+    digest: bodyDigest(JSON.stringify(body)),
+  });
 }
 
 async function hold(h: string | undefined, body: unknown): Promise<Answer> {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
   const response = await fetch(`${urls.capital}/hold`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...(h === undefined ? {} : { [CONTEXT_HEADER]: h }) },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
+    headers: {
+      'content-type': 'application/json',
+      [DIGEST_HEADER]: bodyDigest(text),
+      ...(h === undefined ? {} : { [CONTEXT_HEADER]: h }),
+    },
+    body: text,
   });
   return { status: response.status, body: await response.json() };
 }
 
 async function command(body: unknown, signature?: string | null, raw?: string): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
-  const sig = signature === undefined ? signCommand(body as never, signer, Date.now()) : signature;
+  const sig = signature === undefined ? signCommand(body as never, signer, Date.now(), 'capital') : signature;
   if (sig !== null) headers[SIGNATURE_HEADER] = sig;
   const response = await fetch(`${urls.capital}/${COMMAND_PATH}`, {
     method: 'POST',
@@ -245,7 +257,8 @@ describe('the shop as three services (separate processes, PGlite each)', () => {
     expect(await command({ action: 'cancel', globalId: t.globalId, xid: t.xid })).toMatchObject({
       status: 200,
     });
-    const late = await hold(header(t), { orderId: t.orderId, userId: 'alice', amount: 10 });
+    const body = { orderId: t.orderId, userId: 'alice', amount: 10 };
+    const late = await hold(header(t, body), body);
     expect(late).toMatchObject({ status: 409, body: { error: { code: 'TCC_TRANSACTION_HANGING' } } });
     const after = await books('capital');
     expect(after.accounts).toEqual(before.accounts);
@@ -255,11 +268,8 @@ describe('the shop as three services (separate processes, PGlite each)', () => {
   it('a try after the root deadline is refused and writes nothing', async () => {
     const t = ids();
     const before = await books('capital');
-    const late = await hold(header({ ...t, deadline: Date.now() - 1 }), {
-      orderId: t.orderId,
-      userId: 'alice',
-      amount: 10,
-    });
+    const body = { orderId: t.orderId, userId: 'alice', amount: 10 };
+    const late = await hold(header({ ...t, deadline: Date.now() - 1 }, body), body);
     expect(late).toMatchObject({ status: 409, body: { error: { code: 'TCC_TRANSACTION_HANGING' } } });
     expect(await books('capital')).toEqual(before);
   });
@@ -267,9 +277,10 @@ describe('the shop as three services (separate processes, PGlite each)', () => {
   it('a duplicate try runs once; a duplicate confirm is a no-op', async () => {
     const t = ids();
     const before = await books('capital');
-    const h = header(t);
-    const first = await hold(h, { orderId: t.orderId, userId: 'alice', amount: 10 });
-    const again = await hold(h, { orderId: t.orderId, userId: 'alice', amount: 10 });
+    const body = { orderId: t.orderId, userId: 'alice', amount: 10 };
+    const h = header(t, body);
+    const first = await hold(h, body);
+    const again = await hold(h, body);
     expect(first).toEqual({ status: 200, body: { held: 10 } });
     expect(again).toEqual(first);
     expect((await books('capital')).accounts.alice).toEqual({
@@ -287,15 +298,17 @@ describe('the shop as three services (separate processes, PGlite each)', () => {
 
   it('every rejected request (unsigned, forged, expired, changed, malformed, oversize, unknown action) changes nothing', async () => {
     const t = ids();
-    await hold(header(t), { orderId: t.orderId, userId: 'alice', amount: 1 });
+    const held = { orderId: t.orderId, userId: 'alice', amount: 1 };
+    await hold(header(t, held), held);
     const before = await books('capital');
     const freeze = { orderId: `${t.orderId}-x`, userId: 'alice', amount: 5 };
-    const changed = header(ids()).split(';');
+    const changed = header(ids(), freeze).split(';');
     changed[4] = String(Number(changed[4]) + 3_600_000);
     const tries: [string | undefined, number][] = [
-      [header(ids(), null), 401],
-      [header(ids(), new Signer('some-other-secret-0123456789')), 401],
-      [header(ids(), signer, Date.now() - 120_000), 401],
+      [header(ids(), freeze, null), 401],
+      [header(ids(), freeze, new Signer('some-other-secret-0123456789')), 401],
+      [header(ids(), freeze, signer, Date.now() - 120_000), 401],
+      [header(ids(), { ...freeze, amount: 500 }), 401],
       [changed.join(';'), 401],
       ['1;not;enough', 400],
       [`1;${'g'.repeat(700)};x;order;1`, 400],
@@ -307,12 +320,18 @@ describe('the shop as three services (separate processes, PGlite each)', () => {
       [confirm, null, undefined, 401],
       [
         confirm,
-        signCommand(confirm as never, new Signer('some-other-secret-0123456789'), Date.now()),
+        signCommand(confirm as never, new Signer('some-other-secret-0123456789'), Date.now(), 'capital'),
         undefined,
         401,
       ],
-      [confirm, signCommand(confirm as never, signer, Date.now() - 120_000), undefined, 401],
-      [{ ...confirm, action: 'cancel' }, signCommand(confirm as never, signer, Date.now()), undefined, 401],
+      [confirm, signCommand(confirm as never, signer, Date.now() - 120_000, 'capital'), undefined, 401],
+      [
+        { ...confirm, action: 'cancel' },
+        signCommand(confirm as never, signer, Date.now(), 'capital'),
+        undefined,
+        401,
+      ],
+      [confirm, signCommand(confirm as never, signer, Date.now(), 'red-packet'), undefined, 401],
       [{ ...confirm, action: 'commit' }, undefined, undefined, 400],
       [undefined, null, '{"action":', 400],
       [undefined, null, JSON.stringify({ pad: 'x'.repeat(30_000) }), 413],

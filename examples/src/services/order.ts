@@ -23,8 +23,9 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
     // mid-confirm, and the order answered 202 although nothing had failed.
     recovery: { recoverAfterMs: 5_000, intervalMs: 500 },
   });
-  const capital = tcc.http(urlOf('capital'));
-  const redPacket = tcc.http(urlOf('red-packet'));
+  // Each named: a signed try and its commands are for that service only.
+  const capital = tcc.http(urlOf('capital'), { domain: 'capital' });
+  const redPacket = tcc.http(urlOf('red-packet'), { domain: 'red-packet' });
   tcc.startRecovery({
     // Said on stderr, so a run that does not finish shows what recovery did meanwhile.
     onResult: (r) => r.outcome !== 'waiting' && console.error(`[order] recovery: ${r.xid} ${r.outcome}`),

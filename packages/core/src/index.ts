@@ -88,11 +88,14 @@ export type { HttpTransportOptions } from './transport/options.js';
 export { Signer } from './transport/signing.js';
 export {
   type BranchCommand,
+  bodyDigest,
   COMMAND_PATH,
   CONTEXT_HEADER,
+  DIGEST_HEADER,
   decodeContextHeader,
   encodeContextHeader,
   MAX_BATCH_COMMANDS,
+  type RequestBinding,
   SIGNATURE_HEADER,
   signCommand,
   signCommands,

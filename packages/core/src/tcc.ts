@@ -252,6 +252,7 @@ export class Tcc {
     }
     return createHttpHandler(
       {
+        domain: this.domain,
         manager: this.#manager,
         keeper: this.#keeper,
         reporter: this.#reporter,

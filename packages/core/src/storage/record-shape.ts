@@ -74,6 +74,8 @@ function participantProblem(value: unknown): string | undefined {
   for (const field of fields) {
     if (typeof value[field] !== 'string') return `${field} is ${describe(value[field])}`;
   }
+  if (value.kind === 'remote' && 'domain' in value && typeof value.domain !== 'string')
+    return `domain is ${describe(value.domain)}`;
   return undefined;
 }
 

@@ -44,6 +44,12 @@ export class ActiveTransaction {
   readonly origin: BranchOrigin | undefined;
   /** A root begun with an id: kept this long once finished (ms), to answer a retry with the id. */
   keepFor: number | undefined;
+  /**
+   * A branch whose try request is still being checked (a signed try's body against its
+   * digest): every enlist waits for it first, so no participant is written, and no try runs,
+   * for a request that turns out forged.
+   */
+  gate: (() => Promise<void>) | undefined;
   /** A branch: called once its try has been closed (TRIED or cancelled). */
   onClosed: (() => void) | undefined;
   /**

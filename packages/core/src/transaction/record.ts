@@ -55,6 +55,8 @@ export interface RemoteParticipant {
   readonly kind: 'remote';
   readonly endpoint: string;
   readonly xid: string;
+  /** Domain of the service at `endpoint`, when the caller named it (required with signing). */
+  domain?: string;
   status: ParticipantStatus;
 }
 

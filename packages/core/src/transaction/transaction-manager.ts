@@ -69,6 +69,11 @@ export class TransactionManager {
     return this.config.als.getStore();
   }
 
+  /** Whether a call made now would join a transaction's try (and so enlist). */
+  inTry(): boolean {
+    return this.config.als.getStore()?.joinable !== undefined;
+  }
+
   /** Calls a compensable action according to its propagation. */
   call(action: CompensableAction, args: unknown[]): Promise<unknown> {
     const joinable = this.config.als.getStore()?.joinable;
@@ -176,7 +181,7 @@ export class TransactionManager {
    * the log before the caller sends the try request, so that a crash during the request is
    * cancelled (an empty rollback if the request never left). `undefined` outside a try.
    */
-  async enlistRemote(endpoint: string): Promise<RemoteEnlistment | undefined> {
+  async enlistRemote(endpoint: string, calleeDomain?: string): Promise<RemoteEnlistment | undefined> {
     const tx = this.config.als.getStore()?.joinable;
     if (tx === undefined) return undefined;
     if (tx.state !== 'trying') {
@@ -195,6 +200,7 @@ export class TransactionManager {
       xid: randomUUID(),
       status: 'TRYING',
     };
+    if (calleeDomain !== undefined) participant.domain = calleeDomain;
     tx.started();
     try {
       await this.enlistTogether(tx, participant);
@@ -380,6 +386,7 @@ export class TransactionManager {
   /** Writes the record with `participants` added, under the record's write lock. */
   private async write(tx: ActiveTransaction, participants: Participant[]): Promise<void> {
     const { log, clock } = this.config;
+    if (tx.gate !== undefined) await tx.gate();
     const wait = tx.lock();
     if (wait !== undefined) await wait;
     // Pushed under the lock: the record a store is reading never changes under it.

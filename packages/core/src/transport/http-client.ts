@@ -1,10 +1,16 @@
 import { context, propagation } from '@opentelemetry/api';
 import type { Clock } from '../clock.js';
-import { InvalidOptionError, requirePositiveInteger } from '../tcc-options-error.js';
+import { describeValue, InvalidOptionError, requirePositiveInteger } from '../tcc-options-error.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { RemoteCallError, RemoteTimeoutError } from './errors.js';
 import type { Signer } from './signing.js';
-import { CONTEXT_HEADER, encodeContextHeader } from './wire.js';
+import {
+  bodyDigest,
+  CONTEXT_HEADER,
+  DIGEST_HEADER,
+  encodeContextHeader,
+  type RequestBinding,
+} from './wire.js';
 
 /** Options of `tcc.http(baseUrl, options)`. */
 export interface HttpClientOptions {
@@ -15,7 +21,15 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Headers sent with every request (e.g. authorization of the business API). */
   headers?: Record<string, string>;
+  /**
+   * The domain of the service at `baseUrl` (its `new Tcc({ domain })`). Required when this
+   * runtime has an `http.secret`: a signed try names the service it is for, and is refused by
+   * any other service it is replayed to; the commands sent to its branch are signed for it too.
+   */
+  domain?: string;
 }
+
+const DOMAIN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 
 /** What the client needs of its `Tcc`. */
 export interface HttpCaller {
@@ -42,6 +56,7 @@ export class TccHttpClient {
   readonly #base: URL;
   readonly #timeoutMs: number | undefined;
   readonly #headers: Readonly<Record<string, string>>;
+  readonly #domain: string | undefined;
 
   constructor(
     private readonly caller: HttpCaller,
@@ -67,6 +82,19 @@ export class TccHttpClient {
         ? undefined
         : requirePositiveInteger(options.timeoutMs, 'tcc.http: timeoutMs');
     this.#headers = { ...options.headers };
+    const { domain } = options;
+    if (domain !== undefined && (typeof domain !== 'string' || !DOMAIN.test(domain))) {
+      throw new InvalidOptionError(
+        `tcc.http: domain must be a service's domain name, got ${describeValue(domain)}`,
+      );
+    }
+    if (domain === undefined && caller.signer !== undefined) {
+      throw new InvalidOptionError(
+        `tcc.http(${JSON.stringify(this.baseUrl)}): options.domain is required when http.secret is set` +
+          " (a signed try names the service it is for), e.g. tcc.http(url, { domain: 'stock' })",
+      );
+    }
+    this.#domain = domain;
   }
 
   /** POSTs `body` as JSON and returns the parsed answer; a non-2xx answer throws `RemoteCallError`. */
@@ -137,11 +165,24 @@ export class TccHttpClient {
     const headers = new Headers(init.headers);
     for (const [name, value] of Object.entries(this.#headers))
       if (!headers.has(name)) headers.set(name, value);
-    const enlisted = await manager.enlistRemote(this.baseUrl);
+    // Refused before anything is enlisted: a body that cannot be signed must not begin a branch.
+    const digest = signer !== undefined && manager.inTry() ? bodyDigest(bodyBytes(init.body)) : undefined;
+    const enlisted = await manager.enlistRemote(this.baseUrl, this.#domain);
     let timeoutMs = this.#timeoutMs;
     if (enlisted !== undefined) {
       const now = clock.now();
-      headers.set(CONTEXT_HEADER, encodeContextHeader(enlisted.origin, signer, now));
+      let binding: RequestBinding | undefined;
+      if (digest !== undefined) {
+        const target = new URL(url);
+        binding = {
+          domain: this.#domain ?? '',
+          method: init.method ?? 'GET',
+          path: `${target.pathname}${target.search}`,
+          digest,
+        };
+        headers.set(DIGEST_HEADER, digest);
+      }
+      headers.set(CONTEXT_HEADER, encodeContextHeader(enlisted.origin, signer, now, binding));
       const left = Math.max(1, enlisted.origin.deadline - now);
       timeoutMs = timeoutMs === undefined ? left : Math.min(timeoutMs, left);
     }
@@ -195,6 +236,18 @@ class Deadline {
   }
 }
 
+/** The bytes of a request body as `fetch` sends them, for its digest. */
+function bodyBytes(body: RequestInit['body']): string | Uint8Array {
+  if (body === undefined || body === null) return '';
+  if (typeof body === 'string') return body;
+  if (body instanceof URLSearchParams) return body.toString();
+  if (body instanceof ArrayBuffer) return new Uint8Array(body);
+  if (ArrayBuffer.isView(body)) return new Uint8Array(body.buffer, body.byteOffset, body.byteLength);
+  throw new InvalidOptionError(
+    `a signed try's body must be a string, bytes or URLSearchParams (its digest is signed), got ${describeValue(body)}`,
+  );
+}
+
 function parseMaybeJson(text: string, contentType: string | null): unknown {
   if (contentType?.includes('json') !== true) return text;
   try {
@@ -205,9 +258,11 @@ function parseMaybeJson(text: string, contentType: string | null): unknown {
 }
 
 /** Options of {@link tccFetch}. */
-export interface TccFetchOptions extends HttpClientOptions {
+export interface TccFetchOptions extends Omit<HttpClientOptions, 'domain'> {
   /** Base URL of the callee's TCC endpoint for a request URL. Default: the URL's origin. */
   endpoint?: (url: URL) => string;
+  /** The callee's domain for a request URL (required with `http.secret`, see `HttpClientOptions.domain`). */
+  domain?: string | ((url: URL) => string);
 }
 
 /**
@@ -223,15 +278,17 @@ export function tccFetch(
   tcc: { http(baseUrl: string, options?: HttpClientOptions): TccHttpClient },
   options: TccFetchOptions = {},
 ): (input: string | URL, init?: RequestInit) => Promise<Response> {
-  const { endpoint = (url: URL) => url.origin, ...clientOptions } = options;
+  const { endpoint = (url: URL) => url.origin, domain, ...clientOptions } = options;
   const clients = new Map<string, TccHttpClient>();
   return (input, init) => {
     const url = new URL(input);
     const base = endpoint(url);
-    let client = clients.get(base);
+    const target = typeof domain === 'function' ? domain(url) : domain;
+    const key = `${target ?? ''} ${base}`;
+    let client = clients.get(key);
     if (client === undefined) {
-      client = tcc.http(base, clientOptions);
-      clients.set(base, client);
+      client = tcc.http(base, target === undefined ? clientOptions : { ...clientOptions, domain: target });
+      clients.set(key, client);
     }
     return client.fetch(url, init);
   };

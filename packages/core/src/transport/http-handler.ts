@@ -1,4 +1,5 @@
 import { AsyncResource } from 'node:async_hooks';
+import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, propagation, trace } from '@opentelemetry/api';
 import type { Clock } from '../clock.js';
@@ -9,13 +10,14 @@ import type { BranchCommandResult, BranchKeeper, BranchReply, BranchSeen } from 
 import { BusyError, messageOf } from '../transaction/errors.js';
 import type { OutcomeReporter } from '../transaction/outcome-reporter.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
-import { BadRequestError } from './errors.js';
+import { BadRequestError, UnauthorizedError } from './errors.js';
 import type { ResolvedHttpTransportOptions } from './options.js';
 import { ResponseCapture, sendJson } from './response-capture.js';
 import type { Signer } from './signing.js';
 import {
   COMMAND_PATH,
   CONTEXT_HEADER,
+  DIGEST_HEADER,
   decodeContextHeader,
   MAX_RESULT_MESSAGE_CHARS,
   readCommands,
@@ -40,6 +42,8 @@ export type TccHttpHandler = (req: IncomingMessage, res: ServerResponse, next: N
 
 /** What the handler needs of its `Tcc`. */
 export interface HttpCallee {
+  /** This service's domain: signed tries and commands must be for it. */
+  readonly domain: string;
   readonly manager: TransactionManager;
   readonly keeper: BranchKeeper;
   readonly reporter: OutcomeReporter;
@@ -78,8 +82,32 @@ async function serveBranch(
 ): Promise<void> {
   const { keeper, manager, clock, signer, options, telemetry } = callee;
   let origin: BranchOrigin;
+  let digest: string | undefined;
   try {
-    origin = decodeContextHeader(header, signer, clock.now(), options.maxClockSkewMs, options.maxHeaderBytes);
+    const claimed = req.headers[DIGEST_HEADER];
+    origin = decodeContextHeader(
+      header,
+      signer,
+      clock.now(),
+      options.maxClockSkewMs,
+      options.maxHeaderBytes,
+      {
+        domain: callee.domain,
+        method: req.method ?? 'GET',
+        path: req.url ?? '/',
+        digest: claimed,
+      },
+    );
+    if (signer !== undefined) {
+      digest = claimed as string;
+      // The body must be checked against the signed digest as it is read: one a framework read
+      // before this handler (a body parser mounted first) cannot be.
+      if (req.readableEnded) {
+        throw new UnauthorizedError(
+          `${DIGEST_HEADER}: the body was read before the TCC handler, so it cannot be checked against its signed digest (mount the TCC middleware before any body parser)`,
+        );
+      }
+    }
   } catch (error) {
     refuse(req, res, error);
     return;
@@ -116,6 +144,8 @@ async function serveBranch(
     return;
   }
   const tx = opening.tx;
+  const guard = digest === undefined ? undefined : guardBody(req, digest);
+  if (guard !== undefined) tx.gate = guard.gate;
   const capture = new ResponseCapture(res);
   const handled = telemetry.within(span, async () => {
     manager.withinBranch(tx, () => {
@@ -126,7 +156,17 @@ async function serveBranch(
     });
     return capture.ended;
   });
-  const reply = await handled;
+  // A forged body is answered at once: the route may never answer a body it could not read.
+  const reply =
+    guard === undefined
+      ? await handled
+      : await Promise.race([
+          handled,
+          guard.refused.then((error): BranchReply => {
+            tx.tryFailure ??= { error };
+            return { status: 401, contentType: undefined, body: Buffer.alloc(0) };
+          }),
+        ]);
   let closed: Awaited<ReturnType<BranchKeeper['close']>>;
   try {
     closed = await keeper.close(tx, reply.status < 400, reply);
@@ -172,7 +212,14 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
         : Buffer.isBuffer(parsed)
           ? parsed
           : await readBody(req, options.maxBodyBytes);
-    read = readCommands(body, req.headers[SIGNATURE_HEADER], signer, clock.now(), options.maxClockSkewMs);
+    read = readCommands(
+      body,
+      req.headers[SIGNATURE_HEADER],
+      signer,
+      clock.now(),
+      options.maxClockSkewMs,
+      callee.domain,
+    );
   } catch (error) {
     refuse(req, res, error);
     return;
@@ -315,6 +362,50 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.once('end', () => resolve(Buffer.concat(chunks)));
     req.once('error', reject);
   });
+}
+
+/**
+ * Checks a signed try's body against its signed digest as the route reads it: the digest is
+ * taken over every chunk the request emits, and at its end a body that does not match emits
+ * an error instead of `end` (so no body parser hands it to the route). `gate` is what every
+ * enlist of the branch waits for: no participant is written before the body proved genuine (an
+ * enlist that comes before the route read the body reads the rest itself). `refused` resolves
+ * with the error if the body was forged.
+ */
+function guardBody(
+  req: IncomingMessage,
+  digest: string,
+): { readonly gate: () => Promise<void>; readonly refused: Promise<UnauthorizedError> } {
+  const hash: Hash = createHash('sha256');
+  let settle!: (error?: UnauthorizedError) => void;
+  let refuse!: (error: UnauthorizedError) => void;
+  const checked = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error === undefined ? resolve() : reject(error));
+  });
+  const refused = new Promise<UnauthorizedError>((resolve) => (refuse = resolve));
+  // Awaited only by enlists; a route that enlists nothing must not see an unhandled rejection.
+  checked.catch(() => {});
+  const emit = req.emit;
+  req.emit = function guardedEmit(this: IncomingMessage, event: string | symbol, ...args: unknown[]) {
+    if (event === 'data') hash.update(args[0] as Buffer | string);
+    else if (event === 'end') {
+      const received = `sha-256=:${hash.digest('base64')}:`;
+      if (received !== digest) {
+        const error = new UnauthorizedError(`${DIGEST_HEADER}: the body does not match its signed digest`);
+        settle(error);
+        refuse(error);
+        // To whoever reads the body; with nobody listening, an 'error' would end the process.
+        return this.listenerCount('error') > 0 ? emit.call(this, 'error', error) : false;
+      }
+      settle();
+    }
+    return emit.call(this, event, ...args);
+  } as typeof emit;
+  const gate = () => {
+    if (!req.readableEnded && req.readableFlowing !== true) req.resume();
+    return checked;
+  };
+  return { gate, refused };
 }
 
 function bindEmitter(emitter: IncomingMessage): void {

@@ -47,6 +47,8 @@ const DEFAULT_RETRY_AFTER_MS = 100;
 interface Queued {
   readonly command: BranchCommand;
   readonly body: string;
+  /** The callee's domain, which a signature is bound to. */
+  readonly domain: string;
   readonly resolve: (answer: Answer) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -75,7 +77,8 @@ export class HttpRemoteInvoker implements RemoteInvoker {
   readonly #targets = new Map<string, Target>();
   readonly #http = new HttpAgent({ keepAlive: true });
   readonly #https = new HttpsAgent({ keepAlive: true });
-  #queued = new Map<string, Queued[]>();
+  /** Commands of this turn by callee: `<domain> <endpoint>` (one batch is signed for one domain). */
+  #queued = new Map<string, { readonly endpoint: string; readonly commands: Queued[] }>();
 
   constructor(
     private readonly clock: Clock,
@@ -87,7 +90,7 @@ export class HttpRemoteInvoker implements RemoteInvoker {
 
   async invoke(record: TransactionRecord, participant: RemoteParticipant, phase: SettlePhase): Promise<void> {
     const { endpoint } = participant;
-    const answer = await this.#send(endpoint, {
+    const answer = await this.#send(endpoint, participant.domain ?? '', {
       action: phase,
       globalId: record.globalId,
       xid: participant.xid,
@@ -107,7 +110,7 @@ export class HttpRemoteInvoker implements RemoteInvoker {
 
   /** Asks the record that enlisted a branch, at `endpoint`, what it decided. */
   async query(endpoint: string, query: OutcomeQuery): Promise<OutcomeAnswer> {
-    const answer = await this.#send(endpoint, { action: 'query', ...query });
+    const answer = await this.#send(endpoint, query.domain, { action: 'query', ...query });
     const parsed = answer.status === 200 ? outcomeIn(contentOf(answer)) : undefined;
     if (parsed !== undefined) return parsed;
     throw new RemoteCommandError(
@@ -119,16 +122,17 @@ export class HttpRemoteInvoker implements RemoteInvoker {
   }
 
   /** Queues a command for the end of this turn and resolves with its own answer. */
-  async #send(endpoint: string, command: BranchCommand): Promise<Answer> {
+  async #send(endpoint: string, domain: string, command: BranchCommand): Promise<Answer> {
     try {
       return await new Promise<Answer>((resolve, reject) => {
-        let queue = this.#queued.get(endpoint);
+        const key = `${domain} ${endpoint}`;
+        let queue = this.#queued.get(key);
         if (queue === undefined) {
           if (this.#queued.size === 0) setImmediate(() => this.#flush());
-          queue = [];
-          this.#queued.set(endpoint, queue);
+          queue = { endpoint, commands: [] };
+          this.#queued.set(key, queue);
         }
-        queue.push({ command, body: JSON.stringify(command), resolve, reject });
+        queue.commands.push({ command, body: JSON.stringify(command), domain, resolve, reject });
       });
     } catch (error) {
       if (error instanceof RemoteCommandError) throw error;
@@ -139,7 +143,7 @@ export class HttpRemoteInvoker implements RemoteInvoker {
   #flush(): void {
     const queued = this.#queued;
     this.#queued = new Map();
-    for (const [endpoint, commands] of queued) {
+    for (const { endpoint, commands } of queued.values()) {
       let target: Target;
       try {
         target = this.#target(endpoint);
@@ -158,7 +162,7 @@ export class HttpRemoteInvoker implements RemoteInvoker {
   async #sendOne(target: Target, q: Queued): Promise<void> {
     const headers = this.#headers(q.body);
     if (this.signer !== undefined)
-      headers[SIGNATURE_HEADER] = signCommand(q.command, this.signer, this.clock.now());
+      headers[SIGNATURE_HEADER] = signCommand(q.command, this.signer, this.clock.now(), q.domain);
     try {
       q.resolve(await this.#post(target, headers, q.body, true));
     } catch (error) {
@@ -171,7 +175,7 @@ export class HttpRemoteInvoker implements RemoteInvoker {
     const body = `{"commands":[${batch.map((q) => q.body).join(',')}]}`;
     const headers = this.#headers(body);
     if (this.signer !== undefined)
-      headers[SIGNATURE_HEADER] = signCommands(commands, this.signer, this.clock.now());
+      headers[SIGNATURE_HEADER] = signCommands(commands, this.signer, this.clock.now(), batch[0]!.domain);
     let answer: Answer & { readonly full: string };
     try {
       answer = await this.#post(target, headers, body, true);

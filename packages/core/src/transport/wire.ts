@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { BranchOrigin } from '../transaction/active-transaction.js';
 import { ID_PATTERN } from '../transaction/ids.js';
 import type { OutcomeQuery } from '../transaction/outcome-reporter.js';
@@ -11,6 +12,8 @@ export const CONTEXT_HEADER = 'tcc-context';
 export const SIGNATURE_HEADER = 'tcc-signature';
 /** Path of the TCC endpoint below a service's base path. */
 export const COMMAND_PATH = '.tcc';
+/** Request header carrying the digest of a signed try's body (RFC 9530). */
+export const DIGEST_HEADER = 'content-digest';
 
 const VERSION = '2';
 const DOMAIN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -35,6 +38,27 @@ export type BranchCommand =
   | ({ readonly action: 'query' } & OutcomeQuery);
 
 /**
+ * What a signed try is for, signed with its context header: the service it is sent to (its
+ * domain: a header replayed to another service fails there), the request's method and path,
+ * and the digest of its body (a changed body fails). The callee checks each against what it
+ * is and what it received.
+ */
+export interface RequestBinding {
+  /** Domain of the callee. */
+  readonly domain: string;
+  readonly method: string;
+  /** The request's path and query, as sent (`/hold?fast=1`). */
+  readonly path: string;
+  /** `sha-256=:<base64>:` of the body (RFC 9530 `Content-Digest`), sent in `content-digest`. */
+  readonly digest: string;
+}
+
+/** The `content-digest` value of a body: `sha-256=:<base64 of its SHA-256>:`. */
+export function bodyDigest(body: string | Uint8Array): string {
+  return `sha-256=:${createHash('sha256').update(body).digest('base64')}:`;
+}
+
+/**
  * `tcc-context: 2;<globalId>;<xid>;<rootDomain>;<deadline>;<parentDomain>;<parentXid>;<parentEndpoint>`
  * and, when signed, `;<issuedAt>;<signature>`: compact, versioned, and never in `baggage`
  * (which is forwarded to third parties and must not carry something a callee acts on). The
@@ -42,23 +66,40 @@ export type BranchCommand =
  * command comes: its xid is empty when it is the root's (the globalId), its endpoint (URI
  * encoded) is empty when the parent has no `http.url`.
  */
-export function encodeContextHeader(origin: BranchOrigin, signer: Signer | undefined, now: number): string {
+export function encodeContextHeader(
+  origin: BranchOrigin,
+  signer: Signer | undefined,
+  now: number,
+  binding?: RequestBinding,
+): string {
   const { parent } = origin;
   const parentXid = parent.xid === origin.globalId ? '' : parent.xid;
   const endpoint = parent.endpoint === undefined ? '' : encodeURIComponent(parent.endpoint);
   const fields = `${VERSION};${origin.globalId};${origin.xid};${origin.rootDomain};${origin.deadline};${parent.domain};${parentXid};${endpoint}`;
   if (signer === undefined) return fields;
+  if (binding === undefined) throw new TypeError('a signed context header needs the request it is for');
   const signed = `${fields};${now}`;
-  return `${signed};${signer.sign(HEADER_PURPOSE, signed)}`;
+  return `${signed};${signer.sign(HEADER_PURPOSE, headerPayload(signed, binding))}`;
 }
 
-/** Reads a context header; throws `BadRequestError` (malformed) or `UnauthorizedError` (signature). */
+/** The signed text of a context header: its fields and issuedAt, and the request it is bound to. */
+function headerPayload(signed: string, b: RequestBinding): string {
+  return `${signed}\n${b.domain}\n${b.method.toUpperCase()}\n${b.path}\n${b.digest}`;
+}
+
+/**
+ * Reads a context header; throws `BadRequestError` (malformed) or `UnauthorizedError`
+ * (signature). With a signer, `binding` is the request as this service received it: its own
+ * domain, the method and path, and the `content-digest` the caller claimed (the body itself is
+ * checked against that digest as it is read).
+ */
 export function decodeContextHeader(
   value: string | string[],
   signer: Signer | undefined,
   now: number,
   maxSkewMs: number,
   maxBytes: number,
+  binding?: Omit<RequestBinding, 'digest'> & { readonly digest: string | string[] | undefined },
 ): BranchOrigin {
   if (Array.isArray(value)) throw new BadRequestError(`${CONTEXT_HEADER}: sent more than once`);
   if (value.length > maxBytes) {
@@ -89,10 +130,14 @@ export function decodeContextHeader(
     if (issuedAt === undefined || signature === undefined) {
       throw new UnauthorizedError(`${CONTEXT_HEADER}: not signed, and this service requires signatures`);
     }
+    const digest = binding?.digest;
+    if (binding === undefined || typeof digest !== 'string') {
+      throw new UnauthorizedError(`${DIGEST_HEADER}: missing, and this service requires signed tries`);
+    }
     checkSignature(
       signer,
       HEADER_PURPOSE,
-      parts.slice(0, 9).join(';'),
+      headerPayload(parts.slice(0, 9).join(';'), { ...binding, digest }),
       issuedAt,
       signature,
       now,
@@ -125,17 +170,27 @@ function decodeEndpoint(encoded: string): string {
   return url.href.replace(/\/+$/, '');
 }
 
-/** `tcc-signature: <issuedAt>;<signature>` of a command's fields (not its bytes, so a framework's body parser does not matter). */
-export function signCommand(command: BranchCommand, signer: Signer, now: number): string {
-  return `${now};${signer.sign(COMMAND_PURPOSE, commandPayload(command, now))}`;
+/**
+ * `tcc-signature: <issuedAt>;<signature>` of a command's fields (not its bytes, so a framework's
+ * body parser does not matter) and of the domain of the service it is for (`domain`), so it is
+ * refused by any other service it is replayed to.
+ */
+export function signCommand(command: BranchCommand, signer: Signer, now: number, domain: string): string {
+  return `${now};${signer.sign(COMMAND_PURPOSE, commandPayload(command, now, domain))}`;
 }
 
 /**
- * `tcc-signature` of a batch: the whole list is signed as one, so no command can be added,
- * dropped, reordered or changed without the signature failing.
+ * `tcc-signature` of a batch: the whole list is signed as one, with the domain it is for, so no
+ * command can be added, dropped, reordered or changed, nor the batch sent elsewhere, without
+ * the signature failing.
  */
-export function signCommands(commands: readonly BranchCommand[], signer: Signer, now: number): string {
-  return `${now};${signer.sign(BATCH_PURPOSE, batchPayload(commands, now))}`;
+export function signCommands(
+  commands: readonly BranchCommand[],
+  signer: Signer,
+  now: number,
+  domain: string,
+): string {
+  return `${now};${signer.sign(BATCH_PURPOSE, batchPayload(commands, now, domain))}`;
 }
 
 /**
@@ -150,6 +205,8 @@ export function readCommands(
   signer: Signer | undefined,
   now: number,
   maxSkewMs: number,
+  /** This service's domain: a command signed for another one is refused. */
+  domain: string,
 ): { readonly commands: BranchCommand[]; readonly batch: boolean } {
   let parsed: unknown = body;
   if (Buffer.isBuffer(body)) {
@@ -188,7 +245,7 @@ export function readCommands(
     checkSignature(
       signer,
       batch ? BATCH_PURPOSE : COMMAND_PURPOSE,
-      batch ? batchPayload(commands, issuedAt) : commandPayload(commands[0]!, issuedAt),
+      batch ? batchPayload(commands, issuedAt, domain) : commandPayload(commands[0]!, issuedAt, domain),
       issuedAt,
       sig,
       now,
@@ -241,12 +298,12 @@ function signedFields(c: BranchCommand): string[] {
 
 // JSON: the action is not yet checked when these are computed, so no separator can be trusted.
 
-function batchPayload(commands: readonly BranchCommand[], issuedAt: number | string): string {
-  return `${issuedAt};${JSON.stringify(commands.map(signedFields))}`;
+function batchPayload(commands: readonly BranchCommand[], issuedAt: number | string, domain: string): string {
+  return `${issuedAt};${domain};${JSON.stringify(commands.map(signedFields))}`;
 }
 
-function commandPayload(command: BranchCommand, issuedAt: number | string): string {
-  return `${issuedAt};${JSON.stringify(signedFields(command))}`;
+function commandPayload(command: BranchCommand, issuedAt: number | string, domain: string): string {
+  return `${issuedAt};${domain};${JSON.stringify(signedFields(command))}`;
 }
 
 function checkSignature(

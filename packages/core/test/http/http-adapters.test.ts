@@ -86,7 +86,9 @@ describe.each([
     const c = callee();
     const url = await serve(c);
     const tcc = caller();
-    await tcc.transaction(() => tcc.http(url).post('/freeze', { orderId: 'e1', user: 'alice', amount: 30 }));
+    await tcc.transaction(() =>
+      tcc.http(url, { domain: 'capital' }).post('/freeze', { orderId: 'e1', user: 'alice', amount: 30 }),
+    );
     expect(c.accounts.calls).toEqual(['try:e1', 'confirm:e1']);
     expect((await c.storage.list({})).records.map((r) => r.status)).toEqual(['CONFIRMED']);
   });
@@ -97,7 +99,9 @@ describe.each([
     const tcc = caller();
     await expect(
       tcc.transaction(async () => {
-        await tcc.http(url).post('/freeze', { orderId: 'e2', user: 'alice', amount: 30 });
+        await tcc
+          .http(url, { domain: 'capital' })
+          .post('/freeze', { orderId: 'e2', user: 'alice', amount: 30 });
         throw new Error('no');
       }),
     ).rejects.toThrow('no');
@@ -107,7 +111,8 @@ describe.each([
     expect(
       (await command(url, { action: 'cancel', globalId: o.globalId, xid: o.xid }, { secret: SECRET })).status,
     ).toBe(200);
-    const late = await tryRequest(url, contextHeader(o, SECRET), { orderId: 'e3', user: 'alice', amount: 1 });
+    const lateBody = { orderId: 'e3', user: 'alice', amount: 1 };
+    const late = await tryRequest(url, contextHeader(o, SECRET, Date.now(), lateBody), lateBody);
     expect(late).toMatchObject({ status: 409, body: { error: { code: 'TCC_TRANSACTION_HANGING' } } });
     const before = JSON.stringify((await c.storage.list({})).records);
     expect((await command(url, { action: 'cancel', globalId: 'g', xid: 'x' })).status).toBe(401);

@@ -50,11 +50,8 @@ beforeEach(async () => {
   batch = [];
   for (let i = 0; i < 2; i++) {
     const o = origin();
-    const tried = await tryRequest(capital.url, contextHeader(o, SECRET), {
-      orderId: o.xid,
-      user: 'alice',
-      amount: 1,
-    });
+    const body = { orderId: o.xid, user: 'alice', amount: 1 };
+    const tried = await tryRequest(capital.url, contextHeader(o, SECRET, Date.now(), body), body);
     expect(tried.status).toBe(200);
     batch.push({ action: 'confirm', globalId: o.globalId, xid: o.xid });
   }
@@ -62,7 +59,7 @@ beforeEach(async () => {
 });
 
 function signed(commands: readonly BranchCommand[], now = Date.now()): string {
-  return signCommands(commands, new Signer(SECRET), now);
+  return signCommands(commands, new Signer(SECRET), now, 'capital');
 }
 
 describe('a root calling several services at once', () => {
@@ -81,11 +78,17 @@ describe('a root calling several services at once', () => {
     try {
       await tcc.transaction(async () => {
         await Promise.all([
-          tcc.http(capital.url).post('/freeze', { orderId: 'fan-1', user: 'alice', amount: 1 }),
-          tcc.http(packets.url).post('/freeze', { orderId: 'fan-1', user: 'alice', amount: 1 }),
+          tcc
+            .http(capital.url, { domain: 'capital' })
+            .post('/freeze', { orderId: 'fan-1', user: 'alice', amount: 1 }),
+          tcc
+            .http(packets.url, { domain: 'packets' })
+            .post('/freeze', { orderId: 'fan-1', user: 'alice', amount: 1 }),
         ]);
         // A call after the group's write: a write of its own.
-        await tcc.http(capital.url).post('/freeze', { orderId: 'fan-2', user: 'alice', amount: 1 });
+        await tcc
+          .http(capital.url, { domain: 'capital' })
+          .post('/freeze', { orderId: 'fan-2', user: 'alice', amount: 1 });
       });
       expect(storage.log).toEqual(['create TRYING', 'update TRYING', 'update CONFIRMING', 'remove']);
       expect(seen).toEqual([2, 2, 3]);
@@ -140,7 +143,7 @@ describe('a batch of .tcc commands at the callee', () => {
     [
       "signed as a single command (another message's signature)",
       () => ({
-        signature: signCommand(batch[0]!, new Signer(SECRET), Date.now()),
+        signature: signCommand(batch[0]!, new Signer(SECRET), Date.now(), 'capital'),
         body: { commands: [batch[0]] },
       }),
     ],
@@ -243,7 +246,7 @@ async function withFailingConfirm<T>(orderId: string, error: Error, fn: () => Pr
 
 describe('the caller batches the commands of one turn', () => {
   it('confirms 40 concurrent transactions with fewer requests than commands, each on its own', async () => {
-    const client = order.tcc.http(capital.url);
+    const client = order.tcc.http(capital.url, { domain: 'capital' });
     const before = commandRequests;
     const results = await gated(40, (i) =>
       client.post('/freeze', { orderId: `batch-${i}`, user: 'alice', amount: 1 }),
@@ -256,7 +259,7 @@ describe('the caller batches the commands of one turn', () => {
   });
 
   it('a confirm that fails in a batch fails its own transaction only', async () => {
-    const client = order.tcc.http(capital.url);
+    const client = order.tcc.http(capital.url, { domain: 'capital' });
     const results = await withFailingConfirm('fails-3', new Error('confirm of fails-3 refused'), () =>
       gated(8, (i) => client.post('/freeze', { orderId: `fails-${i}`, user: 'alice', amount: 1 })),
     );
@@ -276,7 +279,7 @@ describe('the caller batches the commands of one turn', () => {
   });
 
   it('cuts a long error message in a batch answer, so the other commands of the batch still succeed', async () => {
-    const client = order.tcc.http(capital.url);
+    const client = order.tcc.http(capital.url, { domain: 'capital' });
     const results = await withFailingConfirm('long-2', new Error(`refused: ${'x'.repeat(100_000)}`), () =>
       gated(6, (i) => client.post('/freeze', { orderId: `long-${i}`, user: 'alice', amount: 1 })),
     );
@@ -300,7 +303,7 @@ describe('the caller batches the commands of one turn', () => {
       if (req.url === '/.tcc') requests++;
     });
     try {
-      const client = order.tcc.http(small.url);
+      const client = order.tcc.http(small.url, { domain: 'capital-small' });
       const results = await gated(8, (i) =>
         client.post('/freeze', { orderId: `fallback-${i}`, user: 'alice', amount: 1 }),
       );
@@ -324,7 +327,9 @@ describe('the caller batches the commands of one turn', () => {
     });
     await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
     try {
-      const client = order.tcc.http(`http://127.0.0.1:${(gateway.address() as AddressInfo).port}`);
+      const client = order.tcc.http(`http://127.0.0.1:${(gateway.address() as AddressInfo).port}`, {
+        domain: 'capital',
+      });
       const results = await gated(3, (i) => client.post('/freeze', { orderId: `gw-${i}`, amount: 1 }));
       expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected', 'rejected']);
       for (const r of results) expect((r as PromiseRejectedResult).reason).toBeInstanceOf(ConfirmFailedError);
@@ -342,7 +347,7 @@ describe('the caller batches the commands of one turn', () => {
       http: { secret: SECRET, maxBodyBytes: 300 },
     });
     try {
-      const client = tcc.http(capital.url);
+      const client = tcc.http(capital.url, { domain: 'capital' });
       const before = commandRequests;
       const results = await Promise.allSettled(
         Array.from({ length: 12 }, (_, i) =>

@@ -131,7 +131,9 @@ async function rootDiesBeforeCommit(
   const crashing = new CrashingStorage(storage, () => false);
   const root = rootOn(crashing, clock, at, options);
   const outcome = root.transaction(async () => {
-    await root.http(capitalUrl).post('/freeze', { orderId: 'o-1', user: 'alice', amount: 30 });
+    await root
+      .http(capitalUrl, { domain: 'capital' })
+      .post('/freeze', { orderId: 'o-1', user: 'alice', amount: 30 });
     crashing.dead = true;
     throw new SimulatedCrash('the root process died');
   });

@@ -26,23 +26,23 @@ beforeEach(async () => {
   // One TRIED branch for the commands to aim at.
   o = origin();
   expect(
-    (await tryRequest(capital.url, contextHeader(o, SECRET), { orderId: o.xid, user: 'alice', amount: 1 }))
-      .status,
+    (await tryRequest(capital.url, contextHeader(o, SECRET, Date.now(), tried(o)), tried(o))).status,
   ).toBe(200);
   snapshot = await state();
 });
 
 const freeze = () => ({ orderId: 'sec', user: 'alice', amount: 10 });
+const tried = (of: { xid: string }) => ({ orderId: of.xid, user: 'alice', amount: 1 });
 
 describe('with a secret: signed context headers', () => {
   it.each([
     ['unsigned', () => contextHeader(origin())],
     ['forged (signed with another secret)', () => contextHeader(origin(), 'another-secret-of-enough-length')],
-    ['expired (signed 2 minutes ago)', () => contextHeader(origin(), SECRET, Date.now() - 120_000)],
+    ['expired (signed 2 minutes ago)', () => contextHeader(origin(), SECRET, Date.now() - 120_000, freeze())],
     [
       'replayed with a changed deadline',
       () => {
-        const h = contextHeader(origin(), SECRET).split(';');
+        const h = contextHeader(origin(), SECRET, Date.now(), freeze()).split(';');
         h[4] = String(Number(h[4]) + 3_600_000);
         return h.join(';');
       },
@@ -50,7 +50,7 @@ describe('with a secret: signed context headers', () => {
     [
       'replayed with a changed xid',
       () => {
-        const h = contextHeader(origin(), SECRET).split(';');
+        const h = contextHeader(origin(), SECRET, Date.now(), freeze()).split(';');
         h[2] = 'x-other';
         return h.join(';');
       },
@@ -92,12 +92,14 @@ describe('with a secret: signed .tcc commands', () => {
     ['forged', () => ({ secret: 'another-secret-of-enough-length' })],
     [
       'expired',
-      () => ({ signature: signCommand(confirm() as never, new Signer(SECRET), Date.now() - 120_000) }),
+      () => ({
+        signature: signCommand(confirm() as never, new Signer(SECRET), Date.now() - 120_000, 'capital'),
+      }),
     ],
     [
       'replayed with a changed action (a confirm signature on a cancel)',
       () => ({
-        signature: signCommand(confirm() as never, new Signer(SECRET), Date.now()),
+        signature: signCommand(confirm() as never, new Signer(SECRET), Date.now(), 'capital'),
         body: { ...confirm(), action: 'cancel' },
       }),
     ],

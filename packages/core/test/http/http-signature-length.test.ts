@@ -24,11 +24,8 @@ async function state(): Promise<string> {
 beforeEach(async () => {
   // One TRIED branch for the commands to aim at.
   o = origin();
-  const tried = await tryRequest(capital.url, contextHeader(o, SECRET), {
-    orderId: o.xid,
-    user: 'alice',
-    amount: 1,
-  });
+  const body = { orderId: o.xid, user: 'alice', amount: 1 };
+  const tried = await tryRequest(capital.url, contextHeader(o, SECRET, Date.now(), body), body);
   expect(tried.status).toBe(200);
   snapshot = await state();
 });
@@ -47,20 +44,24 @@ const resized: [string, (signature: string) => string][] = [
 
 describe('a signature of the wrong length', () => {
   it.each(resized)('in tcc-context, %s: 401, the try does not run', async (_name, resize) => {
-    const fields = contextHeader(origin(), SECRET).split(';');
+    const body = { orderId: 'len', user: 'alice', amount: 10 };
+    const fields = contextHeader(origin(), SECRET, Date.now(), body).split(';');
     const signature = fields.pop()!;
     expect(signature.length).toBeGreaterThan(1);
     const header = [...fields, resize(signature)].join(';');
-    const answer = await tryRequest(capital.url, header, { orderId: 'len', user: 'alice', amount: 10 });
+    const answer = await tryRequest(capital.url, header, body);
     expect(answer).toMatchObject({ status: 401, body: { error: { code: 'TCC_UNAUTHORIZED' } } });
     expect(await state()).toBe(snapshot);
   });
 
   it.each(resized)(`in ${SIGNATURE_HEADER}, %s: 401, the branch is not confirmed`, async (_name, resize) => {
     const confirm = { action: 'confirm', globalId: o.globalId, xid: o.xid };
-    const [issuedAt, signature] = signCommand(confirm as never, new Signer(SECRET), Date.now()).split(
-      ';',
-    ) as [string, string];
+    const [issuedAt, signature] = signCommand(
+      confirm as never,
+      new Signer(SECRET),
+      Date.now(),
+      'capital',
+    ).split(';') as [string, string];
     const answer = await command(capital.url, confirm, { signature: `${issuedAt};${resize(signature)}` });
     expect(answer).toMatchObject({ status: 401, body: { error: { code: 'TCC_UNAUTHORIZED' } } });
     expect(await state()).toBe(snapshot);
@@ -68,11 +69,8 @@ describe('a signature of the wrong length', () => {
 
   it('the same header and command unchanged are accepted (the control case)', async () => {
     const fresh = origin();
-    const tried = await tryRequest(capital.url, contextHeader(fresh, SECRET), {
-      orderId: fresh.xid,
-      user: 'alice',
-      amount: 2,
-    });
+    const body = { orderId: fresh.xid, user: 'alice', amount: 2 };
+    const tried = await tryRequest(capital.url, contextHeader(fresh, SECRET, Date.now(), body), body);
     expect(tried.status).toBe(200);
     const confirm = { action: 'confirm', globalId: fresh.globalId, xid: fresh.xid };
     expect((await command(capital.url, confirm, { secret: SECRET })).status).toBe(200);

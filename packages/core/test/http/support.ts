@@ -2,8 +2,10 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import {
   type BranchOrigin,
+  bodyDigest,
   COMMAND_PATH,
   CONTEXT_HEADER,
+  DIGEST_HEADER,
   encodeContextHeader,
   MemoryStorage,
   SIGNATURE_HEADER,
@@ -123,10 +125,11 @@ export async function startService(
     }),
   );
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
     try {
+      // Inside the try: a signed try whose body does not match its digest fails the read.
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = chunks.length === 0 ? undefined : JSON.parse(Buffer.concat(chunks).toString('utf8'));
       let result: unknown;
       if (req.url === '/freeze') {
         await freeze(body as Freeze);
@@ -176,34 +179,57 @@ export function origin(overrides: Partial<BranchOrigin> = {}): BranchOrigin {
   };
 }
 
-/** A try request as a caller would send it, signed when `secret` is given. */
+/** A try request as a caller would send it: `POST /freeze`, with the digest of its body. */
 export async function tryRequest(url: string, header: string | undefined, body: Freeze): Promise<Answer> {
+  const text = JSON.stringify(body);
   const response = await fetch(`${url}/freeze`, {
     method: 'POST',
     headers: {
       'content-type': 'application/json',
+      [DIGEST_HEADER]: bodyDigest(text),
       ...(header === undefined ? {} : { [CONTEXT_HEADER]: header }),
     },
-    body: JSON.stringify(body),
+    body: text,
   });
   return { status: response.status, body: await response.json() };
 }
 
-export function contextHeader(o: BranchOrigin, secret?: string, now = Date.now()): string {
-  return encodeContextHeader(o, secret === undefined ? undefined : new Signer(secret), now);
+/**
+ * A context header; signed when `secret` is given, for the request `tryRequest` sends with
+ * `body` (`POST /freeze` to `capital`) unless `request` says otherwise.
+ */
+export function contextHeader(
+  o: BranchOrigin,
+  secret?: string,
+  now = Date.now(),
+  body?: unknown,
+  request: { domain?: string; method?: string; path?: string } = {},
+): string {
+  if (secret === undefined) return encodeContextHeader(o, undefined, now);
+  return encodeContextHeader(o, new Signer(secret), now, {
+    domain: request.domain ?? 'capital',
+    method: request.method ?? 'POST',
+    path: request.path ?? '/freeze',
+    digest: bodyDigest(body === undefined ? '' : JSON.stringify(body)),
+  });
 }
 
 /** Sends a `.tcc` command; `signature` overrides the computed one (`null`: none). */
 export async function command(
   url: string,
   body: unknown,
-  options: { secret?: string; signature?: string | null; raw?: string } = {},
+  options: { secret?: string; signature?: string | null; raw?: string; domain?: string } = {},
 ): Promise<Answer> {
   const headers: Record<string, string> = { 'content-type': 'application/json' };
   if (options.signature !== null) {
     if (options.signature !== undefined) headers[SIGNATURE_HEADER] = options.signature;
     else if (options.secret !== undefined)
-      headers[SIGNATURE_HEADER] = signCommand(body as never, new Signer(options.secret), Date.now());
+      headers[SIGNATURE_HEADER] = signCommand(
+        body as never,
+        new Signer(options.secret),
+        Date.now(),
+        options.domain ?? 'capital',
+      );
   }
   const response = await fetch(`${url}/${COMMAND_PATH}`, {
     method: 'POST',
