@@ -18,6 +18,7 @@ export {
   CorruptRecordError,
   DuplicateTransactionError,
   OptimisticLockError,
+  ReplicationTimeoutError,
   StorageError,
 } from './storage/errors.js';
 export {

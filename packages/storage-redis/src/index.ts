@@ -2,7 +2,9 @@
  * Redis storage for @tcc/core (DESIGN.md §6): standalone, Sentinel, Cluster and client-side
  * shards, through ioredis.
  */
-export { ReplicationTimeoutError, SchemaVersionError } from './errors.js';
+// Defined in core (every store and the runtime share its meaning); exported here as before.
+export { ReplicationTimeoutError } from '@tcc/core';
+export { SchemaVersionError } from './errors.js';
 export {
   type RedisClient,
   type RedisShard,

@@ -12,6 +12,7 @@ import {
   type PageKey,
   requireExpiresAt,
   requireLimit,
+  ReplicationTimeoutError,
   requireNextVersion,
   STUCK_STATUSES,
   StorageError,
@@ -21,7 +22,7 @@ import {
   type TransactionStorage,
 } from '@tcc/core';
 import type { Cluster, Redis } from 'ioredis';
-import { ReplicationTimeoutError, SchemaVersionError } from './errors.js';
+import { SchemaVersionError } from './errors.js';
 import { bucketOf, fnv1a, rendezvous } from './hashing.js';
 import { decodeRecord } from './record-codec.js';
 import { SCRIPTS } from './scripts.js';
@@ -510,7 +511,7 @@ export class RedisStorage implements TransactionStorage {
     const acknowledged = Number(acked);
     if (!(acknowledged >= this.replicas)) {
       const elapsed = Math.round(performance.now() - started);
-      throw new ReplicationTimeoutError(xid, acknowledged, this.replicas, elapsed, node.address);
+      throw new ReplicationTimeoutError(xid, acknowledged, this.replicas, elapsed, `WAIT on ${node.address}`);
     }
     return result;
   }

@@ -78,3 +78,29 @@ export class StorageError extends TccError {
     super('TCC_STORAGE', message, options);
   }
 }
+
+/**
+ * A write the primary applied, but that fewer replicas than the store requires acknowledged in
+ * time (Redis `WAIT`). Its outcome is unknown rather than failed: the primary keeps it unless a
+ * failover comes before a replica has it. The runtime never acts on such a write: it writes
+ * again (a later acknowledged write covers the earlier ones) and, if that does not get through
+ * either, stops without confirming or cancelling anything.
+ */
+export class ReplicationTimeoutError extends TccError {
+  readonly xid: string;
+  readonly acknowledged: number;
+  readonly required: number;
+  readonly elapsedMs: number;
+
+  constructor(xid: string, acknowledged: number, required: number, elapsedMs: number, where: string) {
+    super(
+      'TCC_REPLICATION_TIMEOUT',
+      `transaction ${xid}: ${acknowledged} of ${required} replicas acknowledged the write ` +
+        `within ${elapsedMs} ms (${where})`,
+    );
+    this.xid = xid;
+    this.acknowledged = acknowledged;
+    this.required = required;
+    this.elapsedMs = elapsedMs;
+  }
+}

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../clock.js';
-import { OptimisticLockError } from '../storage/errors.js';
+import { OptimisticLockError, ReplicationTimeoutError } from '../storage/errors.js';
 import { BusyError, LeaseLostError } from './errors.js';
 import type { RecordClaim, TransactionRecord } from './record.js';
 import type { RecordLog } from './record-log.js';
@@ -178,6 +178,13 @@ export class Claim {
         this.#renewal = undefined;
       },
       (error: unknown) => {
+        this.#renewal = undefined;
+        // On the primary, not on its replicas: the renewal stands there, and the next one may
+        // be acknowledged.
+        if (error instanceof ReplicationTimeoutError) {
+          this.#renewedAt = now;
+          return;
+        }
         if (previous === undefined) delete record.claim;
         else record.claim = previous;
         // Lost to another writer: only a driver that found this claim lapsed writes over it.
@@ -186,7 +193,6 @@ export class Claim {
           this.#lost = new LeaseLostError(record.xid, error);
           this.claims.unwatch(this);
         }
-        this.#renewal = undefined;
       },
     );
   }

@@ -1,11 +1,21 @@
 import type { Clock } from '../clock.js';
+import { ReplicationTimeoutError } from '../storage/errors.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { TransactionRecord } from './record.js';
+
+/** Writes made to get a write acknowledged by the store's replicas, the first one included. */
+const ACKNOWLEDGE_ATTEMPTS = 3;
 
 /**
  * The writes the runtime makes, each one compare-and-set on `version`. The record object is
  * the caller's working copy: it is changed in place and restored if the write fails. Every
  * write also sets `dueAt`, the time recovery takes the record over unless it is written again.
+ *
+ * A write only resolves once the store's replicas have it (a store without replicas: at once).
+ * One the primary applied but the replicas did not acknowledge in time (`ReplicationTimeoutError`)
+ * is written again, unchanged but for its version, until one is acknowledged (which covers the
+ * ones before it); if none is, the `ReplicationTimeoutError` is thrown with the working copy at
+ * the version the primary holds, and the caller must not act on the write.
  */
 export class RecordLog {
   constructor(
@@ -23,10 +33,14 @@ export class RecordLog {
     const now = this.clock.now();
     record.updatedAt = now;
     record.dueAt = this.dueAt(record, now);
-    return this.storage.create(record);
+    return this.storage.create(record).catch((error: unknown) => this.#unacknowledged(record, error));
   }
 
   save(record: TransactionRecord): Promise<void> {
+    return this.#update(record).catch((error: unknown) => this.#unacknowledged(record, error));
+  }
+
+  #update(record: TransactionRecord): Promise<void> {
     const expected = record.version;
     const { updatedAt, dueAt } = record;
     const now = this.clock.now();
@@ -34,11 +48,30 @@ export class RecordLog {
     record.updatedAt = now;
     record.dueAt = this.dueAt(record, now);
     return this.storage.update(record, expected).catch((error: unknown) => {
+      // The primary has this one: the working copy stays at its version.
+      if (error instanceof ReplicationTimeoutError) throw error;
       record.version = expected;
       record.updatedAt = updatedAt;
       record.dueAt = dueAt;
       throw error;
     });
+  }
+
+  /** After a write the replicas did not acknowledge: writes again until one is (see the class). */
+  async #unacknowledged(record: TransactionRecord, error: unknown): Promise<void> {
+    if (!(error instanceof ReplicationTimeoutError)) throw error;
+    let last = error;
+    for (let attempt = 1; attempt < ACKNOWLEDGE_ATTEMPTS; attempt++) {
+      try {
+        await this.#update(record);
+        return;
+      } catch (again) {
+        // Lost (a failover took the write away, or another writer came first): as any lost race.
+        if (!(again instanceof ReplicationTimeoutError)) throw again;
+        last = again;
+      }
+    }
+    throw last;
   }
 
   /** Ends a record: a root without retention is deleted, anything else becomes a tombstone. */

@@ -5,7 +5,11 @@ import type { Codec } from '../codec/codec.js';
 import type { Scope } from '../context/scope.js';
 import type { TransactionContext } from '../context/transaction-context.js';
 import type { CompensableAction } from '../participants/compensable-action.js';
-import { DuplicateTransactionError, OptimisticLockError } from '../storage/errors.js';
+import {
+  DuplicateTransactionError,
+  OptimisticLockError,
+  ReplicationTimeoutError,
+} from '../storage/errors.js';
 import { InvalidOptionError } from '../tcc-options-error.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { BranchOrigin } from './active-transaction.js';
@@ -149,7 +153,9 @@ export class TransactionManager {
         // Every participant is done. Lost to another writer: it finishes the record. Store
         // down: recovery runs the phase again, which is why confirm and cancel are idempotent.
         record.status = status;
-        if (!(error instanceof OptimisticLockError))
+        // A final write the replicas did not acknowledge is on the primary; were it lost, the
+        // acknowledged commit point before it has recovery run the (idempotent) phase again.
+        if (!(error instanceof OptimisticLockError) && !(error instanceof ReplicationTimeoutError))
           failure = { participant: undefined, error, recorded: false };
       }
     } else if (stopped.error instanceof LeaseLostError) {
@@ -430,30 +436,46 @@ export class TransactionManager {
     }
     // The commit point carries this process's claim: it drives the confirms, and no recovery
     // or operator does while it renews that claim.
-    const claim = this.config.claims.claimFor(record);
+    const before = record.version;
+    let claim = this.config.claims.claimFor(record);
     record.status = 'CONFIRMING';
     try {
       await log.save(record);
       claim.written();
     } catch (error) {
-      claim.undo();
-      record.status = 'TRYING';
-      if (error instanceof OptimisticLockError) throw takenOver(tx, error);
-      // The write may have landed anyway (a timeout after the server applied it). Cancelling
-      // is a compare-and-set that tells: it only succeeds if CONFIRMING is not stored.
-      const cancelled = await this.cancel(tx, record);
-      if (cancelled === 'cancelled') throw new CommitFailedError(tx.globalId, error);
-      const stored = await storage.get(record.xid).catch(() => undefined);
-      if (stored?.status !== 'CONFIRMING' || stored.claim?.owner !== claim.owner) {
+      if (error instanceof ReplicationTimeoutError) {
+        // On the primary but not on enough replicas: confirming could be undone by a failover
+        // (whose new primary still says TRYING, so recovery would cancel), and cancelling would
+        // contradict the primary. The primary's record is finished by recovery either way.
         throw new OutcomeUnknownError(tx.globalId, error);
       }
-      // It did land, with this process's claim: this process goes on to confirm.
-      record.status = 'CONFIRMING';
-      record.version = stored.version;
-      record.updatedAt = stored.updatedAt;
-      record.dueAt = stored.dueAt;
-      record.claim = stored.claim;
-      claim.written();
+      claim.undo();
+      record.status = 'TRYING';
+      if (error instanceof OptimisticLockError) {
+        claim = await this.#redoLostCommitPoint(tx, record, before, error);
+      } else {
+        // The write may have landed anyway (a timeout after the server applied it). Cancelling
+        // is a compare-and-set that tells: it only succeeds if CONFIRMING is not stored.
+        const cancelled = await this.cancel(tx, record);
+        if (cancelled === 'cancelled') throw new CommitFailedError(tx.globalId, error);
+        const stored = await storage.get(record.xid).catch(() => undefined);
+        if (stored?.status !== 'CONFIRMING' || stored.claim?.owner !== claim.owner) {
+          throw new OutcomeUnknownError(tx.globalId, error);
+        }
+        // It did land, with this process's claim: this process goes on to confirm, once a write
+        // of its own is acknowledged (the one that landed may not have reached the replicas).
+        record.status = 'CONFIRMING';
+        record.version = stored.version;
+        record.updatedAt = stored.updatedAt;
+        record.dueAt = stored.dueAt;
+        record.claim = stored.claim;
+        try {
+          await log.save(record);
+        } catch (unconfirmed) {
+          throw new OutcomeUnknownError(tx.globalId, unconfirmed);
+        }
+        claim.written();
+      }
     }
     if (tx.options.asyncConfirm) {
       this.inBackground(this.settle(claim, 'confirm', tx.createdAt));
@@ -463,6 +485,40 @@ export class TransactionManager {
     if (failure !== undefined && failure.participant !== undefined) {
       throw new ConfirmFailedError(tx.globalId, participantLabel(failure.participant), failure.error);
     }
+  }
+
+  /**
+   * The commit point lost its compare-and-set. If the log holds the record just as this process
+   * last wrote it (a failover took the commit point away with the primary that had it alone),
+   * the commit point is written again there, within the deadline; otherwise another process took
+   * the record over.
+   */
+  async #redoLostCommitPoint(
+    tx: ActiveTransaction,
+    record: TransactionRecord,
+    before: number,
+    lost: OptimisticLockError,
+  ): Promise<Claim> {
+    const { log, clock } = this.config;
+    const stored = await log.storage.get(record.xid).catch(() => undefined);
+    if (stored?.status !== 'TRYING' || stored.version !== before || clock.now() > tx.deadline) {
+      throw takenOver(tx, lost);
+    }
+    record.version = stored.version;
+    record.updatedAt = stored.updatedAt;
+    record.dueAt = stored.dueAt;
+    const claim = this.config.claims.claimFor(record);
+    record.status = 'CONFIRMING';
+    try {
+      await log.save(record);
+    } catch (error) {
+      claim.undo();
+      record.status = 'TRYING';
+      if (error instanceof OptimisticLockError) throw takenOver(tx, error);
+      throw new OutcomeUnknownError(tx.globalId, error);
+    }
+    claim.written();
+    return claim;
   }
 
   /** The try failed: cancel what was enlisted, unless the error asks to leave it to recovery. */
