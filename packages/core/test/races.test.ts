@@ -207,7 +207,8 @@ describe('parking', () => {
     const [record] = (await storage.list({})).records;
     for (let i = 0; i < 2; i++) {
       void tcc.recover(record!.xid);
-      await sleep(5);
+      // Counted by the attempt's first write, before its confirm hangs.
+      await eventually(async () => (await storage.get(record!.xid))?.retries === i + 1);
     }
     expect((await storage.get(record!.xid))?.retries).toBe(2);
     expect(await tcc.recover(record!.xid)).toMatchObject({ outcome: 'parked' });

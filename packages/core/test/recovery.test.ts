@@ -12,6 +12,15 @@ function manualClock(start = Date.now()) {
   return clock;
 }
 
+/** Polls `condition` until it holds; fails after a bound no healthy run comes near. */
+async function eventually(what: string, condition: () => Promise<boolean> | boolean): Promise<void> {
+  const started = Date.now();
+  while (!(await condition())) {
+    if (Date.now() - started > 20_000) throw new Error(`${what}: not within 20 s`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
 async function only(storage: MemoryStorage): Promise<TransactionRecord> {
   const { records } = await storage.list({});
   expect(records).toHaveLength(1);
@@ -99,7 +108,7 @@ describe('a try that outlives its deadline', () => {
       await capital.debit({ id: 'a', from: 'alice', amount: 10 });
       await slow;
     });
-    await new Promise((r) => setTimeout(r, 10));
+    await eventually('the participant is enlisted', async () => (await storage.count({})) === 1);
     const record = await only(storage);
     expect(await tcc.recover(record.xid)).toMatchObject({ outcome: 'waiting' });
 
@@ -198,8 +207,7 @@ describe('startRecovery', () => {
     const seen: string[] = [];
     tcc.startRecovery({ intervalMs: 20, onResult: (r) => seen.push(r.outcome) });
     expect(() => tcc.startRecovery()).toThrow(/already running/);
-    for (let i = 0; i < 100 && (await storage.count({})) > 0; i++)
-      await new Promise((r) => setTimeout(r, 10));
+    await eventually('both records finished', async () => (await storage.count({})) === 0);
     await tcc.stop();
     expect(await storage.count({})).toBe(0);
     expect(seen).toEqual(['confirmed', 'confirmed']);
@@ -212,7 +220,7 @@ describe('startRecovery', () => {
     const errors: unknown[] = [];
     await storage.close();
     tcc.startRecovery({ intervalMs: 10, onError: (e) => errors.push(e) });
-    await new Promise((r) => setTimeout(r, 60));
+    await eventually('two passes reported', () => errors.length >= 2);
     await tcc.stop();
     expect(errors.length).toBeGreaterThanOrEqual(2);
     expect(errors[0]).toMatchObject({ code: 'TCC_STORAGE' });
@@ -249,11 +257,13 @@ describe('delayCancelOn, asyncConfirm and asyncCancel', () => {
     const tcc = new Tcc({ domain: 'order', storage });
     const capital = registerShop(tcc, ledger);
     let confirmStarted = false;
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
     const slowConfirm = tcc.compensable('slow', {
       try: async () => {},
       confirm: async () => {
         confirmStarted = true;
-        await new Promise((r) => setTimeout(r, 30));
+        await held;
       },
       cancel: async () => {},
     });
@@ -264,7 +274,9 @@ describe('delayCancelOn, asyncConfirm and asyncCancel', () => {
       },
       { asyncConfirm: true },
     );
+    // Returned at the commit point, while a confirm is still held in the background.
     expect((await only(storage)).status).toBe('CONFIRMING');
+    release();
     await tcc.stop();
     expect(confirmStarted).toBe(true);
     expect(ledger.balances.get('sink')).toBe(10);

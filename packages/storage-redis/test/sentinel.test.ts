@@ -87,7 +87,7 @@ describe('failover with replicas: 1', () => {
     };
     const workers = Array.from({ length: 8 }, worker);
 
-    await until('transactions before the failover', async () => ok.before >= 50);
+    await until('transactions before the failover', async () => ok.before >= 50, 60_000);
     const old = servers.primary.port;
     phase = 'failing';
     await servers.primary.kill('SIGKILL');
@@ -105,10 +105,10 @@ describe('failover with replicas: 1', () => {
           sentinel.disconnect();
         }
       },
-      20_000,
+      60_000,
     );
     phase = 'after';
-    await until('transactions after the promotion', async () => ok.after >= 50, 20_000);
+    await until('transactions after the promotion', async () => ok.after >= 50, 60_000);
     running = false;
     await Promise.all(workers);
     await tcc.stop();

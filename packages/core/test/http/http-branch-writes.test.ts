@@ -37,6 +37,8 @@ interface Branchy {
   failConfirmsOfB: number;
   /** The first try waits for this before it returns. */
   tryGate: Promise<void> | undefined;
+  /** Requests the server has received. */
+  requests: number;
 }
 
 const servers: Server[] = [];
@@ -51,15 +53,16 @@ afterEach(async () => {
  * A service whose `POST /two` runs two compensable participants (`a`, `b`) in its branch, and
  * `POST /none` enlists nothing.
  */
-async function startBranchy(): Promise<Branchy> {
+async function startBranchy(clock: { now(): number } = { now: Date.now }): Promise<Branchy> {
   const storage = new CountingStorage();
-  const tcc = new Tcc({ domain: 'branchy', storage, recovery: { recoverAfterMs: 0 } });
+  const tcc = new Tcc({ domain: 'branchy', storage, clock, recovery: { recoverAfterMs: 0 } });
   const state: Branchy = {
     url: '',
     storage,
     calls: [],
     failConfirmsOfB: 0,
     tryGate: undefined,
+    requests: 0,
   };
   const participant = (name: string) =>
     tcc.compensable(`branchy.${name}`, {
@@ -80,7 +83,8 @@ async function startBranchy(): Promise<Branchy> {
   const a = participant('a');
   const b = participant('b');
   const handler = tcc.httpHandler();
-  const server = createServer((req, res) =>
+  const server = createServer((req, res) => {
+    state.requests++;
     handler(req, res, () => {
       void (async () => {
         for await (const _ of req);
@@ -94,8 +98,8 @@ async function startBranchy(): Promise<Branchy> {
           send(res, 400, { error: { code: (error as { code?: string }).code, message: String(error) } });
         }
       })();
-    }),
-  );
+    });
+  });
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return Object.assign(state, { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` });
@@ -226,8 +230,8 @@ describe('writes of a remote branch', () => {
     const first = tryOn(s.url, '/two', header);
     await eventually(() => s.calls.length === 1);
     const again = tryOn(s.url, '/two', header);
-    // The duplicate is held while the first try runs, however long that is.
-    await new Promise((r) => setTimeout(r, 100));
+    // The duplicate has arrived, and is held while the first try runs.
+    await eventually(() => s.requests === 2);
     release();
     const answers = await Promise.all([first, again]);
     expect(answers).toEqual([
@@ -238,15 +242,19 @@ describe('writes of a remote branch', () => {
   });
 
   it('a cancel waits for a try running here only until the branch’s deadline, then fences it out', async () => {
-    const s = await startBranchy();
+    // The service's clock stands still until the test moves it: the try is in time however
+    // slowly it travels, and the cancel waits (300 ms) for the deadline the clock says is ahead.
+    const clock = { t: Date.now(), now: () => clock.t };
+    const s = await startBranchy(clock);
     let release!: () => void;
     s.tryGate = new Promise<void>((resolve) => (release = resolve));
-    const o = origin({ deadline: Date.now() + 300 });
+    const o = origin({ deadline: clock.t + 300 });
     const trying = tryOn(s.url, '/two', contextHeader(o));
     await eventually(() => s.calls.length === 1);
     // Answered (at the deadline) while the try is still held: it does not wait for the try.
     const cancelled = await command(s.url, { action: 'cancel', globalId: o.globalId, xid: o.xid });
     expect(cancelled.status).toBe(200);
+    clock.t += 1_000;
     release();
     // The try went on past the deadline: b was refused, the try failed, a was cancelled.
     expect(await trying).toMatchObject({ status: 400, body: { error: { code: 'TCC_DEADLINE_EXCEEDED' } } });
