@@ -45,7 +45,7 @@ export class Operator {
     return record;
   }
 
-  /** Drives the record now, parked or leased or not (an operator's retry). */
+  /** Drives the record now, parked or not (an operator's retry); `busy` while another driver holds its claim. */
   async retry(xid: string): Promise<RecoveryResult> {
     await this.show(xid);
     return this.tcc.recover(xid, { force: true });

@@ -4,9 +4,9 @@ import type { RecoveryBackoff } from './options.js';
 export const BACKOFF_TYPE = 'tcc-recovery';
 
 /**
- * Delay before retry `attemptsMade` of a recovery job. A failed attempt wrote the record, which
- * leases it for `recoverAfterMs`: a retry sooner would only find it leased, so the exponential
- * part (with jitter, so that many failed records do not retry in step) comes on top of that.
+ * Delay before retry `attemptsMade` of a recovery job. A failed attempt's write makes the record
+ * due `recoverAfterMs` later (its rest before the next try), so the exponential part (with
+ * jitter, so that many failed records do not retry in step) comes on top of that.
  */
 export function retryDelay(
   attemptsMade: number,

@@ -34,9 +34,9 @@ export interface RecoveryWorkerOptions {
   /** How often the domain's scheduler enqueues a scan for stuck records (ms). Default 10,000. */
   scanEveryMs?: number;
   /**
-   * A record untouched this long is stuck (ms). Default: the Tcc's `recovery.recoverAfterMs`
-   * (`tcc.recoveryOptions`), which is also the lease of whoever writes a record: a smaller value
-   * only enqueues jobs that find the record still leased, a larger one leaves records stuck longer.
+   * The base of a failed job's retry delay (ms). Default: the Tcc's `recovery.recoverAfterMs`
+   * (`tcc.recoveryOptions`), which is also how long a failed step rests before its record is due
+   * again: a smaller value retries jobs that find the record not yet due.
    */
   recoverAfterMs?: number;
   /**

@@ -28,6 +28,17 @@ export const show: Command = {
       ['created', isoTime(record.createdAt)],
       ['updated', isoTime(record.updatedAt)],
       ['deadline', isoTime(record.deadline)],
+      ['due', isoTime(record.dueAt)],
+      [
+        'claimed by',
+        record.claim === undefined ? '' : `${record.claim.owner} until ${isoTime(record.claim.until)}`,
+      ],
+      [
+        'parent',
+        record.parent === undefined
+          ? ''
+          : `${record.parent.domain} ${record.parent.xid}${record.parent.endpoint === undefined ? '' : ` at ${record.parent.endpoint}`}`,
+      ],
       ['parked', record.parkedAt === undefined ? 'no' : isoTime(record.parkedAt)],
       ['lastError', record.lastError ?? ''],
     ];
