@@ -5,7 +5,9 @@
  *   embedded log is held by another process (`TCC_STORE_LOCKED`); 4 no such record;
  * - 5 refused (an operator decision that contradicts the log; unpark of a record not parked);
  * - 6 the recovery attempt the command ran failed (the record is kept for the next one);
- * - 7 conflict: another process changed the record meanwhile, nothing written; run it again.
+ * - 7 conflict: another process changed the record meanwhile, or is driving it, nothing
+ *   written; run it again;
+ * - 8 corrupt: `tcc ls` listed what it could read and left out records it could not (named).
  */
 export const EXIT = {
   ok: 0,
@@ -16,4 +18,5 @@ export const EXIT = {
   refused: 5,
   recoveryFailed: 6,
   conflict: 7,
+  corrupt: 8,
 } as const;

@@ -28,7 +28,7 @@ function help(): string {
     '',
     'exit codes: 0 ok, 1 failure, 2 usage, 3 config (or its embedded log in use by another process),',
     '            4 no such record, 5 refused, 6 recovery attempt failed,',
-    '            7 changed by another process meanwhile (run again)',
+    '            7 changed or driven by another process meanwhile (run again), 8 corrupt records left out',
   ].join('\n');
 }
 

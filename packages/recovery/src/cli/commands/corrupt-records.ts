@@ -1,10 +1,8 @@
 import type { CorruptRecordReport } from '../../errors/corrupt-records-error.js';
+import { EXIT } from '../exit-codes.js';
 
-/**
- * Exit code of a listing that left out records it could not read (it lists the rest and names
- * them). Kept here until the list of exit codes (`../exit-codes.ts`) takes it in as `corrupt`.
- */
-export const EXIT_CORRUPT_RECORDS = 8;
+/** Exit code of a listing that left out records it could not read (it lists the rest and names them). */
+export const EXIT_CORRUPT_RECORDS = EXIT.corrupt;
 
 /** `code` of core's `CorruptRecordError`, which the stores report records they skip with. */
 const CORRUPT = 'TCC_CORRUPT_RECORD';
