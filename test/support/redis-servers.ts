@@ -33,6 +33,8 @@ export interface RedisServer {
   kill(signal?: NodeJS.Signals): Promise<void>;
   /** Starts it again with the same arguments, after `kill`. */
   restart(): Promise<void>;
+  /** Sends `signal` without waiting for anything (SIGSTOP freezes the server, SIGCONT resumes it). */
+  signal(signal: NodeJS.Signals): void;
 }
 
 /** A set of throwaway servers in one temporary directory, killed and deleted by `stop()`. */
@@ -118,6 +120,9 @@ async function startServer(
     },
     async restart() {
       child = await launch(argv, dir, port, ping);
+    },
+    signal(signal) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
     },
   };
 }
@@ -205,13 +210,13 @@ export interface SentinelServers extends RedisServers {
 
 /**
  * One primary, `replicas` replicas and `sentinels` sentinels (`redis-server conf --sentinel`),
- * with short failure detection (down after 500 ms) so a failover takes a few seconds. Resolves
- * once every sentinel knows every replica.
+ * with short failure detection (down after `downAfterMs`, default 500 ms) so a failover takes a
+ * few seconds. Resolves once every sentinel knows every replica.
  */
 export async function startSentinel(
-  options: { replicas?: number; sentinels?: number } = {},
+  options: { replicas?: number; sentinels?: number; downAfterMs?: number } = {},
 ): Promise<SentinelServers> {
-  const { replicas: replicaCount = 1, sentinels: sentinelCount = 1 } = options;
+  const { replicas: replicaCount = 1, sentinels: sentinelCount = 1, downAfterMs = 500 } = options;
   const name = 'tccprimary';
   const quorum = Math.floor(sentinelCount / 2) + 1;
   const set = await servers('sentinel', async (dir, list) => {
@@ -234,7 +239,7 @@ export async function startSentinel(
             `bind ${HOST}`,
             `dir ${dir}`,
             `sentinel monitor ${name} ${HOST} ${primary.port} ${quorum}`,
-            `sentinel down-after-milliseconds ${name} 500`,
+            `sentinel down-after-milliseconds ${name} ${downAfterMs}`,
             `sentinel failover-timeout ${name} 5000`,
             `sentinel parallel-syncs ${name} 1`,
             '',
@@ -272,6 +277,24 @@ export async function startSentinel(
     replicas: set.servers.slice(1, 1 + replicaCount),
     sentinels: set.servers.slice(1 + replicaCount),
   };
+}
+
+/**
+ * One more replica, of the server at `of` (such as a primary Sentinel promoted), in the set's
+ * directory: `stop()` kills it with the rest. Resolves once it answers, not once it has synced.
+ */
+export async function startReplica(
+  set: RedisServers,
+  of: { host: string; port: number },
+): Promise<RedisServer> {
+  const replica = await startServer(set.dir, (port) => [
+    ...baseArgs(port),
+    '--replicaof',
+    of.host,
+    `${of.port}`,
+  ]);
+  set.servers.push(replica);
+  return replica;
 }
 
 /** Polls `check` until it returns true (10 s at most). */
