@@ -88,9 +88,15 @@ export class Claims {
   watch(claim: Claim): void {
     this.#renewing.add(claim);
     if (this.#timer !== undefined) return;
-    // One timer for every claim of this runtime, and only while there is one to renew.
+    // One timer for every claim of this runtime. It is not made and cleared per transaction
+    // (most claims end long before a tick): a tick that finds no claim at all stops it.
     this.#timer = setInterval(
       () => {
+        if (this.#renewing.size === 0) {
+          clearInterval(this.#timer);
+          this.#timer = undefined;
+          return;
+        }
         const now = this.clock.now();
         for (const c of this.#renewing) c.renewIfDue(now);
       },
@@ -102,10 +108,6 @@ export class Claims {
   /** @internal */
   unwatch(claim: Claim): void {
     this.#renewing.delete(claim);
-    if (this.#renewing.size === 0 && this.#timer !== undefined) {
-      clearInterval(this.#timer);
-      this.#timer = undefined;
-    }
   }
 }
 
