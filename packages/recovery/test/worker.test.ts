@@ -56,9 +56,14 @@ async function metric(name: string): Promise<number | undefined> {
   return undefined;
 }
 
-function shop(prefix: string) {
+/**
+ * The shop's runtime. `recoverAfterMs` is also the length of a driver's claim: the tests that
+ * count reads take one that no event-loop stall of a loaded machine lets lapse (a lapsed claim
+ * is a correct, but extra, attempt with a fresh read).
+ */
+function shop(prefix: string, recoverAfterMs = 100) {
   const storage = new RedisStorage({ client: redis.client, prefix });
-  const tcc = new Tcc({ domain: 'shop', storage, recovery: { recoverAfterMs: 100 } });
+  const tcc = new Tcc({ domain: 'shop', storage, recovery: { recoverAfterMs } });
   return { storage, tcc };
 }
 
@@ -318,7 +323,7 @@ describe('recovery on BullMQ, in process', () => {
 
   it('recovers stuck records and counts them; close() drains and leaves the caller its client', async () => {
     const prefix = redis.prefix();
-    const { tcc, storage } = shop(prefix);
+    const { tcc, storage } = shop(prefix, 60_000);
     const confirmed: number[] = [];
     tcc.compensable('shop.pay', {
       try: async (_n: number) => {},
@@ -377,7 +382,7 @@ describe('recovery on BullMQ, in process', () => {
 
   it('a copy made stale after the scan costs a fresh read, never a wrong or lost step', async () => {
     const prefix = redis.prefix();
-    const { tcc, storage } = shop(prefix);
+    const { tcc, storage } = shop(prefix, 60_000);
     const confirmed: number[] = [];
     tcc.compensable('shop.pay', {
       try: async (_n: number) => {},
