@@ -258,7 +258,8 @@ describe('scan handover', () => {
 describe('recovery on BullMQ, in process', () => {
   it('parks a record that always fails after maxRetries; spans link to its trace; counters say so', async () => {
     const prefix = redis.prefix();
-    const { tcc, storage } = shop(prefix);
+    // The failed confirm rests 2 s before a scan finds it; the job's own retries come sooner.
+    const { tcc, storage } = shop(prefix, 2_000);
     let confirms = 0;
     const pay = tcc.compensable('shop.pay', {
       try: async (_n: number) => {},
