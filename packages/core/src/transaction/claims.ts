@@ -160,10 +160,14 @@ export class Claim {
     return this.#lost ?? new LeaseLostError(this.record.xid);
   }
 
-  /** Ends renewal and waits for a renewal in flight, so the driver's next write is the only one. */
-  async stop(): Promise<void> {
+  /**
+   * Ends renewal. Returns the wait for a renewal in flight, so that the driver's next write is
+   * the only one (`undefined`, and no promise made, when none is).
+   */
+  stop(): Promise<void> | undefined {
     this.claims.unwatch(this);
-    while (this.#renewal !== undefined) await this.#renewal;
+    const renewal = this.#renewal;
+    return renewal === undefined ? undefined : renewal.then(() => this.stop());
   }
 
   /** Renews the claim once a third of it has passed, unless a renewal is already running. */

@@ -37,10 +37,14 @@ export class RecordLog {
   }
 
   save(record: TransactionRecord): Promise<void> {
-    return this.#update(record).catch((error: unknown) => this.#unacknowledged(record, error));
+    return this.#update(record, true);
   }
 
-  #update(record: TransactionRecord): Promise<void> {
+  /**
+   * One compare-and-set of the whole record. `acknowledge`: a write the replicas did not
+   * acknowledge is written again (see the class); without it, it is thrown as it is.
+   */
+  #update(record: TransactionRecord, acknowledge: boolean): Promise<void> {
     const expected = record.version;
     const { updatedAt, dueAt } = record;
     const now = this.clock.now();
@@ -49,7 +53,10 @@ export class RecordLog {
     record.dueAt = this.dueAt(record, now);
     return this.storage.update(record, expected).catch((error: unknown) => {
       // The primary has this one: the working copy stays at its version.
-      if (error instanceof ReplicationTimeoutError) throw error;
+      if (error instanceof ReplicationTimeoutError) {
+        if (acknowledge) return this.#unacknowledged(record, error);
+        throw error;
+      }
       record.version = expected;
       record.updatedAt = updatedAt;
       record.dueAt = dueAt;
@@ -63,7 +70,7 @@ export class RecordLog {
     let last = error;
     for (let attempt = 1; attempt < ACKNOWLEDGE_ATTEMPTS; attempt++) {
       try {
-        await this.#update(record);
+        await this.#update(record, false);
         return;
       } catch (again) {
         // Lost (a failover took the write away, or another writer came first): as any lost race.

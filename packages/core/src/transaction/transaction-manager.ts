@@ -143,7 +143,8 @@ export class TransactionManager {
     const record = claim.record;
     const span = telemetry.start(phase === 'confirm' ? 'tcc.confirm' : 'tcc.cancel', record);
     const stopped = await telemetry.within(span, () => driver.run(claim, phase));
-    await claim.stop();
+    const renewing = claim.stop();
+    if (renewing !== undefined) await renewing;
     let failure: PhaseFailure | undefined;
     if (stopped === undefined) {
       const status = record.status;
