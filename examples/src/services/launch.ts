@@ -4,8 +4,15 @@ import type { ServiceName } from './config.js';
 
 const SERVICE_JS = fileURLToPath(new URL('./service.js', import.meta.url));
 
-/** Starts one service as its own process and resolves once it prints `ready`. */
-export function launch(name: ServiceName, env: NodeJS.ProcessEnv, timeoutMs = 30_000): Promise<ChildProcess> {
+/**
+ * Starts one service as its own process and resolves once it prints `ready`. The bound only
+ * catches a service that never starts: opening a fresh PGlite takes many seconds on a busy machine.
+ */
+export function launch(
+  name: ServiceName,
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 180_000,
+): Promise<ChildProcess> {
   const child = spawn(process.execPath, [SERVICE_JS, name], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolve, reject) => {
     let out = '';
