@@ -61,14 +61,11 @@ export class Claims {
     return new Claim(this, record, `${this.#prefix}#${++this.#count}`);
   }
 
-  /** `claimFor` and its write (by default a compare-and-set of the whole record) in one step. */
-  async take(
-    record: TransactionRecord,
-    write: (record: TransactionRecord) => Promise<void> = (r) => this.log.save(r),
-  ): Promise<Claim> {
+  /** `claimFor` and its write (a compare-and-set of the whole record) in one step. */
+  async take(record: TransactionRecord): Promise<Claim> {
     const claim = this.claimFor(record);
     try {
-      await write(record);
+      await this.log.save(record);
     } catch (error) {
       claim.undo();
       throw error;
