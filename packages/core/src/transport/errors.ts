@@ -110,7 +110,7 @@ export class UnknownPeerError extends TccError {
     super(
       'TCC_UNKNOWN_PEER',
       `branch ${xid} cannot ask domain ${domain} for its outcome: no URL is known for it` +
-        ` (set http.url on that service, or http.peers.${domain} on this one)`,
+        ` (set http.url on that service, or add ${domain} to http.peers on this one)`,
     );
     this.domain = domain;
   }

@@ -27,9 +27,9 @@ export interface HttpTransportOptions {
    */
   url?: string;
   /**
-   * Where to ask other domains for outcomes, by domain: `{ order: 'http://order:4000' }`. Used
-   * instead of the URL a caller sent in its context header, so a branch only ever asks
-   * services this one was told about.
+   * Where to ask other domains for outcomes, by domain: `{ order: 'http://order:4000' }`. When
+   * given, the URLs callers send in their context headers are never used: a branch only ever
+   * asks the services listed here (a domain not listed cannot be asked: `TCC_UNKNOWN_PEER`).
    */
   peers?: Readonly<Record<string, string>>;
 }

@@ -260,6 +260,23 @@ describe('a branch whose parent never decides asks it for the outcome', () => {
     expect(await capital.tcc.recover(stray.xid)).toMatchObject({ outcome: 'cancelled' });
   });
 
+  it('with http.peers, never asks a URL a try carried for a domain not listed there', async () => {
+    const clock = manualClock();
+    const at = await listen();
+    rootOn(new MemoryStorage(), clock, at);
+    const capital = await startCapital(clock, { peers: { stock: 'http://127.0.0.1:9' } });
+    const stray = origin({ deadline: clock.t + 5_000 });
+    // The header points at a live service that would answer "cancel"; it is not asked.
+    const header = contextHeader({ ...stray, parent: { ...stray.parent, endpoint: at.url } });
+    await tryRequest(capital.url, header, { orderId: 'u', user: 'alice', amount: 10 });
+    clock.t = stray.deadline + LEASE + 1;
+    expect(await capital.tcc.recover(stray.xid)).toMatchObject({
+      outcome: 'failed',
+      error: { code: 'TCC_UNKNOWN_PEER' },
+    });
+    expect(capital.accounts.frozen.get('u')).toBe(10);
+  });
+
   it('a parent that has not decided yet (a branch still waiting for its own root) leaves it waiting, uncounted', async () => {
     const clock = manualClock();
     const capital = await startCapital(clock);
@@ -302,7 +319,7 @@ describe('a branch whose parent never decides asks it for the outcome', () => {
     const first = await capital.tcc.recover(branch.xid);
     expect(first).toMatchObject({ outcome: 'failed', error: { code: 'TCC_UNKNOWN_PEER' } });
     expect(String((first.error as Error).message)).toContain(
-      'set http.url on that service, or http.peers.order',
+      'set http.url on that service, or add order to http.peers on this one',
     );
     clock.t += LEASE + 1;
     expect(await capital.tcc.recover(branch.xid)).toMatchObject({ outcome: 'parked' });
