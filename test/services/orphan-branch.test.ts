@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { CONTEXT_HEADER, encodeContextHeader } from '@tcc/core';
+import { CONTEXT_HEADER, encodeContextHeader } from '@tcc/core/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres, type PostgresHarness } from '../support/postgres.js';
 import { freePort, until } from '../support/redis-servers.js';

@@ -15,7 +15,7 @@ import {
   SIGNATURE_HEADER,
   Signer,
   signCommand,
-} from '@tcc/core';
+} from '@tcc/core/http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, until } from '../support/redis-servers.js';
 

@@ -1,5 +1,14 @@
-export type { Clock } from './clock.js';
-export { systemClock } from './clock.js';
+/**
+ * `@tcc/core`: the application API. The runtime (`Tcc`), decorators, options, the errors an
+ * application catches and the record types it reads. Store authors use `@tcc/core/storage`;
+ * HTTP adapters, the client and the wire format are `@tcc/core/http`.
+ *
+ * @packageDocumentation
+ */
+export type { Clock } from './base/clock.js';
+export { systemClock } from './base/clock.js';
+export { hasCode, httpStatusOf, TCC_CODES, type TccCode } from './base/codes.js';
+export { InvalidOptionError, TccError } from './base/errors.js';
 export type { Codec, JsonCodecOptions } from './codec/codec.js';
 export { JsonCodec } from './codec/codec.js';
 export { UndecodableArgumentError, UnserializableArgumentError } from './codec/errors.js';
@@ -7,12 +16,25 @@ export type { TransactionContext, TransactionPhase } from './context/transaction
 export { Compensable, type CompensableDecorator } from './decorators/compensable.js';
 export type { CompensableOptions } from './decorators/metadata.js';
 export { Participant, type ParticipantDecorator } from './decorators/participant.js';
+// Errors of remote branches, caught by applications; the rest of HTTP is `@tcc/core/http`.
+export {
+  BadRequestError,
+  RemoteCallError,
+  RemoteCommandError,
+  RemoteTimeoutError,
+  UnauthorizedError,
+} from './http/errors.js';
+export type { HttpHandlerOptions, TccHttpHandler } from './http/http-handler.js';
+export type { HttpTransportOptions } from './http/options.js';
 export {
   DuplicateParticipantError,
   InvalidParticipantError,
   NotRegisteredError,
 } from './participants/errors.js';
+export type { CompensableSpec, RegisterOptions } from './participants/specs.js';
+export { type ErrorClass, Propagation, type TransactionOptions } from './participants/transaction-options.js';
 export { decide, type RecoveryStep } from './recovery/decision.js';
+export type { RecoveryOptions, StartRecoveryOptions } from './recovery/options.js';
 export type { RecoverOptions, RecoveryOutcome, RecoveryResult } from './recovery/recoverer.js';
 export {
   CorruptRecordError,
@@ -20,40 +42,13 @@ export {
   OptimisticLockError,
   ReplicationTimeoutError,
   StorageError,
+  TransactionHangingError,
 } from './storage/errors.js';
 export {
   MemoryStorage,
   type MemoryStorageOptions,
   type MemoryStorageStats,
 } from './storage/memory-storage.js';
-// For TransactionStorage implementations: the checks and cursors every store shares.
-export { decodeCursor, encodeCursor, type PageKey } from './storage/page-cursor.js';
-export { recordShapeProblem } from './storage/record-shape.js';
-export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
-export { requireExpiresAt, requireLimit, requireNextVersion } from './storage/write-checks.js';
-export type {
-  CompensableSpec,
-  RecoveryOptions,
-  RegisterOptions,
-  StartRecoveryOptions,
-  TccOptions,
-} from './tcc.js';
-export { Tcc } from './tcc.js';
-export { TccError } from './tcc-error.js';
-export { describeValue, InvalidOptionError } from './tcc-options-error.js';
-export type { BranchOrigin } from './transaction/active-transaction.js';
-export {
-  CommitFailedError,
-  ConfirmFailedError,
-  DeadlineExceededError,
-  LeaseLostError,
-  OutcomeUnknownError,
-  TransactionHangingError,
-  TransactionRequiredError,
-  TransactionStateError,
-} from './transaction/errors.js';
-export { type ErrorClass, Propagation, type TransactionOptions } from './transaction/options.js';
-export type { RemoteInvoker, SettlePhase } from './transaction/phase-driver.js';
 export type {
   LocalParticipant,
   Participant as ParticipantRecord,
@@ -62,42 +57,19 @@ export type {
   TransactionRecord,
   TransactionStatus,
   TransactionType,
-} from './transaction/record.js';
-export { STUCK_STATUSES, TERMINAL_STATUSES } from './transaction/record.js';
+} from './storage/record.js';
+export { STUCK_STATUSES, TERMINAL_STATUSES } from './storage/record.js';
+export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
+export type { TccOptions } from './tcc.js';
+export { Tcc } from './tcc.js';
+export type { BranchOrigin } from './transaction/active-transaction.js';
 export {
-  type ExpressMiddleware,
-  type FastifyPlugin,
-  type HasHttpHandler,
-  tccExpress,
-  tccFastify,
-} from './transport/adapters.js';
-export {
-  BadRequestError,
-  RemoteCallError,
-  RemoteCommandError,
-  RemoteTimeoutError,
-  UnauthorizedError,
-} from './transport/errors.js';
-export {
-  type HttpClientOptions,
-  type TccFetchOptions,
-  TccHttpClient,
-  tccFetch,
-} from './transport/http-client.js';
-export type { HttpHandlerOptions, NextFunction, TccHttpHandler } from './transport/http-handler.js';
-export type { HttpTransportOptions } from './transport/options.js';
-export { Signer } from './transport/signing.js';
-export {
-  type BranchCommand,
-  bodyDigest,
-  COMMAND_PATH,
-  CONTEXT_HEADER,
-  DIGEST_HEADER,
-  decodeContextHeader,
-  encodeContextHeader,
-  MAX_BATCH_COMMANDS,
-  type RequestBinding,
-  SIGNATURE_HEADER,
-  signCommand,
-  signCommands,
-} from './transport/wire.js';
+  CommitFailedError,
+  ConfirmFailedError,
+  DeadlineExceededError,
+  LeaseLostError,
+  OutcomeUnknownError,
+  TransactionRequiredError,
+  TransactionStateError,
+} from './transaction/errors.js';
+export type { RemoteInvoker, SettlePhase } from './transaction/phase-driver.js';

@@ -1,66 +1,49 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { type Clock, systemClock } from './clock.js';
-import { type Codec, JsonCodec } from './codec/codec.js';
-import type { Scope } from './context/scope.js';
-import type { TransactionContext } from './context/transaction-context.js';
-import { bindInstance, invokerOf } from './decorators/instance-binding.js';
-import { compensableOf, participantNameOf } from './decorators/metadata.js';
-import type { AnyFunction, CompensableAction } from './participants/compensable-action.js';
-import { DuplicateParticipantError, InvalidParticipantError } from './participants/errors.js';
-import { checkName } from './participants/names.js';
-import { ParticipantRegistry } from './participants/registry.js';
-import { RecoveryPoller } from './recovery/poller.js';
-import { Recoverer, type RecoverOptions, type RecoveryResult } from './recovery/recoverer.js';
-import type { TransactionStorage } from './storage/transaction-storage.js';
 import {
   describeValue,
-  InvalidOptionError,
   requireNonNegativeInteger,
+  requireObject,
   requirePositiveInteger,
-} from './tcc-options-error.js';
-import { Telemetry } from './telemetry/telemetry.js';
-import { BranchKeeper } from './transaction/branches.js';
-import { Claims } from './transaction/claims.js';
-import {
-  resolveRootOptions,
-  resolveTransactionOptions,
-  type TccTransactionOptions,
-  type TransactionOptions,
-} from './transaction/options.js';
-import { OutcomeReporter } from './transaction/outcome-reporter.js';
-import { PhaseDriver } from './transaction/phase-driver.js';
-import { RecordLog } from './transaction/record-log.js';
-import { TransactionManager } from './transaction/transaction-manager.js';
-import { type HttpClientOptions, TccHttpClient } from './transport/http-client.js';
-import { createHttpHandler, type HttpHandlerOptions, type TccHttpHandler } from './transport/http-handler.js';
+} from './base/checks.js';
+import { type Clock, systemClock } from './base/clock.js';
+import { InvalidOptionError } from './base/errors.js';
+import { BranchKeeper } from './branch/branches.js';
+import { type Codec, JsonCodec } from './codec/codec.js';
+import type { TransactionContext } from './context/transaction-context.js';
+import { collectActions } from './decorators/collect-actions.js';
+import { bindInstance, invokerOf } from './decorators/instance-binding.js';
+import { compensableOf, participantNameOf } from './decorators/metadata.js';
+import { type HttpClientOptions, TccHttpClient } from './http/http-client.js';
+import { createHttpHandler, type HttpHandlerOptions, type TccHttpHandler } from './http/http-handler.js';
 import {
   type HttpTransportOptions,
   type ResolvedHttpTransportOptions,
   resolveHttpTransportOptions,
-} from './transport/options.js';
-import { parentAsker } from './transport/parent-query.js';
-import { HttpRemoteInvoker } from './transport/remote-invoker.js';
-import { Signer } from './transport/signing.js';
-
-/** Tuning of recovery, shared by `tcc.recover`, `tcc.startRecovery` and the BullMQ worker. */
-export interface RecoveryOptions {
-  /** Attempts before a record is parked for an operator. Default 30. */
-  maxRetries?: number;
-  /**
-   * Length of a driver's claim on a record (renewed while it works), so also how soon recovery
-   * takes over what a crashed process was driving, how long a failed confirm or cancel rests
-   * before it is retried, and how long past its deadline a branch waits for its parent's
-   * command before it asks for the outcome (ms). Default 30,000. 0 turns claims off: for tests
-   * that drive records from several runtimes by hand, never for production.
-   */
-  recoverAfterMs?: number;
-  /** Pause between passes of `startRecovery` (ms). Default 10,000. */
-  intervalMs?: number;
-  /** Records read per `findStuck` page. Default 100. */
-  batchSize?: number;
-  /** Records `startRecovery` recovers at once (each under its own claim). Default 16. */
-  concurrency?: number;
-}
+} from './http/options.js';
+import { parentAsker } from './http/parent-query.js';
+import { HttpRemoteInvoker } from './http/remote-invoker.js';
+import { Signer } from './http/signing.js';
+import type { AnyFunction, CompensableAction } from './participants/compensable-action.js';
+import { DuplicateParticipantError, InvalidParticipantError } from './participants/errors.js';
+import { checkName } from './participants/names.js';
+import { ParticipantRegistry } from './participants/registry.js';
+import type { CompensableSpec, RegisterOptions } from './participants/specs.js';
+import {
+  resolveRootOptions,
+  resolveTransactionOptions,
+  type TccTransactionOptions,
+} from './participants/transaction-options.js';
+import { type RecoveryOptions, resolveRecovery, type StartRecoveryOptions } from './recovery/options.js';
+import { RecoveryPoller } from './recovery/poller.js';
+import { Recoverer, type RecoverOptions, type RecoveryResult } from './recovery/recoverer.js';
+import type { TransactionStorage } from './storage/transaction-storage.js';
+import { Telemetry } from './telemetry/telemetry.js';
+import { Claims } from './transaction/claims.js';
+import { OutcomeReporter } from './transaction/outcome-reporter.js';
+import { PhaseDriver } from './transaction/phase-driver.js';
+import { RecordLog } from './transaction/record-log.js';
+import type { Scope } from './transaction/scope.js';
+import { TransactionManager } from './transaction/transaction-manager.js';
 
 export interface TccOptions {
   /** Name of this service; records are owned and recovered per domain. */
@@ -77,30 +60,6 @@ export interface TccOptions {
   recovery?: RecoveryOptions;
   /** The HTTP transport of remote branches (`tcc.http`, `tcc.httpHandler`): secret and limits. */
   http?: HttpTransportOptions;
-}
-
-/**
- * Options of the in-process poller. `recoverAfterMs` is not among them: it is also the claim a
- * writer holds on a record, so it is set once, on the `Tcc`, for every driver alike.
- */
-export interface StartRecoveryOptions
-  extends Pick<RecoveryOptions, 'intervalMs' | 'batchSize' | 'concurrency'> {
-  /** Called with the result of every attempt (e.g. to log parked records). */
-  onResult?: (result: RecoveryResult) => void;
-  /** Called when a pass fails (e.g. the store is unreachable). Default: `console.error`. */
-  onError?: (error: unknown) => void;
-}
-
-/** The three functions of a participant written without classes. */
-export interface CompensableSpec<A extends unknown[], R> extends TransactionOptions {
-  try: (...args: A) => Promise<R> | R;
-  confirm: (...args: A) => unknown;
-  cancel: (...args: A) => unknown;
-}
-
-export interface RegisterOptions {
-  /** Participant name; default: `@Participant(name)`, else the class name. */
-  name?: string;
 }
 
 const DOMAIN = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
@@ -425,59 +384,6 @@ export class Tcc {
   }
 }
 
-/** The compensable methods of an instance, by their decorated function. */
-function collectActions(
-  instance: object,
-  className: string,
-  participant: string,
-): Map<Function, CompensableAction> {
-  const actions = new Map<Function, CompensableAction>();
-  const seen = new Set<string>();
-  const target = instance as Record<string, unknown>;
-  for (
-    let proto = Object.getPrototypeOf(instance);
-    proto && proto !== Object.prototype;
-    proto = Object.getPrototypeOf(proto)
-  ) {
-    for (const key of Object.getOwnPropertyNames(proto)) {
-      const method: unknown = Object.getOwnPropertyDescriptor(proto, key)?.value;
-      const meta = compensableOf(method);
-      // A subclass's override wins over the method it overrides.
-      if (meta === undefined || seen.has(key)) continue;
-      seen.add(key);
-      const { confirmMethod, cancelMethod } = meta.options;
-      for (const [role, method] of [
-        ['confirmMethod', confirmMethod],
-        ['cancelMethod', cancelMethod],
-      ] as const) {
-        if (typeof target[method] !== 'function') {
-          throw new InvalidParticipantError(
-            `${className}.${key}: ${role} ${JSON.stringify(method)} is not a method of ${className}`,
-          );
-        }
-        if (compensableOf(target[method]) !== undefined) {
-          throw new InvalidParticipantError(
-            `${className}.${key}: ${role} ${JSON.stringify(method)} is itself @Compensable`,
-          );
-        }
-      }
-      actions.set(method as Function, {
-        name: `${participant}.${key}`,
-        try: meta.original.bind(instance),
-        confirm: (target[confirmMethod] as AnyFunction).bind(instance),
-        cancel: (target[cancelMethod] as AnyFunction).bind(instance),
-        confirmName: confirmMethod,
-        cancelName: cancelMethod,
-        options: resolveTransactionOptions(meta.options, `${className}.${key}`),
-      });
-    }
-  }
-  if (actions.size === 0) {
-    throw new InvalidParticipantError(`tcc.register: ${className} has no @Compensable method`);
-  }
-  return actions;
-}
-
 function requireMethods(value: unknown, name: string, methods: readonly string[]): void {
   const missing = methods.filter((m) => typeof (value as Record<string, unknown> | null)?.[m] !== 'function');
   if (missing.length > 0) {
@@ -485,22 +391,4 @@ function requireMethods(value: unknown, name: string, methods: readonly string[]
       `new Tcc: ${name} must implement ${missing.join(', ')}; got ${describeValue(value)}`,
     );
   }
-}
-
-function requireObject(value: unknown, where: string): void {
-  if (value === null || typeof value !== 'object') {
-    throw new InvalidOptionError(`${where} must be an object, got ${describeValue(value)}`);
-  }
-}
-
-function resolveRecovery(options: RecoveryOptions | undefined, where: string): Required<RecoveryOptions> {
-  if (options !== undefined) requireObject(options, where);
-  const o = options ?? {};
-  return {
-    maxRetries: requirePositiveInteger(o.maxRetries ?? 30, `${where}.maxRetries`),
-    recoverAfterMs: requireNonNegativeInteger(o.recoverAfterMs ?? 30_000, `${where}.recoverAfterMs`),
-    intervalMs: requirePositiveInteger(o.intervalMs ?? 10_000, `${where}.intervalMs`),
-    batchSize: requirePositiveInteger(o.batchSize ?? 100, `${where}.batchSize`),
-    concurrency: requirePositiveInteger(o.concurrency ?? 16, `${where}.concurrency`),
-  };
 }

@@ -1,8 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { InvalidOptionError, TccError } from '../src/base/errors.js';
 import { JsonCodec } from '../src/codec/codec.js';
 import { UndecodableArgumentError, UnserializableArgumentError } from '../src/codec/errors.js';
-import { TccError } from '../src/tcc-error.js';
-import { InvalidOptionError } from '../src/tcc-options-error.js';
 
 class Money {
   amount: number;

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { StorageError } from '../src/storage/errors.js';
 import { MemoryStorage } from '../src/storage/memory-storage.js';
+import type { TransactionRecord } from '../src/storage/record.js';
 import { describeEndToEnd, describeStorageConformance, makeRecord } from '../src/testing/index.js';
-import type { TransactionRecord } from '../src/transaction/record.js';
 
 describeStorageConformance('MemoryStorage', { create: async () => new MemoryStorage() });
 describeEndToEnd('MemoryStorage', { create: async () => new MemoryStorage() });

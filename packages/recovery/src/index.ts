@@ -7,7 +7,6 @@ export { OperatorConflictError } from './errors/operator-conflict-error.js';
 export { OperatorRefusedError, type RefusalRule } from './errors/operator-refused-error.js';
 export { RecordNotFoundError } from './errors/record-not-found-error.js';
 export { RecoveryFailedError } from './errors/recovery-failed-error.js';
-export { RecoveryOptionError } from './errors/recovery-option-error.js';
 export { type DecisionResult, Operator, type PurgeResult } from './operator/operator.js';
 export { recoveryJobId } from './worker/job-id.js';
 export type { RecoveryBackoff, RecoveryConnection, RecoveryWorkerOptions } from './worker/options.js';

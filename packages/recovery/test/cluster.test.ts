@@ -1,10 +1,10 @@
-import { Tcc } from '@tcc/core';
+import { InvalidOptionError, Tcc } from '@tcc/core';
 import { makeRecord } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Cluster } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type RedisServers, startCluster } from '../../../test/support/redis-servers.js';
-import { RecoveryOptionError, RecoveryWorker } from '../src/index.js';
+import { RecoveryWorker } from '../src/index.js';
 import { crashAndDrain } from './drain-scenario.js';
 import { buildRecovery } from './support.js';
 
@@ -51,7 +51,7 @@ describe('Redis Cluster', () => {
     );
     const tcc = new Tcc({ domain: 'shop', storage });
     expect(() => new RecoveryWorker({ tcc, connection: queueClient, prefix: 'tcc-q' })).toThrow(
-      RecoveryOptionError,
+      InvalidOptionError,
     );
     expect(() => new RecoveryWorker({ tcc, connection: queueClient, prefix: 'tcc-q' })).toThrow(
       /on Redis Cluster the prefix must contain a hash tag such as "\{tcc\}", got "tcc-q"/,

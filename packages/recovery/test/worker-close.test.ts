@@ -1,10 +1,10 @@
-import { JsonCodec, type RecoveryResult, Tcc } from '@tcc/core';
+import { InvalidOptionError, JsonCodec, type RecoveryResult, Tcc } from '@tcc/core';
 import { makeRecord } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type RedisServers, startStandalone } from '../../../test/support/redis-servers.js';
-import { type CloseOutcome, RecoveryOptionError, RecoveryWorker } from '../src/index.js';
+import { type CloseOutcome, RecoveryWorker } from '../src/index.js';
 import { until } from './support.js';
 
 // close() against a Redis of its own, which the tests SIGKILL: the machine's shared Redis must
@@ -124,12 +124,12 @@ describe('close({ timeoutMs }): bad input', () => {
     ['an unknown option', { timeout: 5 }, /RecoveryWorker\.close: unknown option timeout/],
     ['options that are not an object', 5_000, /RecoveryWorker\.close: options must be an object, got 5000/],
   ])(
-    '%s is refused with a RecoveryOptionError naming it, and nothing is closed',
+    '%s is refused with a InvalidOptionError naming it, and nothing is closed',
     async (_n, options, message) => {
       const worker = idle();
       const { closed } = watch(worker);
       const refused = worker.close(options as never);
-      await expect(refused).rejects.toThrow(RecoveryOptionError);
+      await expect(refused).rejects.toThrow(InvalidOptionError);
       await expect(refused).rejects.toThrow(message);
       expect(closed).toEqual([]);
       // The refused call did not begin a close: a good one still does.
@@ -155,7 +155,7 @@ describe('close({ timeoutMs }): bad input', () => {
         connection: { ...address(), maxRetriesPerRequest: null, lazyConnect: true },
         closeTimeoutMs: closeTimeoutMs as number,
       });
-    expect(make).toThrow(RecoveryOptionError);
+    expect(make).toThrow(InvalidOptionError);
     expect(make).toThrow(message);
   });
 

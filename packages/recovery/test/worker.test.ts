@@ -6,14 +6,14 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { ConfirmFailedError, JsonCodec, Tcc } from '@tcc/core';
+import { ConfirmFailedError, InvalidOptionError, JsonCodec, Tcc } from '@tcc/core';
 import { makeRecord } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { openRedis, type RedisHarness } from '../../../test/support/redis.js';
-import { type ParkedEvent, RecoveryOptionError, RecoveryWorker, recoveryJobId } from '../src/index.js';
+import { type ParkedEvent, RecoveryWorker, recoveryJobId } from '../src/index.js';
 import { retryDelay } from '../src/worker/backoff.js';
 import { ScanHandover } from '../src/worker/handover.js';
 import { StuckScanner } from '../src/worker/stuck-scanner.js';
@@ -120,7 +120,7 @@ describe('options', () => {
     // Every command of an ioredis client, and every connection BullMQ would make from it, goes through these.
     const sent = vi.spyOn(client, 'sendCommand');
     const duplicated = vi.spyOn(client, 'duplicate');
-    expect(() => make(tcc, client)).toThrow(RecoveryOptionError);
+    expect(() => make(tcc, client)).toThrow(InvalidOptionError);
     expect(() => make(tcc, client)).toThrow(message);
     // Nothing was written: no queue, no scheduler; the connection it was given was not used.
     expect(await redis.client.keys(`${prefix}*`)).toEqual([]);

@@ -1,4 +1,4 @@
-import { TccError } from '@tcc/core';
+import { TccError } from '@tcc/core/storage';
 
 /**
  * The key space was written by a newer (or unknown) version of `@tcc/storage-redis`, or with a

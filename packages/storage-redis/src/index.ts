@@ -3,7 +3,7 @@
  * shards, through ioredis.
  */
 // Defined in core (every store and the runtime share its meaning); exported here as before.
-export { ReplicationTimeoutError } from '@tcc/core';
+export { ReplicationTimeoutError } from '@tcc/core/storage';
 export { SchemaVersionError } from './errors.js';
 export {
   type RedisClient,

@@ -1,4 +1,4 @@
-import { CorruptRecordError, recordShapeProblem, type TransactionRecord } from '@tcc/core';
+import { CorruptRecordError, recordShapeProblem, type TransactionRecord } from '@tcc/core/storage';
 
 /**
  * Reads a stored record back: the JSON of the `r` field, checked field by field so a damaged

@@ -20,7 +20,7 @@ import {
   TERMINAL_STATUSES,
   type TransactionRecord,
   type TransactionStorage,
-} from '@tcc/core';
+} from '@tcc/core/storage';
 import type { Cluster, Redis } from 'ioredis';
 import { SchemaVersionError } from './errors.js';
 import { bucketOf, fnv1a, rendezvous } from './hashing.js';

@@ -1,10 +1,4 @@
-import {
-  InvalidOptionError,
-  StorageError,
-  TccError,
-  type TransactionContext,
-  TransactionHangingError,
-} from '@tcc/core';
+import { InvalidOptionError, StorageError, TccError, TransactionHangingError } from '@tcc/core/storage';
 import { type SqlClientInput, type SqlExecutor, sqlState, toSqlClient } from './client.js';
 import { ConnectionLostError } from './errors.js';
 import { barrierTable, lockSchema } from './migrations.js';
@@ -16,6 +10,17 @@ export interface BarrierOptions {
   schema?: string;
   /** The log's table name (default `tcc_transactions`); fences go to `<table>_barrier`. */
   table?: string;
+}
+
+/**
+ * What the barrier reads of `tcc.current()`: a `TransactionContext` is one. Declared here so
+ * that the barrier needs no more of core than its storage entry point.
+ */
+export interface BarrierContext {
+  readonly globalId: string;
+  readonly xid: string;
+  readonly phase: 'try' | 'confirm' | 'cancel';
+  readonly participantId: string | undefined;
 }
 
 const PHASES = new Set(['try', 'confirm', 'cancel']);
@@ -49,7 +54,7 @@ const namesCache = new Map<string, SqlNames>();
  */
 export async function barrier<T>(
   client: SqlClientInput,
-  ctx: TransactionContext | undefined,
+  ctx: BarrierContext | undefined,
   fn: (tx: SqlExecutor) => Promise<T>,
   options: BarrierOptions = {},
 ): Promise<T | undefined> {
@@ -143,7 +148,7 @@ function barrierNames(options: BarrierOptions): SqlNames {
   return names;
 }
 
-function fenceOf(ctx: TransactionContext | undefined): { globalId: string; branch: string; phase: string } {
+function fenceOf(ctx: BarrierContext | undefined): { globalId: string; branch: string; phase: string } {
   if (
     ctx === null ||
     typeof ctx !== 'object' ||

@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '@tcc/core';
+import { InvalidOptionError } from '@tcc/core/storage';
 import { ConnectionLostError, RolledBackError } from './errors.js';
 import { StatementQueue } from './pglite/statement-queue.js';
 

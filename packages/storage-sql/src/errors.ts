@@ -1,4 +1,4 @@
-import { TccError } from '@tcc/core';
+import { TccError } from '@tcc/core/storage';
 
 /**
  * The database's schema version is not the one this code runs on: missing or older (call

@@ -1,7 +1,7 @@
 /**
  * PostgreSQL and PGlite storage for @tcc/core (DESIGN.md §6), with the SQL barrier (§4).
  */
-export { type BarrierOptions, barrier, migrateBarrier } from './barrier.js';
+export { type BarrierContext, type BarrierOptions, barrier, migrateBarrier } from './barrier.js';
 export type {
   PGliteLike,
   PgClientLike,

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { InvalidOptionError } from '@tcc/core';
+import { InvalidOptionError } from '@tcc/core/storage';
 
 /** Default table of the transaction log; the barrier uses `<table>_barrier`. */
 export const DEFAULT_TABLE = 'tcc_transactions';

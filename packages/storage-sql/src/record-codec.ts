@@ -1,4 +1,4 @@
-import { CorruptRecordError, recordShapeProblem, type TransactionRecord } from '@tcc/core';
+import { CorruptRecordError, recordShapeProblem, type TransactionRecord } from '@tcc/core/storage';
 
 /** The row's own `version` and `status` columns, where the statement read them. */
 export interface RecordColumns {

@@ -18,7 +18,7 @@ import {
   TERMINAL_STATUSES,
   type TransactionRecord,
   type TransactionStorage,
-} from '@tcc/core';
+} from '@tcc/core/storage';
 import { type SqlClient, type SqlClientInput, type SqlRow, sqlState, toSqlClient } from './client.js';
 import { checkSchemaVersion, type MigrationResult, runMigrations } from './migrations.js';
 import { resolveNames, type SqlNames } from './names.js';

@@ -1,5 +1,5 @@
 import { Buffer } from 'node:buffer';
-import { InvalidOptionError } from '../tcc-options-error.js';
+import { InvalidOptionError } from '../base/errors.js';
 import { UndecodableArgumentError, UnserializableArgumentError } from './errors.js';
 
 /**

@@ -1,4 +1,4 @@
-import { TccError } from '../tcc-error.js';
+import { TccError } from '../base/errors.js';
 
 /**
  * A try's argument that the codec could not restore faithfully in confirm or cancel.

@@ -1,4 +1,4 @@
-import type { TransactionType } from '../transaction/record.js';
+import type { TransactionType } from '../storage/record.js';
 
 /** What the code in scope is running: a try, or a confirm or cancel driven by the SDK. */
 export type TransactionPhase = 'try' | 'confirm' | 'cancel';

@@ -1,6 +1,6 @@
+import { InvalidOptionError } from '../base/errors.js';
 import { NotRegisteredError } from '../participants/errors.js';
-import { InvalidOptionError } from '../tcc-options-error.js';
-import { resolveTransactionOptions } from '../transaction/options.js';
+import { resolveTransactionOptions } from '../participants/transaction-options.js';
 import { invokerOf } from './instance-binding.js';
 import { type CompensableOptions, defineCompensable } from './metadata.js';
 

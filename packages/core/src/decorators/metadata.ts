@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { TransactionOptions } from '../transaction/options.js';
+import type { TransactionOptions } from '../participants/transaction-options.js';
 
 /**
  * Metadata lives on the decorated method function itself (and the participant name on the

@@ -1,4 +1,4 @@
-import type { ResolvedTransactionOptions } from '../transaction/options.js';
+import type { ResolvedTransactionOptions } from './transaction-options.js';
 
 /** Any function a participant exposes; arguments are whatever the try was called with. */
 // biome-ignore lint/suspicious/noExplicitAny: the three methods of an action share arbitrary parameters

@@ -1,4 +1,4 @@
-import { TccError } from '../tcc-error.js';
+import { TccError } from '../base/errors.js';
 
 /** A compensable action, or an instance with compensable methods, is not registered here. */
 export class NotRegisteredError extends TccError {

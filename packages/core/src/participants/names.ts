@@ -1,4 +1,4 @@
-import { InvalidOptionError } from '../tcc-options-error.js';
+import { InvalidOptionError } from '../base/errors.js';
 
 // Names end up in stored records and in storage keys: keep them printable and unambiguous.
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9_.:-]{0,127}$/;

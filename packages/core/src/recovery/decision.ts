@@ -1,4 +1,4 @@
-import type { TransactionRecord } from '../transaction/record.js';
+import type { TransactionRecord } from '../storage/record.js';
 
 /**
  * What recovery does next with a record (DESIGN.md §7): `ask` is a branch that tried and heard

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../base/clock.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { RecoveryResult } from './recoverer.js';
 

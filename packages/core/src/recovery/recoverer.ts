@@ -1,11 +1,11 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../base/clock.js';
 import { OptimisticLockError } from '../storage/errors.js';
+import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Claim, Claims } from '../transaction/claims.js';
 import { BusyError, LeaseLostError, messageOf } from '../transaction/errors.js';
 import type { OutcomeAnswer } from '../transaction/outcome-reporter.js';
-import type { TransactionRecord } from '../transaction/record.js';
 import type { RecordLog } from '../transaction/record-log.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { decide } from './decision.js';

@@ -1,5 +1,5 @@
-import { TccError } from '../tcc-error.js';
-import type { TransactionStatus } from '../transaction/record.js';
+import { TccError } from '../base/errors.js';
+import type { TransactionStatus } from './record.js';
 
 /** A compare-and-set lost: the record changed (or vanished) since it was read. */
 export class OptimisticLockError extends TccError {
@@ -102,5 +102,19 @@ export class ReplicationTimeoutError extends TccError {
     this.acknowledged = acknowledged;
     this.required = required;
     this.elapsedMs = elapsedMs;
+  }
+}
+
+/**
+ * A try arrived after its transaction was cancelled or its deadline passed; it was not run.
+ * It lives with the log's errors because what proves a try hanging is written there: the
+ * branch's record, or the barrier's fence row.
+ */
+export class TransactionHangingError extends TccError {
+  readonly globalId: string;
+
+  constructor(globalId: string, detail: string) {
+    super('TCC_TRANSACTION_HANGING', `try of transaction ${globalId} refused: ${detail}`);
+    this.globalId = globalId;
   }
 }

@@ -1,11 +1,6 @@
-import {
-  type Participant,
-  STUCK_STATUSES,
-  TERMINAL_STATUSES,
-  type TransactionRecord,
-} from '../transaction/record.js';
 import { DuplicateTransactionError, OptimisticLockError, StorageError } from './errors.js';
 import { decodeCursor, encodeCursor, type PageKey } from './page-cursor.js';
+import { type Participant, STUCK_STATUSES, TERMINAL_STATUSES, type TransactionRecord } from './record.js';
 import type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './transaction-storage.js';
 import { requireExpiresAt, requireLimit, requireNextVersion } from './write-checks.js';
 

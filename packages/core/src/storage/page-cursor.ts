@@ -1,4 +1,4 @@
-import { describeValue } from '../tcc-options-error.js';
+import { describeValue } from '../base/checks.js';
 import { StorageError } from './errors.js';
 
 /** A position in a keyset order: `(time, xid)`. */

@@ -1,4 +1,4 @@
-import type { TransactionRecord, TransactionStatus, TransactionType } from '../transaction/record.js';
+import type { TransactionRecord, TransactionStatus, TransactionType } from './record.js';
 
 /** Query of {@link TransactionStorage.findStuck}. */
 export interface FindStuckQuery {

@@ -1,6 +1,6 @@
-import { describeValue } from '../tcc-options-error.js';
-import type { TransactionRecord } from '../transaction/record.js';
+import { describeValue } from '../base/checks.js';
 import { StorageError } from './errors.js';
+import type { TransactionRecord } from './record.js';
 
 // Checks every TransactionStorage makes on what it is handed, in one wording for all stores.
 

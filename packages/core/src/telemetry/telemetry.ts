@@ -8,7 +8,7 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import type { TransactionRecord } from '../transaction/record.js';
+import type { TransactionRecord } from '../storage/record.js';
 
 const SCOPE = '@tcc/core';
 

@@ -1,5 +1,5 @@
+import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
-import type { TransactionRecord } from '../transaction/record.js';
 
 /**
  * Wraps a store and counts the writes that reach it (`writes`, and `log` of `<op> <status>`):

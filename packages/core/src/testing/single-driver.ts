@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import { Tcc } from '../tcc.js';
-import type { TransactionRecord } from '../transaction/record.js';
 import type { StorageHarness } from './storage-conformance.js';
 
 /** The claim length of every runtime here, as in the reports that found two drivers at once. */

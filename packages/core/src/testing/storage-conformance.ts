@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { TransactionRecord, TransactionStatus } from '../storage/record.js';
 import type { FindStuckQuery, ListQuery, TransactionStorage } from '../storage/transaction-storage.js';
-import type { TransactionRecord, TransactionStatus } from '../transaction/record.js';
 
 /** How {@link describeStorageConformance} gets a store to test. */
 export interface StorageHarness {

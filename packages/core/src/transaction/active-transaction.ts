@@ -1,7 +1,7 @@
-import { Scope } from '../context/scope.js';
+import type { ResolvedTransactionOptions } from '../participants/transaction-options.js';
+import type { BranchParent, Participant, TransactionRecord, TransactionType } from '../storage/record.js';
 import { activeTraceparent } from '../telemetry/traceparent.js';
-import type { ResolvedTransactionOptions } from './options.js';
-import type { BranchParent, Participant, TransactionRecord, TransactionType } from './record.js';
+import { Scope } from './scope.js';
 
 /** A remote participant waiting for the write that persists it, and its caller. */
 export interface PendingEnlist {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../base/clock.js';
 import { OptimisticLockError, ReplicationTimeoutError } from '../storage/errors.js';
+import type { RecordClaim, TransactionRecord } from '../storage/record.js';
 import { BusyError, LeaseLostError } from './errors.js';
-import type { RecordClaim, TransactionRecord } from './record.js';
 import type { RecordLog } from './record-log.js';
 
 /** The shortest wait a busy answer suggests: a claim about to end is often released sooner. */

@@ -1,4 +1,4 @@
-import { TccError } from '../tcc-error.js';
+import { TccError } from '../base/errors.js';
 
 /** A `MANDATORY` compensable method was called outside a transaction. */
 export class TransactionRequiredError extends TccError {
@@ -118,16 +118,6 @@ export class BusyError extends TccError {
     this.xid = xid;
     this.retryAfterMs = retryAfterMs;
     this.owner = owner;
-  }
-}
-
-/** A try arrived after its transaction was cancelled or its deadline passed; it was not run. */
-export class TransactionHangingError extends TccError {
-  readonly globalId: string;
-
-  constructor(globalId: string, detail: string) {
-    super('TCC_TRANSACTION_HANGING', `try of transaction ${globalId} refused: ${detail}`);
-    this.globalId = globalId;
   }
 }
 

@@ -1,6 +1,6 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../base/clock.js';
+import { TccError } from '../base/errors.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
-import { TccError } from '../tcc-error.js';
 
 /** What a record decided for one of its branches, as far as its log tells. */
 export type BranchOutcome = 'confirm' | 'cancel' | 'pending';

@@ -1,10 +1,15 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { Codec } from '../codec/codec.js';
-import { Scope } from '../context/scope.js';
 import type { ParticipantRegistry } from '../participants/registry.js';
+import type {
+  LocalParticipant,
+  Participant,
+  RemoteParticipant,
+  TransactionRecord,
+} from '../storage/record.js';
 import type { Claim } from './claims.js';
 import { BusyError } from './errors.js';
-import type { LocalParticipant, Participant, RemoteParticipant, TransactionRecord } from './record.js';
+import { Scope } from './scope.js';
 import { sleep } from './waits.js';
 
 /**

@@ -1,7 +1,7 @@
-import type { Clock } from '../clock.js';
+import type { Clock } from '../base/clock.js';
 import { ReplicationTimeoutError } from '../storage/errors.js';
+import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
-import type { TransactionRecord } from './record.js';
 
 /** Writes made to get a write acknowledged by the store's replicas, the first one included. */
 const ACKNOWLEDGE_ATTEMPTS = 3;

@@ -1,16 +1,25 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../base/clock.js';
+import { InvalidOptionError } from '../base/errors.js';
 import type { Codec } from '../codec/codec.js';
-import type { Scope } from '../context/scope.js';
 import type { TransactionContext } from '../context/transaction-context.js';
 import type { CompensableAction } from '../participants/compensable-action.js';
+import {
+  DEFAULT_TRANSACTION_OPTIONS,
+  type ResolvedTransactionOptions,
+} from '../participants/transaction-options.js';
 import {
   DuplicateTransactionError,
   OptimisticLockError,
   ReplicationTimeoutError,
 } from '../storage/errors.js';
-import { InvalidOptionError } from '../tcc-options-error.js';
+import type {
+  LocalParticipant,
+  Participant,
+  RemoteParticipant,
+  TransactionRecord,
+} from '../storage/record.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { BranchOrigin } from './active-transaction.js';
 import { ActiveTransaction } from './active-transaction.js';
@@ -26,10 +35,9 @@ import {
   TransactionRequiredError,
   TransactionStateError,
 } from './errors.js';
-import { DEFAULT_TRANSACTION_OPTIONS, type ResolvedTransactionOptions } from './options.js';
 import { type PhaseDriver, type PhaseFailure, participantLabel, type SettlePhase } from './phase-driver.js';
-import type { LocalParticipant, Participant, RemoteParticipant, TransactionRecord } from './record.js';
 import type { RecordLog } from './record-log.js';
+import type { Scope } from './scope.js';
 
 export interface ManagerConfig {
   readonly domain: string;

@@ -1,5 +1,6 @@
 import type { AddressInfo } from 'node:net';
-import { MemoryStorage, Tcc, tccExpress, tccFastify } from '@tcc/core';
+import { MemoryStorage, Tcc } from '@tcc/core';
+import { tccExpress, tccFastify } from '@tcc/core/http';
 import express from 'express';
 import Fastify from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';

@@ -1,7 +1,8 @@
 import { getEventListeners } from 'node:events';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { MemoryStorage, RemoteCallError, RemoteTimeoutError, Tcc, tccFetch } from '@tcc/core';
+import { MemoryStorage, RemoteCallError, RemoteTimeoutError, Tcc } from '@tcc/core';
+import { tccFetch } from '@tcc/core/http';
 import { afterEach, describe, expect, it } from 'vitest';
 import { command, contextHeader, origin, type Service, startService, tryRequest } from './support.js';
 

@@ -1,15 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  type BranchCommand,
-  ConfirmFailedError,
-  MAX_BATCH_COMMANDS,
-  MemoryStorage,
-  Signer,
-  signCommand,
-  signCommands,
-  Tcc,
-} from '@tcc/core';
+import { ConfirmFailedError, MemoryStorage, Tcc } from '@tcc/core';
+import { type BranchCommand, MAX_BATCH_COMMANDS, Signer, signCommand, signCommands } from '@tcc/core/http';
 import { CountingStorage } from '@tcc/core/testing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { command, contextHeader, origin, SECRET, type Service, startService, tryRequest } from './support.js';

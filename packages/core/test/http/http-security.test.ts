@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { COMMAND_PATH, CONTEXT_HEADER, Signer, signCommand } from '@tcc/core';
+import { COMMAND_PATH, CONTEXT_HEADER, Signer, signCommand } from '@tcc/core/http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { command, contextHeader, origin, SECRET, type Service, startService, tryRequest } from './support.js';
 

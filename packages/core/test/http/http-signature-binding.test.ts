@@ -1,14 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  bodyDigest,
-  CONTEXT_HEADER,
-  DIGEST_HEADER,
-  InvalidOptionError,
-  MemoryStorage,
-  Tcc,
-  tccExpress,
-} from '@tcc/core';
+import { InvalidOptionError, MemoryStorage, Tcc } from '@tcc/core';
+import { bodyDigest, CONTEXT_HEADER, DIGEST_HEADER, tccExpress } from '@tcc/core/http';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {

@@ -1,4 +1,4 @@
-import { SIGNATURE_HEADER, Signer, signCommand } from '@tcc/core';
+import { SIGNATURE_HEADER, Signer, signCommand } from '@tcc/core/http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { command, contextHeader, origin, SECRET, type Service, startService, tryRequest } from './support.js';
 

@@ -1,20 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type BranchOrigin, MemoryStorage, Tcc, type TccError, type TransactionRecord } from '@tcc/core';
 import {
-  type BranchOrigin,
   bodyDigest,
   COMMAND_PATH,
   CONTEXT_HEADER,
   DIGEST_HEADER,
   encodeContextHeader,
-  MemoryStorage,
   SIGNATURE_HEADER,
   Signer,
   signCommand,
-  Tcc,
-  type TccError,
-  type TransactionRecord,
-} from '@tcc/core';
+} from '@tcc/core/http';
 
 /** An HTTP answer; its JSON body is checked by `expect`. */
 // biome-ignore lint/suspicious/noExplicitAny: JSON of any shape

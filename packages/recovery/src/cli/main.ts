@@ -1,9 +1,9 @@
 #!/usr/bin/env node
+import { InvalidOptionError } from '@tcc/core';
 import { ConfigError } from '../errors/config-error.js';
 import { OperatorConflictError } from '../errors/operator-conflict-error.js';
 import { OperatorRefusedError } from '../errors/operator-refused-error.js';
 import { RecordNotFoundError } from '../errors/record-not-found-error.js';
-import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { COMMANDS } from './commands/index.js';
 import { isStoreLocked, type LoadedConfig, loadConfig } from './config-loader.js';
 import type { Flags } from './context.js';
@@ -98,7 +98,7 @@ function storeLockedHint(configPath: string | undefined): string {
 }
 
 function exitCodeOf(error: unknown): number {
-  if (error instanceof UsageError || error instanceof RecoveryOptionError) return EXIT.usage;
+  if (error instanceof UsageError || error instanceof InvalidOptionError) return EXIT.usage;
   if (error instanceof ConfigError || isStoreLocked(error)) return EXIT.config;
   if (error instanceof RecordNotFoundError) return EXIT.notFound;
   if (error instanceof OperatorRefusedError) return EXIT.refused;

@@ -1,4 +1,5 @@
 import {
+  InvalidOptionError,
   OptimisticLockError,
   type RecoveryResult,
   type Tcc,
@@ -9,7 +10,6 @@ import {
 import { OperatorConflictError } from '../errors/operator-conflict-error.js';
 import { OperatorRefusedError } from '../errors/operator-refused-error.js';
 import { RecordNotFoundError } from '../errors/record-not-found-error.js';
-import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { type OperatorDecision, planDecision } from './decision-rules.js';
 
 /** What `confirm`/`cancel` did: whether it wrote the commit point, and the recovery that followed. */
@@ -168,7 +168,7 @@ export class Operator {
 
 function checkXid(xid: unknown): string {
   if (typeof xid !== 'string' || xid === '') {
-    throw new RecoveryOptionError(`xid must be a non-empty string, got ${String(xid)}`);
+    throw new InvalidOptionError(`xid must be a non-empty string, got ${String(xid)}`);
   }
   return xid;
 }

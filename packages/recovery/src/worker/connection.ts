@@ -1,5 +1,5 @@
+import { InvalidOptionError } from '@tcc/core';
 import type { Cluster, Redis } from 'ioredis';
-import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { describe, type RecoveryConnection } from './options.js';
 
 const WHERE = 'new RecoveryWorker';
@@ -21,14 +21,14 @@ function isCluster(connection: Redis | Cluster): connection is Cluster {
  */
 export function checkConnection(connection: RecoveryConnection, prefix: string): void {
   if (connection === null || typeof connection !== 'object') {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${WHERE}: connection must be an ioredis Redis or Cluster, or Redis options, got ${describe(connection)}`,
     );
   }
   if (!isClient(connection)) {
     const retries = (connection as { maxRetriesPerRequest?: unknown }).maxRetriesPerRequest;
     if (retries !== undefined && retries !== null) {
-      throw new RecoveryOptionError(
+      throw new InvalidOptionError(
         `${WHERE}: connection options must have maxRetriesPerRequest: null (BullMQ's blocking commands need it), got ${describe(retries)}`,
       );
     }
@@ -37,19 +37,19 @@ export function checkConnection(connection: RecoveryConnection, prefix: string):
   const cluster = isCluster(connection);
   const options = cluster ? (connection.options.redisOptions ?? {}) : (connection as Redis).options;
   if (options.maxRetriesPerRequest !== null) {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${WHERE}: the ioredis ${cluster ? 'Cluster (redisOptions)' : 'client'} must be created with maxRetriesPerRequest: null ` +
         `(BullMQ's blocking commands need it), got ${describe(options.maxRetriesPerRequest)}. ` +
         `E.g. new Redis(url, { maxRetriesPerRequest: null })`,
     );
   }
   if (options.keyPrefix) {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${WHERE}: the ioredis client has keyPrefix ${describe(options.keyPrefix)}; BullMQ cannot use it, set the worker's prefix instead`,
     );
   }
   if (cluster && !/\{[^{}]+\}/.test(prefix)) {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${WHERE}: on Redis Cluster the prefix must contain a hash tag such as "{tcc}", got ${describe(prefix)}`,
     );
   }

@@ -1,6 +1,6 @@
 import type { Tcc } from '@tcc/core';
+import { InvalidOptionError } from '@tcc/core';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 
 /** Exponential backoff between the attempts of one recovery job. */
 export interface RecoveryBackoff {
@@ -102,41 +102,41 @@ const KNOWN = new Set([
 
 const WHERE = 'new RecoveryWorker';
 
-/** Checks every option and fills in the defaults; throws {@link RecoveryOptionError} naming the bad one. */
+/** Checks every option and fills in the defaults; throws {@link InvalidOptionError} naming the bad one. */
 export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWorkerOptions {
   if (options === null || typeof options !== 'object') {
-    throw new RecoveryOptionError(`${WHERE}: options must be an object, got ${describe(options)}`);
+    throw new InvalidOptionError(`${WHERE}: options must be an object, got ${describe(options)}`);
   }
   const unknown = Object.keys(options).filter((key) => !KNOWN.has(key));
-  if (unknown.length > 0) throw new RecoveryOptionError(`${WHERE}: unknown option ${unknown.join(', ')}`);
+  if (unknown.length > 0) throw new InvalidOptionError(`${WHERE}: unknown option ${unknown.join(', ')}`);
   const { tcc } = options;
   if (!isTcc(tcc)) {
-    throw new RecoveryOptionError(`${WHERE}: tcc must be a Tcc instance, got ${describe(tcc)}`);
+    throw new InvalidOptionError(`${WHERE}: tcc must be a Tcc instance, got ${describe(tcc)}`);
   }
   const queueName = options.queueName ?? `tcc-recovery-${tcc.domain}`;
   if (typeof queueName !== 'string' || queueName === '' || queueName.includes(':')) {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${WHERE}: queueName must be a non-empty string without ":", got ${describe(queueName)}`,
     );
   }
   const prefix = options.prefix ?? '{tcc}';
   if (typeof prefix !== 'string' || prefix === '') {
-    throw new RecoveryOptionError(`${WHERE}: prefix must be a non-empty string, got ${describe(prefix)}`);
+    throw new InvalidOptionError(`${WHERE}: prefix must be a non-empty string, got ${describe(prefix)}`);
   }
   const backoff = options.backoff ?? {};
   if (backoff === null || typeof backoff !== 'object') {
-    throw new RecoveryOptionError(`${WHERE}: backoff must be an object, got ${describe(backoff)}`);
+    throw new InvalidOptionError(`${WHERE}: backoff must be an object, got ${describe(backoff)}`);
   }
   const jitter = backoff.jitter ?? 0.5;
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${WHERE}: backoff.jitter must be a number from 0 to 1, got ${describe(jitter)}`,
     );
   }
   // The Tcc's resolved tuning; a Tcc of an older @tcc/core has none: its defaults then.
   const tuning = (tcc as { recoveryOptions?: Partial<Tcc['recoveryOptions']> }).recoveryOptions ?? {};
   if (options.handleSignals !== undefined && typeof options.handleSignals !== 'boolean') {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${WHERE}: handleSignals must be a boolean, got ${describe(options.handleSignals)}`,
     );
   }
@@ -176,14 +176,14 @@ export function isTcc(value: unknown): value is Tcc {
 
 function positive(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new RecoveryOptionError(`${WHERE}: ${name} must be a positive integer, got ${describe(value)}`);
+    throw new InvalidOptionError(`${WHERE}: ${name} must be a positive integer, got ${describe(value)}`);
   }
   return value;
 }
 
 function nonNegative(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new RecoveryOptionError(`${WHERE}: ${name} must be a non-negative integer, got ${describe(value)}`);
+    throw new InvalidOptionError(`${WHERE}: ${name} must be a non-negative integer, got ${describe(value)}`);
   }
   return value;
 }
@@ -201,12 +201,12 @@ const MAX_TIMER_MS = 2_147_483_647;
 /**
  * A close timeout as given to the constructor (`closeTimeoutMs`) or to `close({ timeoutMs })`:
  * a whole number of ms up to 2,147,483,647, or `Infinity`.
- * @throws {RecoveryOptionError} naming `name` and the bad value.
+ * @throws {InvalidOptionError} naming `name` and the bad value.
  */
 export function checkCloseTimeout(value: unknown, name: string): number {
   if (value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
-    throw new RecoveryOptionError(
+    throw new InvalidOptionError(
       `${name} must be a whole number of ms from 0 to ${MAX_TIMER_MS}, or Infinity, got ${describe(value)}`,
     );
   }

@@ -1,8 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { RecoveryResult, TransactionRecord } from '@tcc/core';
+import { InvalidOptionError } from '@tcc/core';
 import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { RecoveryFailedError } from '../errors/recovery-failed-error.js';
-import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { RecoveryTelemetry } from '../telemetry/recovery-telemetry.js';
 import { retryDelay } from './backoff.js';
 import { RecoveryBullWorker } from './bull-worker.js';
@@ -80,7 +80,7 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
   #signalClosed!: () => void;
   #onSignal: (() => void) | undefined;
 
-  /** @throws {RecoveryOptionError} naming the bad option, e.g. a connection without `maxRetriesPerRequest: null`. */
+  /** @throws {InvalidOptionError} naming the bad option, e.g. a connection without `maxRetriesPerRequest: null`. */
   constructor(options: RecoveryWorkerOptions) {
     super();
     this.options = resolveWorkerOptions(options);
@@ -109,7 +109,7 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
    */
   async start(): Promise<void> {
     if (this.#queue !== undefined || this.#closing !== undefined) {
-      throw new RecoveryOptionError('RecoveryWorker.start: already started or closed (a worker starts once)');
+      throw new InvalidOptionError('RecoveryWorker.start: already started or closed (a worker starts once)');
     }
     const { prefix, queueName, concurrency, lockDurationMs, scanEveryMs } = this.options;
     if (this.options.handleSignals) {
@@ -150,7 +150,7 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
   /** Runs one scan now, in this process, and resolves with the number of stuck records found. */
   async scanNow(): Promise<number> {
     const queue = this.#queue;
-    if (queue === undefined) throw new RecoveryOptionError('RecoveryWorker.scanNow: call start() first');
+    if (queue === undefined) throw new InvalidOptionError('RecoveryWorker.scanNow: call start() first');
     return this.#scan(queue);
   }
 
@@ -170,7 +170,7 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
    * Calling it again returns the same promise; a shorter `timeoutMs` given then cuts the wait
    * short (`{ timeoutMs: 0 }` forces at once).
    *
-   * @throws {RecoveryOptionError} (a rejected promise) naming a bad `timeoutMs` or option.
+   * @throws {InvalidOptionError} (a rejected promise) naming a bad `timeoutMs` or option.
    */
   close(options?: RecoveryCloseOptions): Promise<CloseOutcome> {
     let timeoutMs: number;

@@ -1,5 +1,5 @@
+import { InvalidOptionError } from '@tcc/core';
 import type { Queue } from 'bullmq';
-import { RecoveryOptionError } from '../errors/recovery-option-error.js';
 import { abandonQueue } from './disconnect.js';
 import { checkCloseTimeout, describe } from './options.js';
 
@@ -27,10 +27,10 @@ export function closeTimeoutOf(options: unknown, fallback: number): number {
   const where = 'RecoveryWorker.close';
   if (options === undefined) return fallback;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new RecoveryOptionError(`${where}: options must be an object, got ${describe(options)}`);
+    throw new InvalidOptionError(`${where}: options must be an object, got ${describe(options)}`);
   }
   const unknown = Object.keys(options).filter((key) => key !== 'timeoutMs');
-  if (unknown.length > 0) throw new RecoveryOptionError(`${where}: unknown option ${unknown.join(', ')}`);
+  if (unknown.length > 0) throw new InvalidOptionError(`${where}: unknown option ${unknown.join(', ')}`);
   const { timeoutMs } = options as RecoveryCloseOptions;
   return timeoutMs === undefined ? fallback : checkCloseTimeout(timeoutMs, `${where}: timeoutMs`);
 }

@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { PGlite, PGliteOptions } from '@electric-sql/pglite';
-import { InvalidOptionError } from '@tcc/core';
+import { InvalidOptionError } from '@tcc/core/storage';
 import { type DirectoryLock, lockDirectory } from './directory-lock.js';
 
 /**

@@ -1,5 +1,5 @@
+import type { TransactionRecord } from '../storage/record.js';
 import type { OutcomeAnswer } from '../transaction/outcome-reporter.js';
-import type { TransactionRecord } from '../transaction/record.js';
 import { UnknownPeerError } from './errors.js';
 import type { HttpRemoteInvoker } from './remote-invoker.js';
 

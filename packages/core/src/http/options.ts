@@ -1,4 +1,5 @@
-import { describeValue, InvalidOptionError, requirePositiveInteger } from '../tcc-options-error.js';
+import { describeValue, requirePositiveInteger } from '../base/checks.js';
+import { InvalidOptionError } from '../base/errors.js';
 
 /** Settings of the HTTP transport, on `new Tcc({ http })`; the same on callers and callees. */
 export interface HttpTransportOptions {

@@ -1,6 +1,7 @@
 import { context, propagation } from '@opentelemetry/api';
-import type { Clock } from '../clock.js';
-import { describeValue, InvalidOptionError, requirePositiveInteger } from '../tcc-options-error.js';
+import { describeValue, requirePositiveInteger } from '../base/checks.js';
+import type { Clock } from '../base/clock.js';
+import { InvalidOptionError } from '../base/errors.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { RemoteCallError, RemoteTimeoutError } from './errors.js';
 import type { Signer } from './signing.js';

@@ -1,5 +1,5 @@
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { BranchReply } from '../transaction/branches.js';
+import type { BranchReply } from '../branch/branches.js';
 
 type Callback = (error?: Error | null) => void;
 

@@ -1,15 +1,19 @@
-import type { Clock } from '../clock.js';
-import { DuplicateTransactionError, OptimisticLockError } from '../storage/errors.js';
-import { TccError } from '../tcc-error.js';
+import type { Clock } from '../base/clock.js';
+import { TccError } from '../base/errors.js';
+import {
+  DuplicateTransactionError,
+  OptimisticLockError,
+  TransactionHangingError,
+} from '../storage/errors.js';
+import type { TransactionRecord } from '../storage/record.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
-import type { ActiveTransaction, BranchOrigin } from './active-transaction.js';
-import type { Claim, Claims } from './claims.js';
-import { BusyError, LeaseLostError, TransactionHangingError } from './errors.js';
-import type { SettlePhase } from './phase-driver.js';
-import type { TransactionRecord } from './record.js';
-import type { RecordLog } from './record-log.js';
-import type { TransactionManager } from './transaction-manager.js';
-import { sleep, within } from './waits.js';
+import type { ActiveTransaction, BranchOrigin } from '../transaction/active-transaction.js';
+import type { Claim, Claims } from '../transaction/claims.js';
+import { BusyError, LeaseLostError } from '../transaction/errors.js';
+import type { SettlePhase } from '../transaction/phase-driver.js';
+import type { RecordLog } from '../transaction/record-log.js';
+import type { TransactionManager } from '../transaction/transaction-manager.js';
+import { sleep, within } from '../transaction/waits.js';
 
 /** Attachment holding the reply of a branch's try, replayed to a duplicate try. */
 export const REPLY_ATTACHMENT = 'tcc.reply';

@@ -1,4 +1,4 @@
-import { TccError } from '../tcc-error.js';
+import { TccError } from '../base/errors.js';
 
 /** A request to a TCC endpoint was not signed, or its signature was forged or expired (HTTP 401). */
 export class UnauthorizedError extends TccError {

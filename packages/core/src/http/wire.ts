@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
+import { ID_PATTERN } from '../base/ids.js';
 import type { BranchOrigin } from '../transaction/active-transaction.js';
-import { ID_PATTERN } from '../transaction/ids.js';
 import type { OutcomeQuery } from '../transaction/outcome-reporter.js';
 import type { SettlePhase } from '../transaction/phase-driver.js';
 import { BadRequestError, UnauthorizedError } from './errors.js';

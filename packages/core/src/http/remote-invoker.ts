@@ -5,11 +5,11 @@ import {
   type RequestOptions,
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../base/clock.js';
+import type { RemoteParticipant, TransactionRecord } from '../storage/record.js';
 import { BusyError } from '../transaction/errors.js';
 import type { BranchOutcome, OutcomeAnswer, OutcomeQuery } from '../transaction/outcome-reporter.js';
 import type { RemoteInvoker, SettlePhase } from '../transaction/phase-driver.js';
-import type { RemoteParticipant, TransactionRecord } from '../transaction/record.js';
 import { RemoteCommandError } from './errors.js';
 import type { Signer } from './signing.js';
 import {

@@ -1,6 +1,6 @@
-import type { ActiveTransaction } from '../transaction/active-transaction.js';
-import type { TransactionType } from '../transaction/record.js';
-import type { TransactionContext, TransactionPhase } from './transaction-context.js';
+import type { TransactionContext, TransactionPhase } from '../context/transaction-context.js';
+import type { TransactionType } from '../storage/record.js';
+import type { ActiveTransaction } from './active-transaction.js';
 
 /**
  * The value kept in AsyncLocalStorage: the public {@link TransactionContext} plus, during a

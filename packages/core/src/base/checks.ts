@@ -1,11 +1,4 @@
-import { TccError } from './tcc-error.js';
-
-/** An option given to the SDK has a value it cannot work with; the message names it. */
-export class InvalidOptionError extends TccError {
-  constructor(message: string) {
-    super('TCC_INVALID_OPTION', message);
-  }
-}
+import { InvalidOptionError } from './errors.js';
 
 /** Describes a value for an error message without dumping large objects. */
 export function describeValue(value: unknown): string {
@@ -27,4 +20,11 @@ export function requireNonNegativeInteger(value: unknown, name: string): number 
     throw new InvalidOptionError(`${name} must be a non-negative integer, got ${describeValue(value)}`);
   }
   return value;
+}
+
+/** Throws unless `value` is a non-null object; `where` names it in the message. */
+export function requireObject(value: unknown, where: string): void {
+  if (value === null || typeof value !== 'object') {
+    throw new InvalidOptionError(`${where} must be an object, got ${describeValue(value)}`);
+  }
 }

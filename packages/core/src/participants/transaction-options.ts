@@ -1,5 +1,6 @@
-import { describeValue, InvalidOptionError, requirePositiveInteger } from '../tcc-options-error.js';
-import { ID_PATTERN } from './ids.js';
+import { describeValue, requirePositiveInteger } from '../base/checks.js';
+import { InvalidOptionError } from '../base/errors.js';
+import { ID_PATTERN } from '../base/ids.js';
 
 /**
  * How a compensable call relates to the transaction in scope:
