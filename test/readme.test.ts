@@ -14,23 +14,25 @@ function examples(markdown: string): string[] {
 
 afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
-describe('README examples', () => {
-  const blocks = examples(readFileSync(`${repoRoot}README.md`, 'utf8'));
+for (const readme of ['README.md', 'packages/core/README.md']) {
+  describe(`${readme} examples`, () => {
+    const blocks = examples(readFileSync(`${repoRoot}${readme}`, 'utf8'));
 
-  it('has at least one runnable example', () => {
-    expect(blocks.length).toBeGreaterThan(0);
-  });
+    it('has at least one runnable example', () => {
+      expect(blocks.length).toBeGreaterThan(0);
+    });
 
-  blocks.forEach((code, i) => {
-    it(`example ${i + 1} runs as written and leaves no transaction behind`, async () => {
-      mkdirSync(scratch, { recursive: true });
-      const file = `${scratch}example-${i + 1}.ts`;
-      // The example's own `tcc` is exported so the test can look at the store it used.
-      writeFileSync(file, `${code}\nexport { tcc };\n`);
-      const module = (await import(/* @vite-ignore */ file)) as {
-        tcc: { storage: { count(q: object): Promise<number> } };
-      };
-      expect(await module.tcc.storage.count({})).toBe(0);
+    blocks.forEach((code, i) => {
+      it(`example ${i + 1} runs as written and leaves no transaction behind`, async () => {
+        mkdirSync(scratch, { recursive: true });
+        const file = `${scratch}${readme.replaceAll('/', '-')}-${i + 1}.ts`;
+        // The example's own `tcc` is exported so the test can look at the store it used.
+        writeFileSync(file, `${code}\nexport { tcc };\n`);
+        const module = (await import(/* @vite-ignore */ file)) as {
+          tcc: { storage: { count(q: object): Promise<number> } };
+        };
+        expect(await module.tcc.storage.count({})).toBe(0);
+      });
     });
   });
-});
+}
