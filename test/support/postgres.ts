@@ -92,7 +92,7 @@ async function ensureDatabase(): Promise<void> {
   try {
     await admin.query(`CREATE DATABASE "${database.replaceAll('"', '""')}"`);
   } catch (error) {
-    if ((error as { code?: string }).code !== '42P04') throw error; // created meanwhile
+    if (!['42P04', '23505'].includes((error as { code?: string }).code ?? '')) throw error; // created meanwhile
   } finally {
     await admin.end();
   }
