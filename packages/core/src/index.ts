@@ -62,6 +62,13 @@ export { STUCK_STATUSES, TERMINAL_STATUSES } from './storage/record.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
 export type { TccOptions } from './tcc.js';
 export { Tcc } from './tcc.js';
+/**
+ * Telemetry: {@link TCC_TELEMETRY} names every span, metric (with unit and description) and
+ * attribute key the tcc packages emit through `@opentelemetry/api`; `parseTraceparent` reads the
+ * W3C `traceparent` a record keeps in `attachments.traceparent`, for a recovery span's link.
+ */
+export { TCC_TELEMETRY, type TccSpanName } from './telemetry/catalog.js';
+export { parseTraceparent } from './telemetry/traceparent.js';
 export type { BranchOrigin } from './transaction/active-transaction.js';
 export {
   CommitFailedError,

@@ -1,4 +1,6 @@
-import { context, metrics, trace } from '@opentelemetry/api';
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { type Attributes, context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import {
@@ -6,9 +8,13 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { MemoryStorage, Tcc } from '@tcc/core';
+import { MemoryStorage, parseTraceparent, TCC_TELEMETRY, Tcc } from '@tcc/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { activeTraceparent } from '../src/telemetry/traceparent.js';
+import { VERSION } from '../src/telemetry/version.js';
 import { InsufficientFunds, Ledger, registerShop } from './support/shop.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
 class TestReader extends MetricReader {
   constructor() {
@@ -116,5 +122,98 @@ describe('OpenTelemetry', () => {
     expect((after.cancelled ?? 0) - (before.cancelled ?? 0)).toBe(1);
     expect((await counted('tcc.recoveries')).confirmed).toBeGreaterThanOrEqual(1);
     expect((await counted('tcc.transaction.duration')).cancelled).toBeGreaterThanOrEqual(1);
+  });
+});
+
+describe('telemetry catalog, units and instrumentation scope', () => {
+  it('names every span, metric and attribute core emits, with units per OpenTelemetry conventions', async () => {
+    const { tcc, capital, storage } = setup();
+    capital.failConfirm = 1;
+    await expect(
+      tcc.transaction(() => capital.debit({ id: 'c', from: 'alice', amount: 1 })),
+    ).rejects.toThrow();
+    const [record] = (await storage.list({})).records;
+    await tcc.recover(record!.xid);
+    const spanNames = new Set<string>(Object.values(TCC_TELEMETRY.spans));
+    const keys = new Set<string>(Object.values(TCC_TELEMETRY.attributes));
+    const spans = exporter.getFinishedSpans();
+    // The recovery's confirm runs within its tcc.recover span, which ends last.
+    expect(spans.map((s) => s.name)).toEqual(['tcc.try', 'tcc.confirm', 'tcc.confirm', 'tcc.recover']);
+    for (const span of spans) {
+      expect(spanNames.has(span.name)).toBe(true);
+      for (const key of Object.keys(span.attributes)) expect(keys.has(key)).toBe(true);
+    }
+    const { resourceMetrics } = await reader.collect();
+    const descriptors = resourceMetrics.scopeMetrics
+      .filter((scope) => scope.scope.name === '@tcc/core')
+      .flatMap((scope) => scope.metrics.map((m) => m.descriptor));
+    const { transactions, transactionDuration, recoveries } = TCC_TELEMETRY.metrics;
+    for (const expected of [transactions, transactionDuration, recoveries]) {
+      expect(descriptors.find((d) => d.name === expected.name)).toMatchObject({
+        unit: expected.unit,
+        description: expected.description,
+      });
+    }
+    expect(transactionDuration.unit).toBe('s');
+  });
+
+  it('records the transaction duration in seconds', async () => {
+    let now = 1_000_000;
+    const tcc = new Tcc({ domain: 'timed', storage: new MemoryStorage(), clock: { now: () => now } });
+    const capital = registerShop(tcc, new Ledger({ alice: 100 }));
+    await tcc.transaction(async () => {
+      await capital.debit({ id: 'a', from: 'alice', amount: 1 });
+      now += 1_500;
+    });
+    const { resourceMetrics } = await reader.collect();
+    const points = resourceMetrics.scopeMetrics
+      .flatMap((scope) => scope.metrics)
+      .filter((m) => m.descriptor.name === TCC_TELEMETRY.metrics.transactionDuration.name)
+      .flatMap((m): readonly { attributes: Attributes; value: unknown }[] => m.dataPoints)
+      .filter((p) => p.attributes['tcc.domain'] === 'timed');
+    expect(points).toHaveLength(1);
+    expect(points[0]!.attributes['tcc.outcome']).toBe('confirmed');
+    const value = points[0]!.value as { count: number; sum?: number; buckets: { boundaries: number[] } };
+    expect(value).toMatchObject({ count: 1, sum: 1.5 });
+    // The advised boundaries are seconds too, not the SDK's default millisecond ones.
+    expect(value.buckets.boundaries).toEqual(TCC_TELEMETRY.metrics.transactionDuration.buckets);
+  });
+
+  it("gets the tracer and meter with the scope '@tcc/core' and the version of its package.json", async () => {
+    const { tcc, capital } = setup();
+    await tcc.transaction(() => capital.debit({ id: 'v', from: 'alice', amount: 1 }));
+    for (const span of exporter.getFinishedSpans()) {
+      expect(span.instrumentationScope).toEqual({ name: '@tcc/core', version, schemaUrl: undefined });
+    }
+    const { resourceMetrics } = await reader.collect();
+    const scopes = resourceMetrics.scopeMetrics.map((m) => m.scope);
+    expect(scopes).toContainEqual(expect.objectContaining({ name: '@tcc/core', version }));
+  });
+
+  it('reads the version from package.json both in src/ and in the built dist/', async () => {
+    expect(VERSION).toBe(version);
+    // The built file sits as deep in dist/ as the source in src/: the same relative path.
+    const built = new URL('../dist/telemetry/version.js', import.meta.url);
+    expect(existsSync(new URL('../src/telemetry/version.ts', import.meta.url))).toBe(true);
+    if (!existsSync(built)) return; // not built (typecheck builds it)
+    const { VERSION: fromDist } = (await import(built.href)) as { VERSION: string };
+    expect(fromDist).toBe(version);
+  });
+
+  it('parses the traceparent it stores, and refuses malformed ones', () => {
+    const span = trace.getTracer('test').startSpan('request');
+    const stored = context.with(trace.setSpan(context.active(), span), activeTraceparent);
+    span.end();
+    expect(parseTraceparent(stored)).toEqual({ ...span.spanContext(), isRemote: true });
+    for (const bad of [
+      undefined,
+      '',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7',
+      'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01',
+      '00-00000000000000000000000000000000-00f067aa0ba902b7-01',
+      '00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01',
+    ]) {
+      expect(parseTraceparent(bad)).toBeUndefined();
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { createRequire } from 'node:module';
 import { context, metrics, trace } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AggregationTemporality, MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
@@ -6,7 +7,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { ConfirmFailedError, InvalidOptionError, JsonCodec, Tcc } from '@tcc/core';
+import { ConfirmFailedError, InvalidOptionError, JsonCodec, TCC_TELEMETRY, Tcc } from '@tcc/core';
 import { makeRecord } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Queue } from 'bullmq';
@@ -26,6 +27,10 @@ class TestReader extends MetricReader {
   protected async onForceFlush() {}
   protected async onShutdown() {}
 }
+
+const require = createRequire(import.meta.url);
+const coreVersion = (require('@tcc/core/package.json') as { version: string }).version;
+const recoveryVersion = (require('../package.json') as { version: string }).version;
 
 const exporter = new InMemorySpanExporter();
 const reader = new TestReader();
@@ -54,6 +59,21 @@ async function metric(name: string): Promise<number | undefined> {
     }
   }
   return undefined;
+}
+
+/** Core's recovery attempts counted with this outcome so far. */
+async function recoveries(outcome: string): Promise<number> {
+  const { resourceMetrics } = await reader.collect();
+  let sum = 0;
+  for (const scope of resourceMetrics.scopeMetrics) {
+    for (const m of scope.metrics) {
+      if (m.descriptor.name !== TCC_TELEMETRY.metrics.recoveries.name) continue;
+      for (const p of m.dataPoints) {
+        if (p.attributes[TCC_TELEMETRY.attributes.outcome] === outcome) sum += p.value as number;
+      }
+    }
+  }
+  return sum;
 }
 
 /**
@@ -256,7 +276,7 @@ describe('scan handover', () => {
 });
 
 describe('recovery on BullMQ, in process', () => {
-  it('parks a record that always fails after maxRetries; spans link to its trace; counters say so', async () => {
+  it('parks a record that always fails after maxRetries; job spans link to its trace and parent the attempts; counters say so', async () => {
     const prefix = redis.prefix();
     // The failed confirm rests 2 s before a scan finds it; the job's own retries come sooner.
     const { tcc, storage } = shop(prefix, 2_000);
@@ -282,6 +302,8 @@ describe('recovery on BullMQ, in process', () => {
     record.attachments.traceparent = `00-${traceId}-00f067aa0ba902b7-01`;
     await storage.update({ ...record, version: record.version + 1 }, record.version);
     exporter.reset();
+    const failedBefore = await recoveries('failed');
+    const parkedBefore = await recoveries('parked');
 
     const worker = new RecoveryWorker({
       tcc,
@@ -308,15 +330,26 @@ describe('recovery on BullMQ, in process', () => {
     expect(confirms).toBe(1 + 3); // the transaction's own confirm, then maxRetries attempts
     expect(parked.map((p) => p.xid)).toEqual([xid]);
 
-    const spans = exporter.getFinishedSpans().filter((s) => s.name === 'tcc.recover' && s.links.length > 0);
+    const finished = exporter.getFinishedSpans();
+    const spans = finished.filter((s) => s.name === 'tcc.recovery.job' && s.links.length > 0);
     expect(spans.length).toBe(3);
     for (const span of spans) {
       expect(span.links[0]!.context.traceId).toBe(traceId);
       expect(span.spanContext().traceId).not.toBe(traceId); // a new trace, linked
       expect(span.attributes['tcc.xid']).toBe(xid);
+      expect(span.instrumentationScope).toMatchObject({ name: '@tcc/recovery', version: recoveryVersion });
+      // Core's span of the attempt is the job span's child, in its trace.
+      const attempts = finished.filter((s) => s.parentSpanContext?.spanId === span.spanContext().spanId);
+      expect(attempts.map((s) => s.name)).toEqual(['tcc.recover']);
+      expect(attempts[0]!.spanContext().traceId).toBe(span.spanContext().traceId);
+      expect(attempts[0]!.instrumentationScope).toMatchObject({ name: '@tcc/core', version: coreVersion });
     }
-    expect(await metric('tcc.recovery.parked')).toBe(1);
-    expect(await metric('tcc.recovery.failed')).toBe(2);
+    // Two jobs failed and were retried; the third parked the record (the worker's maxRetries).
+    expect(spans.map((s) => s.attributes['tcc.outcome'] ?? s.status.code)).toEqual([2, 2, 'parked']);
+    // Core counts each attempt as it ended: the confirm failed three times. Parking by the
+    // worker's lower maxRetries is the job's outcome, on its span.
+    expect((await recoveries('failed')) - failedBefore).toBe(3);
+    expect((await recoveries('parked')) - parkedBefore).toBe(0);
     // The gauge is what the last scan found; some scan found this record, and none found more.
     expect(Math.max(...scans)).toBe(1);
     expect(await metric('tcc.recovery.stuck')).toBe(scans.at(-1));
@@ -355,7 +388,7 @@ describe('recovery on BullMQ, in process', () => {
         }),
       );
     }
-    const before = (await metric('tcc.recovery.recovered')) ?? 0;
+    const before = await recoveries('confirmed');
     const client = await queueClient();
     // A scan's copies are handed over for scanEveryMs: at 60 s, every job of the scan start()
     // runs takes its copy however slowly the jobs get to run, and no second scan reads anew.
@@ -376,7 +409,7 @@ describe('recovery on BullMQ, in process', () => {
     expect(scans).toEqual([20]);
     // Each job ran on the copy its scan had read: no record was read again.
     expect(reads).not.toHaveBeenCalled();
-    expect(await metric('tcc.recovery.recovered')).toBe(before + 20);
+    expect(await recoveries('confirmed')).toBe(before + 20);
     expect(await client.ping()).toBe('PONG');
     await expect(worker.start()).rejects.toThrow(/already started/);
   });

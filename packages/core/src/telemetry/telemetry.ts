@@ -9,11 +9,13 @@ import {
   trace,
 } from '@opentelemetry/api';
 import type { TransactionRecord } from '../storage/record.js';
+import { TCC_TELEMETRY } from './catalog.js';
+import { VERSION } from './version.js';
 
-const SCOPE = '@tcc/core';
+const { scopes, spans, metrics: names, attributes: keys } = TCC_TELEMETRY;
 
-/** Span names, one per phase (DESIGN.md §8). */
-export type PhaseSpan = 'tcc.try' | 'tcc.confirm' | 'tcc.cancel' | 'tcc.recover';
+/** Span names of core, one per phase (DESIGN.md §8). */
+export type PhaseSpan = (typeof spans)['try' | 'confirm' | 'cancel' | 'recover'];
 
 /** How a transaction or a recovery attempt ended, as counted by the metrics. */
 export type Outcome = 'confirmed' | 'cancelled' | 'failed' | 'parked' | 'pending';
@@ -23,22 +25,26 @@ export type Outcome = 'confirmed' | 'cancelled' | 'failed' | 'parked' | 'pending
  * a no-op. Instruments are made when the `Tcc` is constructed, so install the SDK before that.
  */
 export class Telemetry {
-  readonly #tracer = trace.getTracer(SCOPE);
+  readonly #tracer = trace.getTracer(scopes.core, VERSION);
   readonly #transactions: Counter;
   readonly #duration: Histogram;
   readonly #recoveries: Counter;
 
   constructor(private readonly domain: string) {
-    const meter = metrics.getMeter(SCOPE);
-    this.#transactions = meter.createCounter('tcc.transactions', {
-      description: 'Transactions ended by the process that began them, by outcome',
+    const meter = metrics.getMeter(scopes.core, VERSION);
+    const { transactions, transactionDuration: duration, recoveries } = names;
+    this.#transactions = meter.createCounter(transactions.name, {
+      description: transactions.description,
+      unit: transactions.unit,
     });
-    this.#duration = meter.createHistogram('tcc.transaction.duration', {
-      description: 'Time from begin to the end of confirm or cancel',
-      unit: 'ms',
+    this.#duration = meter.createHistogram(duration.name, {
+      description: duration.description,
+      unit: duration.unit,
+      advice: { explicitBucketBoundaries: [...duration.buckets] },
     });
-    this.#recoveries = meter.createCounter('tcc.recoveries', {
-      description: 'Recovery attempts, by outcome',
+    this.#recoveries = meter.createCounter(recoveries.name, {
+      description: recoveries.description,
+      unit: recoveries.unit,
     });
   }
 
@@ -50,10 +56,10 @@ export class Telemetry {
     // Attributes are built only for a span that records: the no-op path allocates nothing.
     if (span.isRecording()) {
       span.setAttributes({
-        'tcc.global_id': of.globalId,
-        'tcc.xid': of.xid,
-        'tcc.domain': this.domain,
-        'tcc.status': of.status ?? 'TRYING',
+        [keys.globalId]: of.globalId,
+        [keys.xid]: of.xid,
+        [keys.domain]: this.domain,
+        [keys.status]: of.status ?? 'TRYING',
       });
     }
     return span;
@@ -67,7 +73,7 @@ export class Telemetry {
 
   end(span: Span, record: Pick<TransactionRecord, 'status'> | undefined, error?: unknown): void {
     if (!span.isRecording()) return;
-    if (record !== undefined) span.setAttribute('tcc.status', record.status);
+    if (record !== undefined) span.setAttribute(keys.status, record.status);
     if (error !== undefined) {
       span.recordException(error instanceof Error ? error : String(error));
       span.setStatus({
@@ -78,10 +84,11 @@ export class Telemetry {
     span.end();
   }
 
+  /** `startedAt` and `now` in milliseconds (the clock's); the duration is recorded in seconds. */
   transactionEnded(outcome: Outcome, startedAt: number, now: number): void {
     const attributes = this.#attributes(outcome);
     this.#transactions.add(1, attributes);
-    this.#duration.record(now - startedAt, attributes);
+    this.#duration.record((now - startedAt) / 1_000, attributes);
   }
 
   recovered(outcome: string): void {
@@ -94,7 +101,7 @@ export class Telemetry {
   #attributes(outcome: string): Attributes {
     let attributes = this.#byOutcome.get(outcome);
     if (attributes === undefined) {
-      attributes = Object.freeze({ 'tcc.domain': this.domain, 'tcc.outcome': outcome });
+      attributes = Object.freeze({ [keys.domain]: this.domain, [keys.outcome]: outcome });
       this.#byOutcome.set(outcome, attributes);
     }
     return attributes;

@@ -1,6 +1,5 @@
 import {
   type Attributes,
-  type Counter,
   context,
   type Link,
   metrics,
@@ -9,9 +8,10 @@ import {
   SpanStatusCode,
   trace,
 } from '@opentelemetry/api';
-import { parseTraceparent } from './traceparent.js';
+import { parseTraceparent, TCC_TELEMETRY } from '@tcc/core';
+import { VERSION } from './version.js';
 
-const SCOPE = '@tcc/recovery';
+const { scopes, spans, metrics: names, attributes: keys } = TCC_TELEMETRY;
 
 /** What a recovery job's span records about the job. */
 export interface JobInfo {
@@ -23,63 +23,52 @@ export interface JobInfo {
 
 /**
  * The worker's spans and metrics, through `@opentelemetry/api` only (a no-op without an SDK).
- * Instruments are made when the worker is constructed: install the SDK before that.
+ * Instruments are made when the worker is constructed: install the SDK before that. Names are
+ * core's `TCC_TELEMETRY` catalog's.
  *
- * - span `tcc.recover` per job: a new trace (the job is not part of the request that began the
- *   transaction) with a link to that request's span, from the record's `traceparent`;
- * - counters `tcc.recovery.recovered`, `tcc.recovery.failed`, `tcc.recovery.parked`;
+ * - span `tcc.recovery.job` per job: a new trace (the job is not part of the request that began
+ *   the transaction) with a link to that request's span, from the record's `traceparent`. The
+ *   job runs inside it, so core's `tcc.recover` span of the attempt is its child, and core's
+ *   `tcc.recoveries` counter counts the attempt's outcome;
  * - gauge `tcc.recovery.stuck`: stuck records found by the last scan this process ran.
  */
 export class RecoveryTelemetry {
-  readonly #tracer = trace.getTracer(SCOPE);
-  readonly #recovered: Counter;
-  readonly #failed: Counter;
-  readonly #parked: Counter;
+  readonly #tracer = trace.getTracer(scopes.recovery, VERSION);
   readonly #attributes: Attributes;
   #stuck: number | undefined;
 
   constructor(readonly domain: string) {
-    const meter = metrics.getMeter(SCOPE);
-    this.#attributes = Object.freeze({ 'tcc.domain': domain });
-    this.#recovered = meter.createCounter('tcc.recovery.recovered', {
-      description: 'Records the recovery worker finished (confirmed, cancelled or marked TRY_FAILED)',
-    });
-    this.#failed = meter.createCounter('tcc.recovery.failed', {
-      description: 'Recovery attempts that failed and will be retried',
-    });
-    this.#parked = meter.createCounter('tcc.recovery.parked', {
-      description: 'Records parked for an operator after maxRetries failed attempts',
-    });
+    const meter = metrics.getMeter(scopes.recovery, VERSION);
+    this.#attributes = Object.freeze({ [keys.domain]: domain });
+    const { recoveryStuck: stuck } = names;
     meter
-      .createObservableGauge('tcc.recovery.stuck', {
-        description: 'Stuck records found by the last scan of this process',
-      })
+      .createObservableGauge(stuck.name, { description: stuck.description, unit: stuck.unit })
       .addCallback((result) => {
         if (this.#stuck !== undefined) result.observe(this.#stuck, this.#attributes);
       });
   }
 
-  /** Runs one job inside its `tcc.recover` span. */
+  /** Runs one job inside its `tcc.recovery.job` span. */
   async job<T>(info: JobInfo, run: () => Promise<T>, outcomeOf: (value: T) => string): Promise<T> {
     const link = parseTraceparent(info.traceparent);
     const links: Link[] = link === undefined ? [] : [{ context: link }];
     const span = this.#tracer.startSpan(
-      'tcc.recover',
+      spans.recoveryJob,
       {
         kind: SpanKind.CONSUMER,
         links,
         attributes: {
-          'tcc.xid': info.xid,
-          'tcc.domain': this.domain,
-          'tcc.recovery.attempt': info.attempt,
-          ...(info.jobId === undefined ? {} : { 'messaging.message.id': info.jobId }),
+          [keys.xid]: info.xid,
+          [keys.domain]: this.domain,
+          [keys.recoveryAttempt]: info.attempt,
+          ...(info.jobId === undefined ? {} : { [keys.messageId]: info.jobId }),
         },
       },
       ROOT_CONTEXT,
     );
     try {
       const value = await context.with(trace.setSpan(ROOT_CONTEXT, span), run);
-      span.setAttribute('tcc.outcome', outcomeOf(value));
+      span.setAttribute(keys.outcome, outcomeOf(value));
       return value;
     } catch (error) {
       span.recordException(error instanceof Error ? error : String(error));
@@ -91,18 +80,6 @@ export class RecoveryTelemetry {
     } finally {
       span.end();
     }
-  }
-
-  recovered(): void {
-    this.#recovered.add(1, this.#attributes);
-  }
-
-  failed(): void {
-    this.#failed.add(1, this.#attributes);
-  }
-
-  parked(): void {
-    this.#parked.add(1, this.#attributes);
   }
 
   stuck(count: number): void {

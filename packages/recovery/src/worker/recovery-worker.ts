@@ -230,7 +230,6 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
       result = await (record === undefined ? tcc.recover(xid) : tcc.recover(xid, { record }));
     } catch (error) {
       // The store is unreachable or similar: BullMQ retries the job after its backoff.
-      this.#telemetry.failed();
       this.emit('failed', { xid, error, attempt });
       throw error;
     }
@@ -239,19 +238,15 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
       case 'confirmed':
       case 'cancelled':
       case 'try-failed':
-        this.#telemetry.recovered();
         return result.outcome;
       case 'parked':
-        this.#telemetry.parked();
         this.emit('parked', { xid, error: result.error });
         return result.outcome;
       case 'failed': {
         if (await parkIfExhausted(tcc.storage, xid, maxRetries, result.error)) {
-          this.#telemetry.parked();
           this.emit('parked', { xid, error: result.error });
           return 'parked';
         }
-        this.#telemetry.failed();
         this.emit('failed', { xid, error: result.error, attempt });
         throw new RecoveryFailedError(xid, result.error);
       }
