@@ -48,7 +48,8 @@ export interface RecoveryWorkerOptions {
   /**
    * Failed attempts after which the worker parks a record (counted in the record's `retries`,
    * so attempts of crashed workers count too). Default: the Tcc's `recovery.maxRetries`
-   * (`tcc.recoveryOptions`). The Tcc's own limit also parks: the lower of the two wins.
+   * (`tcc.recoveryOptions`). One rule, core's, with two limits: the Tcc parks at its own
+   * `recovery.maxRetries` as well, so a record is parked at the lower of the two.
    */
   maxRetries?: number;
   backoff?: RecoveryBackoff;
