@@ -35,6 +35,7 @@ export type { CompensableSpec, RegisterOptions } from './participants/specs.js';
 export { type ErrorClass, Propagation, type TransactionOptions } from './participants/transaction-options.js';
 export { decide, type RecoveryStep } from './recovery/decision.js';
 export type { RecoveryOptions, StartRecoveryOptions } from './recovery/options.js';
+export { parkIfExhausted } from './recovery/parking.js';
 export type { RecoverOptions, RecoveryOutcome, RecoveryResult } from './recovery/recoverer.js';
 export {
   CorruptRecordError,
@@ -80,3 +81,4 @@ export {
   TransactionStateError,
 } from './transaction/errors.js';
 export type { RemoteInvoker, SettlePhase } from './transaction/phase-driver.js';
+export { writeNextVersion } from './transaction/record-log.js';

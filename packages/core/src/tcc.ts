@@ -36,6 +36,7 @@ import {
 import { type RecoveryOptions, resolveRecovery, type StartRecoveryOptions } from './recovery/options.js';
 import { RecoveryPoller } from './recovery/poller.js';
 import { Recoverer, type RecoverOptions, type RecoveryResult } from './recovery/recoverer.js';
+import { RECOVER_SCANNED, type RecoverScanned } from './recovery/scanned.js';
 import type { TransactionStorage } from './storage/transaction-storage.js';
 import { Telemetry } from './telemetry/telemetry.js';
 import { Claims } from './transaction/claims.js';
@@ -173,6 +174,18 @@ export class Tcc {
       tombstoneMs,
     });
     this.#reporter = new OutcomeReporter(domain, storage, clock, (xid) => this.#recoverer.recover(xid));
+    // Hidden (not enumerable, not in the type): the scan hand-over of `@tcc/recovery`'s worker.
+    const recoverScanned: RecoverScanned = (xid, record) => {
+      if (record === null || typeof record !== 'object' || record.xid !== xid) {
+        return Promise.reject(
+          new InvalidOptionError(
+            `tcc.recover: the scanned record must be the record of ${xid}, got ${describeValue(record === null || typeof record !== 'object' ? record : record.xid)}`,
+          ),
+        );
+      }
+      return this.#recoverer.recover(xid, { scanned: record });
+    };
+    Object.defineProperty(this, RECOVER_SCANNED, { value: recoverScanned });
   }
 
   /**
@@ -314,15 +327,8 @@ export class Tcc {
         new InvalidOptionError(`tcc.recover: xid must be a non-empty string, got ${describeValue(xid)}`),
       );
     }
-    const record = options?.record;
-    if (record !== undefined && (record === null || typeof record !== 'object' || record.xid !== xid)) {
-      return Promise.reject(
-        new InvalidOptionError(
-          `tcc.recover: options.record must be the record of ${xid}, got ${describeValue(record === null || typeof record !== 'object' ? record : record.xid)}`,
-        ),
-      );
-    }
-    return this.#recoverer.recover(xid, options);
+    // Only what the public options say: the scan hand-over has its own, hidden way in.
+    return this.#recoverer.recover(xid, { force: options?.force === true });
   }
 
   /** The recovery tuning this instance runs with, defaults filled in (`new Tcc({ recovery })`). */

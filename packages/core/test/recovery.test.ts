@@ -1,5 +1,6 @@
 import { MemoryStorage, Tcc, type TransactionRecord } from '@tcc/core';
 import { describe, expect, it } from 'vitest';
+import { RECOVER_SCANNED, type RecoverScanned } from '../src/recovery/scanned.js';
 import { CrashingStorage, SimulatedCrash } from './support/crashing-storage.js';
 import { Ledger, registerShop } from './support/shop.js';
 
@@ -334,7 +335,12 @@ describe('recover() on records it should not drive', () => {
   });
 });
 
-describe('recover(xid, { record }): the record a scan just read', () => {
+/** The worker's way in (hidden from `Tcc`'s type): an attempt from the record a scan read. */
+function recoverScanned(tcc: Tcc, xid: string, record: TransactionRecord) {
+  return (tcc as unknown as Record<symbol, RecoverScanned>)[RECOVER_SCANNED]!(xid, record);
+}
+
+describe('the scan hand-over: an attempt from the record a scan just read', () => {
   async function leftConfirming() {
     const storage = new MemoryStorage();
     const ledger = new Ledger({ alice: 100 });
@@ -358,7 +364,7 @@ describe('recover(xid, { record }): the record a scan just read', () => {
       reads++;
       return get(xid);
     };
-    expect(await after.recover(left.xid, { record: left })).toMatchObject({ outcome: 'confirmed' });
+    expect(await recoverScanned(after, left.xid, left)).toMatchObject({ outcome: 'confirmed' });
     expect(reads).toBe(0);
     expect(left).toStrictEqual(snapshot);
     expect(ledger.calls.filter((c) => c.startsWith('confirm'))).toEqual(['confirm:a']);
@@ -369,15 +375,15 @@ describe('recover(xid, { record }): the record a scan just read', () => {
     const stale = structuredClone(left);
     // Another attempt moved the record on since the scan (it failed and was counted).
     await storage.update({ ...left, retries: 1, version: left.version + 1 }, left.version);
-    expect(await after.recover(left.xid, { record: stale })).toMatchObject({ outcome: 'confirmed' });
+    expect(await recoverScanned(after, left.xid, stale)).toMatchObject({ outcome: 'confirmed' });
     expect(ledger.calls.filter((c) => c.startsWith('confirm'))).toEqual(['confirm:a']);
     expect(await storage.count({})).toBe(0);
   });
 
   it('refuses a record of another xid, naming both, and changes nothing', async () => {
     const { storage, after, left } = await leftConfirming();
-    await expect(after.recover('other', { record: left })).rejects.toThrow(
-      new RegExp(`options.record must be the record of other, got "${left.xid}"`),
+    await expect(recoverScanned(after, 'other', left)).rejects.toThrow(
+      new RegExp(`the scanned record must be the record of other, got "${left.xid}"`),
     );
     expect(await storage.get(left.xid)).toStrictEqual(left);
   });

@@ -386,7 +386,7 @@ async function scenario(replicas: 0 | 1): Promise<Run> {
             dueBefore: Date.now() + RECOVERY_CLOCK_AHEAD_MS,
             limit: 100,
           });
-          for (const record of records) recoveries.push(await recovery.recover(record.xid, { record }));
+          for (const record of records) recoveries.push(await recovery.recover(record.xid));
           return records.length === 0;
         } catch (error) {
           lastError = error;

@@ -8,6 +8,10 @@ export function describeValue(value: unknown): string {
   return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'null prototype'})`;
 }
 
+/**
+ * Checks an option that must be a whole number above 0 and returns it.
+ * @throws {InvalidOptionError} naming `name` (e.g. `new RecoveryWorker: concurrency`) and the value.
+ */
 export function requirePositiveInteger(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
     throw new InvalidOptionError(`${name} must be a positive integer, got ${describeValue(value)}`);
@@ -15,6 +19,10 @@ export function requirePositiveInteger(value: unknown, name: string): number {
   return value;
 }
 
+/**
+ * Checks an option that must be a whole number, 0 or above, and returns it.
+ * @throws {InvalidOptionError} naming `name` and the value.
+ */
 export function requireNonNegativeInteger(value: unknown, name: string): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
     throw new InvalidOptionError(`${name} must be a non-negative integer, got ${describeValue(value)}`);
@@ -22,7 +30,10 @@ export function requireNonNegativeInteger(value: unknown, name: string): number 
   return value;
 }
 
-/** Throws unless `value` is a non-null object; `where` names it in the message. */
+/**
+ * Checks that options given as an object are one (arrays pass: callers that refuse them say so).
+ * @throws {InvalidOptionError} naming `where` and the value.
+ */
 export function requireObject(value: unknown, where: string): void {
   if (value === null || typeof value !== 'object') {
     throw new InvalidOptionError(`${where} must be an object, got ${describeValue(value)}`);

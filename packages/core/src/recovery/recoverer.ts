@@ -1,14 +1,15 @@
 import type { Clock } from '../base/clock.js';
-import { OptimisticLockError } from '../storage/errors.js';
+import { hasCode } from '../base/codes.js';
 import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Claim, Claims } from '../transaction/claims.js';
 import { BusyError, LeaseLostError, messageOf } from '../transaction/errors.js';
 import type { OutcomeAnswer } from '../transaction/outcome-reporter.js';
-import type { RecordLog } from '../transaction/record-log.js';
+import { copyRecord, type RecordLog } from '../transaction/record-log.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { decide } from './decision.js';
+import { isExhausted, markParked } from './parking.js';
 
 /**
  * How one recovery attempt ended:
@@ -51,11 +52,15 @@ export interface RecoverOptions {
    * up its `maxRetries`. Never while another driver holds its claim (that is `busy`).
    */
   force?: boolean;
+}
+
+/** What a driver inside tcc may add: not part of `tcc.recover`'s options (see `RECOVER_SCANNED`). */
+export interface AttemptOptions extends RecoverOptions {
   /**
    * The record as a scan has just read it (`findStuck`), to save reading it again. A copy is
    * worked on; if it is no longer the stored version, the attempt reads the record afresh.
    */
-  record?: TransactionRecord;
+  scanned?: TransactionRecord;
 }
 
 export interface RecovererConfig {
@@ -77,9 +82,9 @@ export interface RecovererConfig {
 export class Recoverer {
   constructor(private readonly config: RecovererConfig) {}
 
-  async recover(xid: string, options: RecoverOptions = {}): Promise<RecoveryResult> {
+  async recover(xid: string, options: AttemptOptions = {}): Promise<RecoveryResult> {
     const { storage } = this.config;
-    const given = options.record;
+    const given = options.scanned;
     if (given === undefined) return this.#recover(xid, await storage.get(xid), options);
     const result = await this.#recover(xid, copyRecord(given), options);
     // A scan's copy may be stale: the lost compare-and-set says so, and a fresh read decides.
@@ -121,10 +126,9 @@ export class Recoverer {
   ): Promise<RecoveryResult> {
     const { xid } = record;
     const { maxRetries, clock } = this.config;
-    if (record.retries >= maxRetries && !force) {
+    if (isExhausted(record, maxRetries) && !force) {
       // Attempts that died without writing their failure (a crashed worker) count too.
-      record.parkedAt = clock.now();
-      record.lastError ??= `gave up after ${record.retries} attempts`;
+      markParked(record, clock.now(), `gave up after ${record.retries} attempts`);
       return (await this.#write(record))
         ? { xid, outcome: 'parked', status: record.status }
         : { xid, outcome: 'busy' };
@@ -157,13 +161,14 @@ export class Recoverer {
       claim = await this.config.claims.take(record);
     } catch (error) {
       if (error instanceof BusyError) return { xid, outcome: 'busy', status: record.status, error };
-      if (error instanceof OptimisticLockError) return { xid, outcome: 'busy' };
+      if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) return { xid, outcome: 'busy' };
       throw error;
     }
     const failure = await this.config.manager.settle(claim, phase, undefined, (failed, error) => {
       // A busy branch is another driver at work there, not a failed attempt: it is not counted.
       if (error instanceof BusyError) failed.retries -= 1;
-      else if (failed.retries >= maxRetries) failed.parkedAt = clock.now();
+      // The failure's own message (already its lastError) says why it is parked.
+      else if (isExhausted(failed, maxRetries)) markParked(failed, clock.now(), messageOf(error));
     });
     if (failure === undefined) {
       return { xid, outcome: phase === 'confirm' ? 'confirmed' : 'cancelled', status: record.status };
@@ -192,8 +197,8 @@ export class Recoverer {
     } catch (error) {
       record.retries += 1;
       record.lastError = `asking ${record.parent?.domain ?? 'its parent'} for the outcome failed: ${messageOf(error)}`;
-      const parked = record.retries >= this.config.maxRetries;
-      if (parked) record.parkedAt = this.config.clock.now();
+      const parked = isExhausted(record, this.config.maxRetries);
+      if (parked) markParked(record, this.config.clock.now(), record.lastError);
       if (!(await this.#write(record))) return { outcome: 'failed', result: { xid, outcome: 'busy' } };
       return {
         outcome: 'failed',
@@ -228,19 +233,8 @@ export class Recoverer {
       await this.config.log.save(record);
       return true;
     } catch (error) {
-      if (error instanceof OptimisticLockError) return false;
+      if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) return false;
       throw error;
     }
   }
-}
-
-function copyRecord(record: TransactionRecord): TransactionRecord {
-  const copy: TransactionRecord = {
-    ...record,
-    participants: record.participants.map((p) => ({ ...p })),
-    attachments: { ...record.attachments },
-  };
-  if (record.claim !== undefined) copy.claim = { ...record.claim };
-  if (record.parent !== undefined) copy.parent = { ...record.parent };
-  return copy;
 }

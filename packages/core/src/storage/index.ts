@@ -6,7 +6,12 @@
  *
  * @packageDocumentation
  */
-export { describeValue } from '../base/checks.js';
+export {
+  describeValue,
+  requireNonNegativeInteger,
+  requireObject,
+  requirePositiveInteger,
+} from '../base/checks.js';
 export type { Clock } from '../base/clock.js';
 export { systemClock } from '../base/clock.js';
 export { hasCode, TCC_CODES, type TccCode } from '../base/codes.js';

@@ -1,5 +1,5 @@
 import type { Clock } from '../base/clock.js';
-import { ReplicationTimeoutError } from '../storage/errors.js';
+import { hasCode } from '../base/codes.js';
 import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 
@@ -53,7 +53,7 @@ export class RecordLog {
     record.dueAt = this.dueAt(record, now);
     return this.storage.update(record, expected).catch((error: unknown) => {
       // The primary has this one: the working copy stays at its version.
-      if (error instanceof ReplicationTimeoutError) {
+      if (hasCode(error, 'TCC_REPLICATION_TIMEOUT')) {
         if (acknowledge) return this.#unacknowledged(record, error);
         throw error;
       }
@@ -66,15 +66,15 @@ export class RecordLog {
 
   /** After a write the replicas did not acknowledge: writes again until one is (see the class). */
   async #unacknowledged(record: TransactionRecord, error: unknown): Promise<void> {
-    if (!(error instanceof ReplicationTimeoutError)) throw error;
-    let last = error;
+    if (!hasCode(error, 'TCC_REPLICATION_TIMEOUT')) throw error;
+    let last: unknown = error;
     for (let attempt = 1; attempt < ACKNOWLEDGE_ATTEMPTS; attempt++) {
       try {
         await this.#update(record, false);
         return;
       } catch (again) {
         // Lost (a failover took the write away, or another writer came first): as any lost race.
-        if (!(again instanceof ReplicationTimeoutError)) throw again;
+        if (!hasCode(again, 'TCC_REPLICATION_TIMEOUT')) throw again;
         last = again;
       }
     }
@@ -119,4 +119,44 @@ export class RecordLog {
         return now + this.leaseMs;
     }
   }
+}
+
+/**
+ * Writes the next version of a record that was read, for an edit made outside a transaction's
+ * own writes (an operator's decision or unpark, a recovery driver parking it): `edit` changes a
+ * copy, which is stored with `version + 1` by compare-and-set on the version read. The edit sets
+ * `updatedAt` and `dueAt` itself where it means to: unlike {@link RecordLog}'s writes, an edit
+ * takes no claim and leases nothing, so parking, say, leaves both as they were.
+ *
+ * Resolves with the version written, or `undefined` when another writer changed (or removed)
+ * the record since it was read; `read` itself is left as it was. Storage errors are matched by
+ * `code`, so this holds for a store built on another copy of `@tcc/core`.
+ */
+export async function writeNextVersion(
+  storage: TransactionStorage,
+  read: TransactionRecord,
+  edit: (next: TransactionRecord) => void,
+): Promise<TransactionRecord | undefined> {
+  const next = copyRecord(read);
+  edit(next);
+  next.version = read.version + 1;
+  try {
+    await storage.update(next, read.version);
+    return next;
+  } catch (error) {
+    if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) return undefined;
+    throw error;
+  }
+}
+
+/** A copy that shares nothing a writer changes with the original. */
+export function copyRecord(record: TransactionRecord): TransactionRecord {
+  const copy: TransactionRecord = {
+    ...record,
+    participants: record.participants.map((p) => ({ ...p })),
+    attachments: { ...record.attachments },
+  };
+  if (record.claim !== undefined) copy.claim = { ...record.claim };
+  if (record.parent !== undefined) copy.parent = { ...record.parent };
+  return copy;
 }

@@ -1,9 +1,10 @@
 import { access } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Tcc } from '@tcc/core';
+import { hasCode, type Tcc } from '@tcc/core';
+import { describeValue } from '@tcc/core/storage';
 import { ConfigError } from '../errors/config-error.js';
-import { describe, isTcc, type RecoveryWorkerOptions } from '../worker/options.js';
+import { isTcc, type RecoveryWorkerOptions } from '../worker/options.js';
 
 /** What a `tcc.config.js` module gives the command line. */
 export interface LoadedConfig {
@@ -52,18 +53,18 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
   }
   if (!isTcc(exported)) {
     throw new ConfigError(
-      `config ${file} must export a Tcc instance (export default tcc, or export const tcc), got ${describe(exported)}`,
+      `config ${file} must export a Tcc instance (export default tcc, or export const tcc), got ${describeValue(exported)}`,
     );
   }
   const recovery = module.recovery ?? {};
   if (recovery === null || typeof recovery !== 'object') {
     throw new ConfigError(
-      `config ${file}: export recovery must be an object of worker options, got ${describe(recovery)}`,
+      `config ${file}: export recovery must be an object of worker options, got ${describeValue(recovery)}`,
     );
   }
   const close = module.close;
   if (close !== undefined && typeof close !== 'function') {
-    throw new ConfigError(`config ${file}: export close must be a function, got ${describe(close)}`);
+    throw new ConfigError(`config ${file}: export close must be a function, got ${describeValue(close)}`);
   }
   return {
     path: file,
@@ -80,5 +81,5 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
  * an embedded log whose directory another process, usually the running service, holds.
  */
 export function isStoreLocked(error: unknown): boolean {
-  return (error as { code?: unknown } | null)?.code === 'TCC_STORE_LOCKED';
+  return hasCode(error, 'TCC_STORE_LOCKED');
 }

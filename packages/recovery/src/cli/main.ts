@@ -1,16 +1,11 @@
 #!/usr/bin/env node
-import { InvalidOptionError } from '@tcc/core';
-import { ConfigError } from '../errors/config-error.js';
-import { OperatorConflictError } from '../errors/operator-conflict-error.js';
-import { OperatorRefusedError } from '../errors/operator-refused-error.js';
-import { RecordNotFoundError } from '../errors/record-not-found-error.js';
+import { hasCode, InvalidOptionError } from '@tcc/core';
 import { COMMANDS } from './commands/index.js';
 import { isStoreLocked, type LoadedConfig, loadConfig } from './config-loader.js';
 import type { Flags } from './context.js';
 import { EXIT } from './exit-codes.js';
 import { consoleOutput } from './output.js';
 import { parseLine } from './parse.js';
-import { UsageError } from './usage-error.js';
 
 function help(): string {
   const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
@@ -46,15 +41,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     const spec = COMMANDS[command];
     if (spec === undefined)
-      throw new UsageError(`unknown command ${JSON.stringify(command)}; see tcc --help`);
+      throw new InvalidOptionError(`unknown command ${JSON.stringify(command)}; see tcc --help`);
     const extra = (Object.keys(flags) as (keyof Flags)[]).filter(
       (f) => f !== 'config' && !spec.flags.includes(f),
     );
     if (extra.length > 0) {
-      throw new UsageError(`${command} does not take --${extra.join(', --')}; usage: ${spec.usage}`);
+      throw new InvalidOptionError(`${command} does not take --${extra.join(', --')}; usage: ${spec.usage}`);
     }
     if (args.length !== spec.args) {
-      throw new UsageError(
+      throw new InvalidOptionError(
         spec.args === 1
           ? `${command} needs one xid; usage: ${spec.usage}`
           : `${command} takes no arguments; usage: ${spec.usage}`,
@@ -97,12 +92,16 @@ function storeLockedHint(configPath: string | undefined): string {
   ].join('\n');
 }
 
+/**
+ * By `code`, not class: the config module's Tcc and store may come from another copy of
+ * `@tcc/core` than this command line's, whose classes `instanceof` would not recognise.
+ */
 function exitCodeOf(error: unknown): number {
-  if (error instanceof UsageError || error instanceof InvalidOptionError) return EXIT.usage;
-  if (error instanceof ConfigError || isStoreLocked(error)) return EXIT.config;
-  if (error instanceof RecordNotFoundError) return EXIT.notFound;
-  if (error instanceof OperatorRefusedError) return EXIT.refused;
-  if (error instanceof OperatorConflictError) return EXIT.conflict;
+  if (hasCode(error, 'TCC_INVALID_OPTION')) return EXIT.usage;
+  if (hasCode(error, 'TCC_CONFIG') || isStoreLocked(error)) return EXIT.config;
+  if (hasCode(error, 'TCC_NOT_FOUND')) return EXIT.notFound;
+  if (hasCode(error, 'TCC_OPERATOR_REFUSED')) return EXIT.refused;
+  if (hasCode(error, 'TCC_OPERATOR_CONFLICT')) return EXIT.conflict;
   return EXIT.failure;
 }
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
+import { InvalidOptionError } from '@tcc/core';
 import type { Flags } from './context.js';
-import { UsageError } from './usage-error.js';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -40,6 +40,6 @@ export function parseLine(argv: readonly string[]): ParsedLine {
     const [command, ...args] = positionals;
     return { command, args, flags: values as ParsedLine['flags'] };
   } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
+    throw new InvalidOptionError(error instanceof Error ? error.message : String(error));
   }
 }

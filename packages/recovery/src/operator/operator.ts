@@ -1,11 +1,12 @@
 import {
+  hasCode,
   InvalidOptionError,
-  OptimisticLockError,
   type RecoveryResult,
   type Tcc,
   TERMINAL_STATUSES,
   type TransactionRecord,
   type TransactionStatus,
+  writeNextVersion,
 } from '@tcc/core';
 import { OperatorConflictError } from '../errors/operator-conflict-error.js';
 import { OperatorRefusedError } from '../errors/operator-refused-error.js';
@@ -71,15 +72,14 @@ export class Operator {
           `${claim.owner} is driving it until ${new Date(claim.until).toISOString()}`,
         );
       }
-      const expected = record.version;
-      record.status = (decision === 'confirm' ? 'CONFIRMING' : 'CANCELLING') satisfies TransactionStatus;
-      record.version = expected + 1;
-      record.updatedAt = Date.now();
-      // Due now: the recovery below drives it, or a worker soon after if that one fails.
-      record.dueAt = record.updatedAt;
-      delete record.parkedAt;
-      delete record.lastError;
-      await this.#write(record, expected, decision);
+      await this.#write(record, decision, (next) => {
+        next.status = (decision === 'confirm' ? 'CONFIRMING' : 'CANCELLING') satisfies TransactionStatus;
+        next.updatedAt = Date.now();
+        // Due now: the recovery below drives it, or a worker soon after if that one fails.
+        next.dueAt = next.updatedAt;
+        delete next.parkedAt;
+        delete next.lastError;
+      });
     }
     return {
       xid,
@@ -102,15 +102,13 @@ export class Operator {
         `unpark: ${xid} is not parked (status ${record.status}, ${record.retries} retries)`,
       );
     }
-    const expected = record.version;
-    record.version = expected + 1;
-    record.retries = 0;
-    // Due at once: the next scan or poller pass takes it up.
-    record.dueAt = Date.now();
-    delete record.parkedAt;
-    delete record.lastError;
-    await this.#write(record, expected, 'unpark');
-    return record;
+    return this.#write(record, 'unpark', (next) => {
+      next.retries = 0;
+      // Due at once: the next scan or poller pass takes it up. Not a step: updatedAt stays.
+      next.dueAt = Date.now();
+      delete next.parkedAt;
+      delete next.lastError;
+    });
   }
 
   /**
@@ -145,7 +143,7 @@ export class Operator {
             await this.tcc.storage.remove(record.xid, record.version);
             purged++;
           } catch (error) {
-            if (!(error instanceof OptimisticLockError)) throw error;
+            if (!hasCode(error, 'TCC_OPTIMISTIC_LOCK')) throw error;
             skipped++;
           }
         }
@@ -156,13 +154,15 @@ export class Operator {
     return { scanned, purged, skipped };
   }
 
-  async #write(record: TransactionRecord, expected: number, action: string): Promise<void> {
-    try {
-      await this.tcc.storage.update(record, expected);
-    } catch (error) {
-      if (error instanceof OptimisticLockError) throw new OperatorConflictError(record.xid, action);
-      throw error;
-    }
+  /** Writes `edit` of the record as read; {@link OperatorConflictError} if it changed meanwhile. */
+  async #write(
+    record: TransactionRecord,
+    action: string,
+    edit: (next: TransactionRecord) => void,
+  ): Promise<TransactionRecord> {
+    const written = await writeNextVersion(this.tcc.storage, record, edit);
+    if (written === undefined) throw new OperatorConflictError(record.xid, action);
+    return written;
   }
 }
 

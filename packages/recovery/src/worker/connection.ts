@@ -1,6 +1,7 @@
 import { InvalidOptionError } from '@tcc/core';
+import { describeValue } from '@tcc/core/storage';
 import type { Cluster, Redis } from 'ioredis';
-import { describe, type RecoveryConnection } from './options.js';
+import type { RecoveryConnection } from './options.js';
 
 const WHERE = 'new RecoveryWorker';
 
@@ -22,14 +23,14 @@ function isCluster(connection: Redis | Cluster): connection is Cluster {
 export function checkConnection(connection: RecoveryConnection, prefix: string): void {
   if (connection === null || typeof connection !== 'object') {
     throw new InvalidOptionError(
-      `${WHERE}: connection must be an ioredis Redis or Cluster, or Redis options, got ${describe(connection)}`,
+      `${WHERE}: connection must be an ioredis Redis or Cluster, or Redis options, got ${describeValue(connection)}`,
     );
   }
   if (!isClient(connection)) {
     const retries = (connection as { maxRetriesPerRequest?: unknown }).maxRetriesPerRequest;
     if (retries !== undefined && retries !== null) {
       throw new InvalidOptionError(
-        `${WHERE}: connection options must have maxRetriesPerRequest: null (BullMQ's blocking commands need it), got ${describe(retries)}`,
+        `${WHERE}: connection options must have maxRetriesPerRequest: null (BullMQ's blocking commands need it), got ${describeValue(retries)}`,
       );
     }
     return;
@@ -39,18 +40,18 @@ export function checkConnection(connection: RecoveryConnection, prefix: string):
   if (options.maxRetriesPerRequest !== null) {
     throw new InvalidOptionError(
       `${WHERE}: the ioredis ${cluster ? 'Cluster (redisOptions)' : 'client'} must be created with maxRetriesPerRequest: null ` +
-        `(BullMQ's blocking commands need it), got ${describe(options.maxRetriesPerRequest)}. ` +
+        `(BullMQ's blocking commands need it), got ${describeValue(options.maxRetriesPerRequest)}. ` +
         `E.g. new Redis(url, { maxRetriesPerRequest: null })`,
     );
   }
   if (options.keyPrefix) {
     throw new InvalidOptionError(
-      `${WHERE}: the ioredis client has keyPrefix ${describe(options.keyPrefix)}; BullMQ cannot use it, set the worker's prefix instead`,
+      `${WHERE}: the ioredis client has keyPrefix ${describeValue(options.keyPrefix)}; BullMQ cannot use it, set the worker's prefix instead`,
     );
   }
   if (cluster && !/\{[^{}]+\}/.test(prefix)) {
     throw new InvalidOptionError(
-      `${WHERE}: on Redis Cluster the prefix must contain a hash tag such as "{tcc}", got ${describe(prefix)}`,
+      `${WHERE}: on Redis Cluster the prefix must contain a hash tag such as "{tcc}", got ${describeValue(prefix)}`,
     );
   }
 }

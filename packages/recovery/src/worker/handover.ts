@@ -2,7 +2,7 @@ import type { TransactionRecord } from '@tcc/core';
 
 /**
  * The records the scans of this process just read, handed to the jobs this process then runs,
- * so that a job need not read its record again (`tcc.recover(xid, { record })`). In memory only:
+ * so that a job need not read its record again (`recoverScanned`). In memory only:
  * job data stays `{ xid }`, so Redis stores and ships nothing more per job. A job run by another
  * process, or whose copy was dropped, reads the record itself as before.
  *

@@ -1,5 +1,11 @@
 import type { Tcc } from '@tcc/core';
 import { InvalidOptionError } from '@tcc/core';
+import {
+  describeValue,
+  requireNonNegativeInteger,
+  requireObject,
+  requirePositiveInteger,
+} from '@tcc/core/storage';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
 
 /** Exponential backoff between the attempts of one recovery job. */
@@ -42,7 +48,8 @@ export interface RecoveryWorkerOptions {
   /**
    * Failed attempts after which the worker parks a record (counted in the record's `retries`,
    * so attempts of crashed workers count too). Default: the Tcc's `recovery.maxRetries`
-   * (`tcc.recoveryOptions`). The Tcc's own limit also parks: the lower of the two wins.
+   * (`tcc.recoveryOptions`). One rule, core's, with two limits: the Tcc parks at its own
+   * `recovery.maxRetries` as well, so a record is parked at the lower of the two.
    */
   maxRetries?: number;
   backoff?: RecoveryBackoff;
@@ -104,40 +111,36 @@ const WHERE = 'new RecoveryWorker';
 
 /** Checks every option and fills in the defaults; throws {@link InvalidOptionError} naming the bad one. */
 export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWorkerOptions {
-  if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError(`${WHERE}: options must be an object, got ${describe(options)}`);
-  }
+  requireObject(options, `${WHERE}: options`);
   const unknown = Object.keys(options).filter((key) => !KNOWN.has(key));
   if (unknown.length > 0) throw new InvalidOptionError(`${WHERE}: unknown option ${unknown.join(', ')}`);
   const { tcc } = options;
   if (!isTcc(tcc)) {
-    throw new InvalidOptionError(`${WHERE}: tcc must be a Tcc instance, got ${describe(tcc)}`);
+    throw new InvalidOptionError(`${WHERE}: tcc must be a Tcc instance, got ${describeValue(tcc)}`);
   }
   const queueName = options.queueName ?? `tcc-recovery-${tcc.domain}`;
   if (typeof queueName !== 'string' || queueName === '' || queueName.includes(':')) {
     throw new InvalidOptionError(
-      `${WHERE}: queueName must be a non-empty string without ":", got ${describe(queueName)}`,
+      `${WHERE}: queueName must be a non-empty string without ":", got ${describeValue(queueName)}`,
     );
   }
   const prefix = options.prefix ?? '{tcc}';
   if (typeof prefix !== 'string' || prefix === '') {
-    throw new InvalidOptionError(`${WHERE}: prefix must be a non-empty string, got ${describe(prefix)}`);
+    throw new InvalidOptionError(`${WHERE}: prefix must be a non-empty string, got ${describeValue(prefix)}`);
   }
   const backoff = options.backoff ?? {};
-  if (backoff === null || typeof backoff !== 'object') {
-    throw new InvalidOptionError(`${WHERE}: backoff must be an object, got ${describe(backoff)}`);
-  }
+  requireObject(backoff, `${WHERE}: backoff`);
   const jitter = backoff.jitter ?? 0.5;
   if (typeof jitter !== 'number' || !(jitter >= 0 && jitter <= 1)) {
     throw new InvalidOptionError(
-      `${WHERE}: backoff.jitter must be a number from 0 to 1, got ${describe(jitter)}`,
+      `${WHERE}: backoff.jitter must be a number from 0 to 1, got ${describeValue(jitter)}`,
     );
   }
   // The Tcc's resolved tuning; a Tcc of an older @tcc/core has none: its defaults then.
   const tuning = (tcc as { recoveryOptions?: Partial<Tcc['recoveryOptions']> }).recoveryOptions ?? {};
   if (options.handleSignals !== undefined && typeof options.handleSignals !== 'boolean') {
     throw new InvalidOptionError(
-      `${WHERE}: handleSignals must be a boolean, got ${describe(options.handleSignals)}`,
+      `${WHERE}: handleSignals must be a boolean, got ${describeValue(options.handleSignals)}`,
     );
   }
   return {
@@ -174,25 +177,13 @@ export function isTcc(value: unknown): value is Tcc {
   );
 }
 
+/** Core's checks, the option named as the worker's. */
 function positive(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-    throw new InvalidOptionError(`${WHERE}: ${name} must be a positive integer, got ${describe(value)}`);
-  }
-  return value;
+  return requirePositiveInteger(value, `${WHERE}: ${name}`);
 }
 
 function nonNegative(value: unknown, name: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw new InvalidOptionError(`${WHERE}: ${name} must be a non-negative integer, got ${describe(value)}`);
-  }
-  return value;
-}
-
-export function describe(value: unknown): string {
-  if (typeof value === 'string') return JSON.stringify(value);
-  if (typeof value === 'function') return `function ${value.name || '(anonymous)'}`;
-  if (value === null || typeof value !== 'object') return String(value);
-  return Array.isArray(value) ? 'an array' : `an object (${value.constructor?.name ?? 'null prototype'})`;
+  return requireNonNegativeInteger(value, `${WHERE}: ${name}`);
 }
 
 /** Longest delay `setTimeout` honours; a larger one would fire at once. */
@@ -207,7 +198,7 @@ export function checkCloseTimeout(value: unknown, name: string): number {
   if (value === Number.POSITIVE_INFINITY) return value;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > MAX_TIMER_MS) {
     throw new InvalidOptionError(
-      `${name} must be a whole number of ms from 0 to ${MAX_TIMER_MS}, or Infinity, got ${describe(value)}`,
+      `${name} must be a whole number of ms from 0 to ${MAX_TIMER_MS}, or Infinity, got ${describeValue(value)}`,
     );
   }
   return value;

@@ -1,6 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { RecoveryResult, TransactionRecord } from '@tcc/core';
-import { InvalidOptionError } from '@tcc/core';
+import { InvalidOptionError, parkIfExhausted } from '@tcc/core';
 import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { RecoveryFailedError } from '../errors/recovery-failed-error.js';
 import { RecoveryTelemetry } from '../telemetry/recovery-telemetry.js';
@@ -10,7 +10,7 @@ import { checkConnection, isClient } from './connection.js';
 import { ScanHandover } from './handover.js';
 import { JOB, type RecoverJobData } from './job-data.js';
 import { type RecoveryWorkerOptions, type ResolvedWorkerOptions, resolveWorkerOptions } from './options.js';
-import { parkIfExhausted } from './parker.js';
+import { recoverScanned } from './recover-scanned.js';
 import {
   CloseDeadline,
   type CloseOutcome,
@@ -227,7 +227,7 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
     const { tcc, maxRetries } = this.options;
     let result: RecoveryResult;
     try {
-      result = await (record === undefined ? tcc.recover(xid) : tcc.recover(xid, { record }));
+      result = await (record === undefined ? tcc.recover(xid) : recoverScanned(tcc, xid, record));
     } catch (error) {
       // The store is unreachable or similar: BullMQ retries the job after its backoff.
       this.emit('failed', { xid, error, attempt });

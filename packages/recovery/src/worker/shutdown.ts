@@ -1,7 +1,8 @@
 import { InvalidOptionError } from '@tcc/core';
+import { describeValue } from '@tcc/core/storage';
 import type { Queue } from 'bullmq';
 import { abandonQueue } from './disconnect.js';
-import { checkCloseTimeout, describe } from './options.js';
+import { checkCloseTimeout } from './options.js';
 
 /**
  * How {@link RecoveryWorker.close} ended:
@@ -27,7 +28,7 @@ export function closeTimeoutOf(options: unknown, fallback: number): number {
   const where = 'RecoveryWorker.close';
   if (options === undefined) return fallback;
   if (options === null || typeof options !== 'object' || Array.isArray(options)) {
-    throw new InvalidOptionError(`${where}: options must be an object, got ${describe(options)}`);
+    throw new InvalidOptionError(`${where}: options must be an object, got ${describeValue(options)}`);
   }
   const unknown = Object.keys(options).filter((key) => key !== 'timeoutMs');
   if (unknown.length > 0) throw new InvalidOptionError(`${where}: unknown option ${unknown.join(', ')}`);

@@ -1,11 +1,10 @@
+import { hasCode } from '@tcc/core';
 import type { CorruptRecordReport } from '../../errors/corrupt-records-error.js';
 import { EXIT } from '../exit-codes.js';
 
 /** Exit code of a listing that left out records it could not read (it lists the rest and names them). */
 export const EXIT_CORRUPT_RECORDS = EXIT.corrupt;
 
-/** `code` of core's `CorruptRecordError`, which the stores report records they skip with. */
-const CORRUPT = 'TCC_CORRUPT_RECORD';
 /** Core's message for one, `stored transaction record <key> is corrupt: <reason>`. */
 const MESSAGE = /^stored transaction record (.+?) is corrupt: ([\s\S]*)$/;
 
@@ -36,7 +35,8 @@ export async function collectCorruptRecords<T>(
 }
 
 function reportOf(warning: Error): CorruptRecordReport | undefined {
-  if ((warning as { code?: unknown }).code !== CORRUPT) return undefined;
+  // By code: the store reporting it may be built on another copy of `@tcc/core`.
+  if (!hasCode(warning, 'TCC_CORRUPT_RECORD')) return undefined;
   // The SQL store warns with the error itself, which has `key`; the Redis store with its message.
   const key = (warning as { key?: unknown }).key;
   const parsed = MESSAGE.exec(warning.message);

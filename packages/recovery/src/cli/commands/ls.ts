@@ -1,10 +1,15 @@
-import type { ListQuery, TransactionRecord, TransactionStatus, TransactionType } from '@tcc/core';
+import {
+  InvalidOptionError,
+  type ListQuery,
+  type TransactionRecord,
+  type TransactionStatus,
+  type TransactionType,
+} from '@tcc/core';
 import { CorruptRecordsError } from '../../errors/corrupt-records-error.js';
 import type { Command } from '../context.js';
 import { parsePositiveInt } from '../duration.js';
 import { EXIT } from '../exit-codes.js';
 import { isoTime, recordJson, shorten, table } from '../output.js';
-import { UsageError } from '../usage-error.js';
 import { collectCorruptRecords, EXIT_CORRUPT_RECORDS } from './corrupt-records.js';
 
 const STATUSES = ['TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING', 'CONFIRMED', 'CANCELLED'];
@@ -17,15 +22,16 @@ export const ls: Command = {
   async run({ config, output, flags }) {
     const status = flags.status?.toUpperCase();
     if (status !== undefined && !STATUSES.includes(status)) {
-      throw new UsageError(
+      throw new InvalidOptionError(
         `--status must be one of ${STATUSES.join(', ')}, got ${JSON.stringify(flags.status)}`,
       );
     }
     const type = flags.type?.toUpperCase();
     if (type !== undefined && type !== 'ROOT' && type !== 'BRANCH') {
-      throw new UsageError(`--type must be ROOT or BRANCH, got ${JSON.stringify(flags.type)}`);
+      throw new InvalidOptionError(`--type must be ROOT or BRANCH, got ${JSON.stringify(flags.type)}`);
     }
-    if (flags.all && flags.limit !== undefined) throw new UsageError('give --limit or --all, not both');
+    if (flags.all && flags.limit !== undefined)
+      throw new InvalidOptionError('give --limit or --all, not both');
     const limit = flags.limit === undefined ? 100 : parsePositiveInt(flags.limit, '--limit');
     const query: ListQuery = {
       ...(flags.domain === undefined ? {} : { domain: flags.domain }),

@@ -1,8 +1,8 @@
+import { InvalidOptionError } from '@tcc/core';
 import { Operator } from '../../operator/operator.js';
 import type { Command } from '../context.js';
 import { parseDuration } from '../duration.js';
 import { EXIT } from '../exit-codes.js';
-import { UsageError } from '../usage-error.js';
 
 export const purge: Command = {
   summary: "delete the domain's CONFIRMED/CANCELLED tombstones last written before a time",
@@ -11,7 +11,7 @@ export const purge: Command = {
   args: 0,
   async run({ config, output, flags }) {
     if (flags['older-than'] === undefined)
-      throw new UsageError('purge needs --older-than <duration>, e.g. 7d');
+      throw new InvalidOptionError('purge needs --older-than <duration>, e.g. 7d');
     const age = parseDuration(flags['older-than'], '--older-than');
     const result = await new Operator(config.tcc).purge(
       Date.now() - age,
