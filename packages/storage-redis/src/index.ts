@@ -2,15 +2,9 @@
  * Redis storage for @tcc/core (DESIGN.md §6): standalone, Sentinel, Cluster and client-side
  * shards, through ioredis.
  */
-// Defined in core (every store and the runtime share its meaning); exported here as before.
-export { ReplicationTimeoutError } from '@tcc/core/storage';
-export { SchemaVersionError } from './errors.js';
-export {
-  type RedisClient,
-  type RedisShard,
-  RedisStorage,
-  type RedisStorageConnection,
-  type RedisStorageOptions,
-  type RedisStorageSettings,
-  SCHEMA_VERSION,
-} from './redis-storage.js';
+// Defined in core (every store and the runtime share their meaning); exported here as before.
+export { ReplicationTimeoutError, SchemaVersionError } from '@tcc/core/storage';
+export type { RedisStorageOptions, RedisStorageSettings } from './options.js';
+export { RedisStorage } from './redis-storage.js';
+export { SCHEMA_VERSION } from './schema-marker.js';
+export type { RedisClient, RedisShard, RedisStorageConnection } from './topology.js';

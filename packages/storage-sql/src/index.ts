@@ -1,6 +1,9 @@
 /**
  * PostgreSQL and PGlite storage for @tcc/core (DESIGN.md §6), with the SQL barrier (§4).
  */
+
+// Defined in core (every store reports a schema mismatch alike); exported here as before.
+export { SchemaVersionError } from '@tcc/core/storage';
 export { type BarrierContext, type BarrierOptions, barrier, migrateBarrier } from './barrier.js';
 export type {
   PGliteLike,
@@ -11,7 +14,7 @@ export type {
   SqlExecutor,
   SqlRow,
 } from './client.js';
-export { ConnectionLostError, RolledBackError, SchemaVersionError, StoreLockedError } from './errors.js';
+export { ConnectionLostError, RolledBackError, StoreLockedError } from './errors.js';
 export { MIGRATIONS, type Migration, type MigrationResult, TCC_SCHEMA_VERSION } from './migrations.js';
 export type { SqlNames } from './names.js';
 export { openPGlite } from './pglite/open-pglite.js';

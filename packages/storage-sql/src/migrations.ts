@@ -1,6 +1,6 @@
+import { SchemaVersionError } from '@tcc/core/storage';
 import type { SqlClient, SqlExecutor } from './client.js';
 import { sqlState } from './client.js';
-import { SchemaVersionError } from './errors.js';
 import type { SqlNames } from './names.js';
 
 /** One step of the schema. Applied once, in its own transaction, and recorded in `<table>_migrations`. */
@@ -173,16 +173,14 @@ export async function checkSchemaVersion(client: SqlClient, names: SqlNames): Pr
     throw new SchemaVersionError(
       `SqlStorage: ${names.records} has no schema yet (${names.migrations} is missing or empty): ` +
         'call `await storage.migrate()` once before using the store',
-      undefined,
-      TCC_SCHEMA_VERSION,
+      { key: names.migrations, found: undefined, expected: TCC_SCHEMA_VERSION },
     );
   }
   if (version < TCC_SCHEMA_VERSION) {
     throw new SchemaVersionError(
       `SqlStorage: ${names.records} is at schema version ${version}, this code needs ` +
         `${TCC_SCHEMA_VERSION}: call \`await storage.migrate()\``,
-      version,
-      TCC_SCHEMA_VERSION,
+      { key: names.migrations, found: version, expected: TCC_SCHEMA_VERSION },
     );
   }
   throw newerError(names, version);
@@ -193,7 +191,6 @@ function newerError(names: SqlNames, version: number): SchemaVersionError {
     `SqlStorage: ${names.records} is at schema version ${version}, newer than the ${TCC_SCHEMA_VERSION} ` +
       'this @tcc/storage-sql knows (TCC_SCHEMA_VERSION); a later release migrated it: upgrade ' +
       '@tcc/storage-sql in this service, do not run it against that database',
-    version,
-    TCC_SCHEMA_VERSION,
+    { key: names.migrations, found: version, expected: TCC_SCHEMA_VERSION },
   );
 }

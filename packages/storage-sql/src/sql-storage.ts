@@ -1,30 +1,37 @@
 import {
-  CorruptRecordError,
+  type CorruptRecordError,
+  type CorruptRecordHandler,
+  checkComplete,
+  checkCreate,
+  checkFindStuck,
+  checkList,
+  checkRecord,
+  checkUpdate,
+  corruptRecordHandler,
+  cutPage,
   DuplicateTransactionError,
-  decodeCursor,
+  decodeStoredRecord,
   describeValue,
-  encodeCursor,
   type FindStuckQuery,
   InvalidOptionError,
   type ListQuery,
   OptimisticLockError,
   type Page,
   type PageKey,
-  requireExpiresAt,
   requireLimit,
-  requireNextVersion,
   StorageError,
+  skipCorrupt,
   TccError,
   TERMINAL_STATUSES,
   type TransactionRecord,
   type TransactionStorage,
+  toPage,
 } from '@tcc/core/storage';
 import { type SqlClient, type SqlClientInput, type SqlRow, sqlState, toSqlClient } from './client.js';
 import { checkSchemaVersion, type MigrationResult, runMigrations } from './migrations.js';
 import { resolveNames, type SqlNames } from './names.js';
 import { type DirectoryLock, lockDirectory } from './pglite/directory-lock.js';
 import { localDirectory, lockOwnerOf, openPGlite } from './pglite/open-pglite.js';
-import { decodeRecord } from './record-codec.js';
 
 /** Options of {@link SqlStorage}. */
 export interface SqlStorageOptions {
@@ -62,7 +69,6 @@ export interface SqlStorageOptions {
   vacuumEvery?: number;
 }
 
-const DEFAULT_LIST_LIMIT = 100;
 const DEFAULT_VACUUM_EVERY = 2_000;
 /** Unfinished and not parked: the predicate of the stuck index (migration 2), word for word. */
 const STUCK_SQL = `status IN ('TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING') AND parked_at IS NULL`;
@@ -93,7 +99,7 @@ export class SqlStorage implements TransactionStorage {
   private lock: Promise<DirectoryLock> | undefined;
   private readonly given: object | undefined;
   private readonly clock: { now(): number };
-  private readonly onCorrupt: (error: CorruptRecordError) => void;
+  private readonly onCorrupt: CorruptRecordHandler;
   private readonly sql: ReturnType<typeof statements>;
   private readonly vacuumEvery: number;
   private schemaChecked = false;
@@ -126,11 +132,7 @@ export class SqlStorage implements TransactionStorage {
       this.given = client as object;
     }
     this.names = resolveNames(options, 'SqlStorage');
-    if (options.onCorrupt !== undefined && typeof options.onCorrupt !== 'function') {
-      throw new InvalidOptionError(
-        `SqlStorage: onCorrupt must be a function, got ${typeof options.onCorrupt}`,
-      );
-    }
+    this.onCorrupt = corruptRecordHandler(options.onCorrupt, 'SqlStorage');
     if (options.clock !== undefined && typeof options.clock?.now !== 'function') {
       throw new InvalidOptionError('SqlStorage: clock must have a now() method');
     }
@@ -141,7 +143,6 @@ export class SqlStorage implements TransactionStorage {
       );
     }
     this.vacuumEvery = this.client === undefined || this.client.kind === 'pglite' ? vacuumEvery : 0;
-    this.onCorrupt = options.onCorrupt ?? ((error) => process.emitWarning(error));
     this.clock = options.clock ?? Date;
     this.sql = statements(this.names);
   }
@@ -165,10 +166,7 @@ export class SqlStorage implements TransactionStorage {
   async create(record: TransactionRecord): Promise<void> {
     await this.ready('create');
     checkRecord('create', record);
-    if (record.version !== 1) {
-      throw new StorageError(`create of transaction ${record.xid}: version must be 1, got ${record.version}`);
-    }
-    if (TERMINAL_STATUSES.has(record.status)) requireExpiresAt('create', record);
+    checkCreate(record);
     const created = await this.execute('create', 'create', [...rowValues(record), this.clock.now()]);
     if (created === 0) throw new DuplicateTransactionError(record.xid);
     this.written();
@@ -177,25 +175,14 @@ export class SqlStorage implements TransactionStorage {
   async update(record: TransactionRecord, expectedVersion: number): Promise<void> {
     await this.ready('update');
     checkRecord('update', record);
-    requireNextVersion('update', record, expectedVersion);
-    if (TERMINAL_STATUSES.has(record.status)) {
-      throw new StorageError(
-        `update of transaction ${record.xid}: status ${record.status} is terminal, write it with complete()`,
-      );
-    }
+    checkUpdate(record, expectedVersion);
     await this.replace('update', record, expectedVersion);
   }
 
   async complete(record: TransactionRecord, expectedVersion: number): Promise<void> {
     await this.ready('complete');
     checkRecord('complete', record);
-    requireNextVersion('complete', record, expectedVersion);
-    if (!TERMINAL_STATUSES.has(record.status)) {
-      throw new StorageError(
-        `complete of transaction ${record.xid}: status ${record.status} is not terminal (CONFIRMED or CANCELLED)`,
-      );
-    }
-    const expiresAt = requireExpiresAt('complete', record);
+    const expiresAt = checkComplete(record, expectedVersion);
     const now = this.clock.now();
     if (expiresAt <= now) await this.delete('complete', record.xid, expectedVersion, now);
     else await this.replace('complete', record, expectedVersion);
@@ -210,18 +197,16 @@ export class SqlStorage implements TransactionStorage {
   async get(xid: string): Promise<TransactionRecord | undefined> {
     await this.ready('get');
     const [row] = await this.exec('get', 'get', [xid, this.clock.now()]);
-    return row === undefined ? undefined : decodeRecord(xid, row.record, row);
+    return row === undefined ? undefined : decode(xid, row);
   }
 
   async findStuck(query: FindStuckQuery): Promise<Page> {
     await this.ready('findStuck');
-    const limit = requireLimit('findStuck', query.limit);
-    const dueBefore = requireTime('findStuck', 'dueBefore', query.dueBefore);
-    const params: unknown[] = [query.domain, dueBefore, limit + 1];
+    const { limit, dueBefore, after } = checkFindStuck(query);
+    const params: unknown[] = [query.domain, columnBound(dueBefore), limit + 1];
     let statement: Statement = 'findStuck';
-    if (query.cursor !== undefined) {
-      const [time, xid] = decodeCursor('findStuck', query.cursor);
-      params.push(time, xid);
+    if (after !== undefined) {
+      params.push(...after);
       statement = 'findStuckAfter';
     }
     const rows = await this.exec('findStuck', statement, params);
@@ -230,12 +215,11 @@ export class SqlStorage implements TransactionStorage {
 
   async list(query: ListQuery): Promise<Page> {
     await this.ready('list');
-    const limit = query.limit === undefined ? DEFAULT_LIST_LIMIT : requireLimit('list', query.limit);
+    const { limit, after } = checkList(query);
     const params: unknown[] = [this.clock.now()];
     const where = filter(query, params);
-    if (query.cursor !== undefined) {
-      const [time, xid] = decodeCursor('list', query.cursor);
-      params.push(time, xid);
+    if (after !== undefined) {
+      params.push(...after);
       where.push(`(created_at, xid) > ($${params.length - 1}, $${params.length})`);
     }
     params.push(limit + 1);
@@ -340,29 +324,16 @@ export class SqlStorage implements TransactionStorage {
   }
 
   private page(operation: string, rows: SqlRow[], limit: number): Page {
-    const taken = rows.length > limit ? rows.slice(0, limit) : rows;
-    const records = this.decodeRows(taken);
-    const last = taken[taken.length - 1];
-    // The cursor comes from the columns, so a page ending in a corrupt record still moves on.
-    if (rows.length <= limit || last === undefined) return { records };
-    return { records, cursor: encodeCursor(operation, keyOf(last)) };
-  }
-
-  private decodeRows(rows: SqlRow[]): TransactionRecord[] {
+    const { rows: taken, cursor } = cutPage(operation, rows, limit, keyOf);
     const records: TransactionRecord[] = [];
-    for (const row of rows) {
+    for (const row of taken) {
       try {
-        records.push(decodeRecord(String(row.xid), row.record, row));
+        records.push(decode(String(row.xid), row));
       } catch (error) {
-        if (!(error instanceof CorruptRecordError)) throw error;
-        try {
-          this.onCorrupt(error);
-        } catch {
-          // A throwing reporter must not stop the scan either.
-        }
+        skipCorrupt(error, this.onCorrupt);
       }
     }
-    return records;
+    return toPage(records, cursor);
   }
 
   private assertOpen(operation: string): void {
@@ -424,39 +395,28 @@ export class SqlStorage implements TransactionStorage {
   }
 
   /** Runs SQL built per call (list, count). */
-  private async run(operation: string, text: string, params: readonly unknown[]): Promise<SqlRow[]> {
-    try {
-      return await (this.client as SqlClient).query(text, params);
-    } catch (error) {
-      throw this.wrap(operation, error);
-    }
+  private run(operation: string, text: string, params: readonly unknown[]): Promise<SqlRow[]> {
+    return this.attempt(operation, (client) => client.query(text, params));
   }
 
   /** Runs one of the fixed writes; returns how many rows it changed. */
-  private async execute(
-    operation: string,
-    statement: Statement,
-    params: readonly unknown[],
-  ): Promise<number> {
-    try {
-      return await (this.client as SqlClient).executeNamed(
-        `tcc_${this.names.tag}_${statement}`,
-        this.sql[statement],
-        params,
-      );
-    } catch (error) {
-      throw this.wrap(operation, error);
-    }
+  private execute(operation: string, statement: Statement, params: readonly unknown[]): Promise<number> {
+    return this.attempt(operation, (client) =>
+      client.executeNamed(`tcc_${this.names.tag}_${statement}`, this.sql[statement], params),
+    );
   }
 
   /** Runs one of the fixed statements, prepared once per connection on pg. */
-  private async exec(operation: string, statement: Statement, params: readonly unknown[]): Promise<SqlRow[]> {
+  private exec(operation: string, statement: Statement, params: readonly unknown[]): Promise<SqlRow[]> {
+    return this.attempt(operation, (client) =>
+      client.queryNamed(`tcc_${this.names.tag}_${statement}`, this.sql[statement], params),
+    );
+  }
+
+  /** Runs `call` on the client, a driver failure turned into a `StorageError` naming `operation`. */
+  private async attempt<T>(operation: string, call: (client: SqlClient) => Promise<T>): Promise<T> {
     try {
-      return await (this.client as SqlClient).queryNamed(
-        `tcc_${this.names.tag}_${statement}`,
-        this.sql[statement],
-        params,
-      );
+      return await call(this.client as SqlClient);
     } catch (error) {
       throw this.wrap(operation, error);
     }
@@ -543,42 +503,17 @@ function filter(query: Omit<ListQuery, 'limit' | 'cursor'>, params: unknown[]): 
   return where;
 }
 
-type Key = PageKey;
-
-function keyOf(row: SqlRow): Key {
+function keyOf(row: SqlRow): PageKey {
   return [Number(row.k), String(row.xid)];
 }
 
-/**
- * What the columns are made of must be there with the right types: a bad record is refused
- * with its field named, before the database sees it (integer columns would otherwise answer
- * with a SQLSTATE that reads like an outage).
- */
-function checkRecord(operation: string, record: TransactionRecord): void {
-  if (record === null || typeof record !== 'object') {
-    throw new StorageError(`${operation}: expected a transaction record, got ${describeValue(record)}`);
-  }
-  const { xid } = record;
-  if (typeof xid !== 'string' || xid === '') {
-    throw new StorageError(`${operation}: xid must be a non-empty string, got ${describeValue(xid)}`);
-  }
-  for (const field of ['globalId', 'domain', 'type', 'status'] as const) {
-    if (typeof record[field] !== 'string') {
-      throw new StorageError(
-        `${operation} of transaction ${xid}: ${field} must be a string, got ${describeValue(record[field])}`,
-      );
-    }
-  }
-  for (const field of ['version', 'retries', 'createdAt', 'updatedAt', 'deadline', 'dueAt'] as const) {
-    if (!Number.isSafeInteger(record[field])) {
-      throw new StorageError(
-        `${operation} of transaction ${xid}: ${field} must be an integer, got ${describeValue(record[field])}`,
-      );
-    }
-  }
-  if (!Array.isArray(record.participants)) {
-    throw new StorageError(`${operation} of transaction ${xid}: participants must be an array`);
-  }
+/** The record of a row that holds the JSON and the `version` and `status` columns. */
+function decode(xid: string, row: SqlRow): TransactionRecord {
+  return decodeStoredRecord(xid, xid, row.record, {
+    noun: 'column',
+    version: row.version,
+    status: row.status,
+  });
 }
 
 /**
@@ -586,9 +521,6 @@ function checkRecord(operation: string, record: TransactionRecord): void {
  * keeps exactly the rows whose time is below the caller's (fractional) value, and clamped, so
  * that ±Infinity means "no bound" as it does in the other stores.
  */
-function requireTime(operation: string, name: string, value: unknown): number {
-  if (typeof value !== 'number' || Number.isNaN(value)) {
-    throw new StorageError(`${operation}: ${name} must be a number, got ${describeValue(value)}`);
-  }
+function columnBound(value: number): number {
   return Math.min(Number.MAX_SAFE_INTEGER, Math.max(Number.MIN_SAFE_INTEGER, Math.ceil(value)));
 }

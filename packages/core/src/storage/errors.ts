@@ -118,3 +118,28 @@ export class TransactionHangingError extends TccError {
     this.globalId = globalId;
   }
 }
+
+/**
+ * The store's data was laid out by another schema version than this code reads and writes:
+ * never migrated or older (migrate it), newer (a later release wrote it: upgrade), or, for
+ * Redis, marked with another layout (`buckets`) or not a marker at all. The store refuses to
+ * read or write rather than misread. No retry can fix it, so it is not a `StorageError`.
+ */
+export class SchemaVersionError extends TccError {
+  /**
+   * Where the store records its schema version: the Redis marker key (with the client's
+   * `keyPrefix`), or the SQL migrations table (`"schema"."table_migrations"`).
+   */
+  readonly key: string;
+  /** Version found there; `undefined` when none was recorded (never migrated) or it is unreadable. */
+  readonly found: number | undefined;
+  /** The version this code reads and writes. */
+  readonly expected: number;
+
+  constructor(message: string, where: { key: string; found: number | undefined; expected: number }) {
+    super('TCC_SCHEMA_VERSION', message);
+    this.key = where.key;
+    this.found = where.found;
+    this.expected = where.expected;
+  }
+}

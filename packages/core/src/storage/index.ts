@@ -1,8 +1,9 @@
 /**
  * `@tcc/core/storage`: what a transaction log is made of, for the authors of stores. The
- * record model and the {@link TransactionStorage} contract, the checks every store makes
- * alike, the errors a store throws, and {@link MemoryStorage}. It imports no runtime: a store
- * package depends on this entry point alone.
+ * record model and the {@link TransactionStorage} contract, the kit every store enforces it
+ * with (record checks, the version and terminal guards of the writes, query checks, keyset
+ * paging, reading records back and reporting corrupt ones), the errors a store throws, and
+ * {@link MemoryStorage}. It imports no runtime: a store package depends on this entry point alone.
  *
  * @packageDocumentation
  */
@@ -21,11 +22,38 @@ export {
   DuplicateTransactionError,
   OptimisticLockError,
   ReplicationTimeoutError,
+  SchemaVersionError,
   StorageError,
   TransactionHangingError,
 } from './errors.js';
+export {
+  type CorruptRecordHandler,
+  corruptRecordHandler,
+  decodeStoredRecord,
+  type RecordCopies,
+  skipCorrupt,
+} from './kit/corrupt-records.js';
+export { compareKey, cutPage, type PageCut, type PageKey, toPage } from './kit/keyset.js';
+export { decodeCursor, encodeCursor } from './kit/page-cursor.js';
+export {
+  type CheckedFindStuck,
+  type CheckedList,
+  checkFindStuck,
+  checkList,
+  DEFAULT_LIST_LIMIT,
+  requireLimit,
+} from './kit/query-checks.js';
+export { checkRecord, requireXid } from './kit/record-checks.js';
+export { recordShapeProblem } from './kit/record-shape.js';
+export { isExpired, isStuck } from './kit/record-state.js';
+export {
+  checkComplete,
+  checkCreate,
+  checkUpdate,
+  requireExpiresAt,
+  requireNextVersion,
+} from './kit/write-guards.js';
 export { MemoryStorage, type MemoryStorageOptions, type MemoryStorageStats } from './memory-storage.js';
-export { decodeCursor, encodeCursor, type PageKey } from './page-cursor.js';
 export type {
   LocalParticipant,
   Participant as ParticipantRecord,
@@ -36,6 +64,4 @@ export type {
   TransactionType,
 } from './record.js';
 export { STUCK_STATUSES, TERMINAL_STATUSES } from './record.js';
-export { recordShapeProblem } from './record-shape.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './transaction-storage.js';
-export { requireExpiresAt, requireLimit, requireNextVersion } from './write-checks.js';

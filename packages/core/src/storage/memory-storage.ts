@@ -1,8 +1,10 @@
 import { DuplicateTransactionError, OptimisticLockError, StorageError } from './errors.js';
-import { decodeCursor, encodeCursor, type PageKey } from './page-cursor.js';
-import { type Participant, STUCK_STATUSES, TERMINAL_STATUSES, type TransactionRecord } from './record.js';
+import { compareKey, cutPage, type PageKey, toPage } from './kit/keyset.js';
+import { checkFindStuck, checkList } from './kit/query-checks.js';
+import { isExpired, isStuck } from './kit/record-state.js';
+import { checkComplete, checkCreate, checkUpdate } from './kit/write-guards.js';
+import { type Participant, TERMINAL_STATUSES, type TransactionRecord } from './record.js';
 import type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './transaction-storage.js';
-import { requireExpiresAt, requireLimit, requireNextVersion } from './write-checks.js';
 
 /** Options of {@link MemoryStorage}. */
 export interface MemoryStorageOptions {
@@ -26,7 +28,6 @@ export interface MemoryStorageStats {
 }
 
 const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
-const DEFAULT_LIST_LIMIT = 100;
 
 /**
  * A {@link TransactionStorage} in this process's memory.
@@ -64,12 +65,8 @@ export class MemoryStorage implements TransactionStorage {
 
   async create(record: TransactionRecord): Promise<void> {
     this.assertOpen();
-    if (record.version !== 1) {
-      throw new StorageError(`create of transaction ${record.xid}: version must be 1, got ${record.version}`);
-    }
     // A terminal record may be created directly, e.g. the CANCELLED tombstone of an empty rollback.
-    const terminal = TERMINAL_STATUSES.has(record.status);
-    const expiresAt = terminal ? requireExpiresAt('create', record) : undefined;
+    const expiresAt = checkCreate(record);
     if (this.live(record.xid) !== undefined) throw new DuplicateTransactionError(record.xid);
     if (expiresAt !== undefined && expiresAt <= this.clock.now()) return;
     this.write(copyRecord(record), undefined);
@@ -77,26 +74,14 @@ export class MemoryStorage implements TransactionStorage {
 
   async update(record: TransactionRecord, expectedVersion: number): Promise<void> {
     this.assertOpen();
-    requireNextVersion('update', record, expectedVersion);
-    if (TERMINAL_STATUSES.has(record.status)) {
-      // Through update it would never expire: only complete() makes a tombstone.
-      throw new StorageError(
-        `update of transaction ${record.xid}: status ${record.status} is terminal, write it with complete()`,
-      );
-    }
+    checkUpdate(record, expectedVersion);
     const previous = this.checkVersion(record.xid, expectedVersion);
     this.write(copyRecord(record), previous);
   }
 
   async complete(record: TransactionRecord, expectedVersion: number): Promise<void> {
     this.assertOpen();
-    requireNextVersion('complete', record, expectedVersion);
-    if (!TERMINAL_STATUSES.has(record.status)) {
-      throw new StorageError(
-        `complete of transaction ${record.xid}: status ${record.status} is not terminal (CONFIRMED or CANCELLED)`,
-      );
-    }
-    const expiresAt = requireExpiresAt('complete', record);
+    const expiresAt = checkComplete(record, expectedVersion);
     const previous = this.checkVersion(record.xid, expectedVersion);
     if (expiresAt <= this.clock.now()) this.forget(previous);
     else this.write(copyRecord(record), previous);
@@ -115,13 +100,8 @@ export class MemoryStorage implements TransactionStorage {
 
   async findStuck(query: FindStuckQuery): Promise<Page> {
     this.assertOpen();
-    const limit = requireLimit('findStuck', query.limit);
-    const { domain, dueBefore } = query;
-    if (typeof dueBefore !== 'number' || Number.isNaN(dueBefore)) {
-      throw new StorageError(`findStuck: dueBefore must be a number, got ${String(dueBefore)}`);
-    }
-    const after = query.cursor === undefined ? undefined : decodeCursor('findStuck', query.cursor);
-    const index = this.stuck.get(domain);
+    const { limit, dueBefore, after } = checkFindStuck(query);
+    const index = this.stuck.get(query.domain);
     if (index === undefined) return { records: [] };
 
     const due: TransactionRecord[] = [];
@@ -136,8 +116,7 @@ export class MemoryStorage implements TransactionStorage {
 
   async list(query: ListQuery): Promise<Page> {
     this.assertOpen();
-    const limit = query.limit === undefined ? DEFAULT_LIST_LIMIT : requireLimit('list', query.limit);
-    const after = query.cursor === undefined ? undefined : decodeCursor('list', query.cursor);
+    const { limit, after } = checkList(query);
     const matching = this.matching(query).filter(
       (r) => after === undefined || compareKey(r.createdAt, r.xid, ...after) > 0,
     );
@@ -275,35 +254,17 @@ function copyRecord(record: TransactionRecord): TransactionRecord {
   return copy;
 }
 
-function isStuck(record: TransactionRecord): boolean {
-  return record.parkedAt === undefined && STUCK_STATUSES.has(record.status);
-}
-
-function isExpired(record: TransactionRecord, now: number): boolean {
-  return record.expiresAt !== undefined && record.expiresAt <= now && TERMINAL_STATUSES.has(record.status);
-}
-
-type Key = PageKey;
-
-/** Orders `(time, xid)` pairs; xids compare by UTF-16 code units, like `COLLATE "C"` on ASCII. */
-function compareKey(time: number, xid: string, otherTime: number, otherXid: string): number {
-  if (time !== otherTime) return time < otherTime ? -1 : 1;
-  return xid < otherXid ? -1 : xid > otherXid ? 1 : 0;
-}
-
 const byDue = (a: TransactionRecord, b: TransactionRecord) => compareKey(a.dueAt, a.xid, b.dueAt, b.xid);
 const byCreated = (a: TransactionRecord, b: TransactionRecord) =>
   compareKey(a.createdAt, a.xid, b.createdAt, b.xid);
 
+/** One page of `sorted`, copied out. */
 function page(
   operation: string,
   sorted: TransactionRecord[],
   limit: number,
-  keyOf: (record: TransactionRecord) => Key,
+  keyOf: (record: TransactionRecord) => PageKey,
 ): Page {
-  const taken = sorted.length > limit ? sorted.slice(0, limit) : sorted;
-  const records = taken.map(copyRecord);
-  const last = taken[taken.length - 1];
-  if (sorted.length <= limit || last === undefined) return { records };
-  return { records, cursor: encodeCursor(operation, keyOf(last)) };
+  const { rows, cursor } = cutPage(operation, sorted, limit, keyOf);
+  return toPage(rows.map(copyRecord), cursor);
 }

@@ -21,15 +21,15 @@
 
   Output: 0 written (or deleted), -1 no such record, n the stored version n differs.
 ]]
+--- @include "casRead"
 --- @include "serverNow"
 --- @include "dropExpired"
 
 local rcall = redis.call
 local xid = ARGV[1]
 
-local cur = rcall('HMGET', KEYS[1], 'v', 'd', 'c', 't')
-if not cur[1] then return -1 end
-if cur[1] ~= ARGV[2] then return tonumber(cur[1]) end
+local cur, lost = casRead(KEYS[1], ARGV[2], 'd', 'c', 't')
+if not cur then return lost end
 
 local domain = ARGV[5]
 rcall('ZREM', KEYS[2], xid)

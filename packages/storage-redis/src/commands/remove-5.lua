@@ -13,11 +13,12 @@
 
   Output: 0 deleted, -1 no such record, n the stored version n differs.
 ]]
+--- @include "casRead"
+
 local rcall = redis.call
 local xid = ARGV[1]
-local cur = rcall('HMGET', KEYS[1], 'v', 'd', 't')
-if not cur[1] then return -1 end
-if cur[1] ~= ARGV[2] then return tonumber(cur[1]) end
+local cur, lost = casRead(KEYS[1], ARGV[2], 'd', 't')
+if not cur then return lost end
 
 rcall('DEL', KEYS[1])
 rcall('ZREM', KEYS[5] .. 'stuck:' .. cur[2], xid)

@@ -25,11 +25,12 @@
     -1  no such record
      n  the stored version n differs from the expected one
 ]]
+--- @include "casRead"
+
 local rcall = redis.call
 local xid = ARGV[1]
-local cur = rcall('HMGET', KEYS[1], 'v', 'd', 'c', 't')
-if not cur[1] then return -1 end
-if cur[1] ~= ARGV[2] then return tonumber(cur[1]) end
+local cur, lost = casRead(KEYS[1], ARGV[2], 'd', 'c', 't')
+if not cur then return lost end
 
 local domain = ARGV[5]
 if cur[2] ~= domain or cur[3] ~= ARGV[6] then

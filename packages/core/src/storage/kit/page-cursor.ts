@@ -1,8 +1,6 @@
-import { describeValue } from '../base/checks.js';
-import { StorageError } from './errors.js';
-
-/** A position in a keyset order: `(time, xid)`. */
-export type PageKey = readonly [time: number, xid: string];
+import { describeValue } from '../../base/checks.js';
+import { StorageError } from '../errors.js';
+import type { PageKey } from './keyset.js';
 
 // Cursors name the operation that made them, so one passed to the other is refused, not misread.
 

@@ -1,4 +1,4 @@
-import { STUCK_STATUSES, TERMINAL_STATUSES } from './record.js';
+import { STUCK_STATUSES, TERMINAL_STATUSES } from '../record.js';
 
 const STATUSES: ReadonlySet<string> = new Set([...STUCK_STATUSES, ...TERMINAL_STATUSES]);
 const PARTICIPANT_STATUSES: ReadonlySet<string> = new Set(['TRYING', 'TRIED', 'CONFIRMED', 'CANCELLED']);

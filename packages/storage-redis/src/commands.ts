@@ -1,0 +1,42 @@
+import { SCRIPTS } from './scripts.js';
+import type { RedisClient } from './topology.js';
+
+/**
+ * Names under which the scripts of `src/commands` are defined on the clients. One namespace
+ * per script version: two versions of this package sharing a client each run their own.
+ */
+export const COMMAND = {
+  create: 'tccStorageCreateV1',
+  update: 'tccStorageUpdateV1',
+  complete: 'tccStorageCompleteV1',
+  remove: 'tccStorageRemoveV1',
+  sweep: 'tccStorageSweepV1',
+  range: 'tccStorageRangeV1',
+} as const;
+
+export type CommandName = (typeof COMMAND)[keyof typeof COMMAND];
+
+/**
+ * Defines every script on `client` (ioredis `defineCommand`: `EVALSHA`, loading the script
+ * on a `NOSCRIPT` reply), once per client even when several stores share it.
+ */
+export function defineCommands(client: RedisClient): void {
+  const target = client as unknown as Record<string, unknown>;
+  for (const [name, commandName] of Object.entries(COMMAND)) {
+    if (typeof target[commandName] === 'function') continue;
+    const definition = SCRIPTS.get(name);
+    if (definition === undefined) throw new Error(`@tcc/storage-redis: script ${name} is missing`);
+    client.defineCommand(commandName, { numberOfKeys: definition.numberOfKeys, lua: definition.lua });
+  }
+}
+
+/** Runs a script defined by {@link defineCommands}: its KEYS first, then its ARGV. */
+export function runCommand(
+  client: RedisClient,
+  name: CommandName,
+  args: (string | number)[],
+): Promise<unknown> {
+  return (client as unknown as Record<string, (...args: (string | number)[]) => Promise<unknown>>)[name]!(
+    ...args,
+  );
+}

@@ -1,0 +1,108 @@
+import { CorruptRecordError, ReplicationTimeoutError, StorageError, TccError } from '@tcc/core/storage';
+import { COMMAND, type CommandName, runCommand } from './commands.js';
+import type { SchemaMarker } from './schema-marker.js';
+import type { RedisNode } from './topology.js';
+
+/**
+ * Runs the store's calls on its nodes: after the node's schema check, with driver failures
+ * turned into errors that name the operation and the address, and writes followed by `WAIT`
+ * when the store requires replicas.
+ */
+export class NodeCalls {
+  readonly #marker: SchemaMarker;
+  readonly #replicas: number;
+  readonly #replicaTimeoutMs: number;
+
+  constructor(marker: SchemaMarker, replicas: number, replicaTimeoutMs: number) {
+    this.#marker = marker;
+    this.#replicas = replicas;
+    this.#replicaTimeoutMs = replicaTimeoutMs;
+  }
+
+  /**
+   * Runs one Redis call on `node`. `key`, where the call reads one record, turns a `WRONGTYPE`
+   * reply into the `CorruptRecordError` of that key: something else was written there.
+   */
+  async call<T>(
+    operation: string,
+    node: RedisNode,
+    xid: string | undefined,
+    run: () => Promise<T>,
+    key?: string,
+  ): Promise<T> {
+    if (!this.#marker.isChecked(node)) await this.#marker.check(node);
+    try {
+      return await run();
+    } catch (error) {
+      throw wrapError(operation, node, xid, error, key);
+    }
+  }
+
+  /** Runs one script on `node`: its KEYS, then its ARGV. */
+  script(operation: string, node: RedisNode, name: CommandName, args: (string | number)[]): Promise<unknown> {
+    return this.call(operation, node, undefined, () => runCommand(node.client, name, args));
+  }
+
+  /**
+   * One write script; with `replicas`, pipelined with `WAIT` so that it resolves only once
+   * enough replicas have it. Every write needs that, not only the commit point: a lost create
+   * or enlisting update would leave a try's effects with no record to cancel them, a lost
+   * empty-rollback tombstone would let a hanging try through.
+   *
+   * @throws {ReplicationTimeoutError} if the write was applied but too few replicas acknowledged it.
+   */
+  async write(
+    operation: string,
+    node: RedisNode,
+    xid: string,
+    name: CommandName,
+    args: (string | number)[],
+  ): Promise<unknown> {
+    if (this.#replicas === 0)
+      return this.call(operation, node, xid, () => runCommand(node.client, name, args));
+    // The script and `WAIT replicas timeout` in one pipeline, so both reach the key's node.
+    const started = performance.now();
+    const replies = await this.call(operation, node, xid, () =>
+      node.client
+        .pipeline([
+          [name, ...args],
+          ['wait', this.#replicas, this.#replicaTimeoutMs],
+        ])
+        .exec(),
+    );
+    const [[writeError, result] = [null, undefined], [waitError, acked] = [null, undefined]] = replies ?? [];
+    if (writeError) throw wrapError(operation, node, xid, writeError);
+    // Nothing was written to wait for: a lost compare-and-set, or a create of a stored xid.
+    if (result !== (name === COMMAND.create ? 1 : 0)) return result;
+    if (waitError) throw wrapError(`${operation} (WAIT)`, node, xid, waitError);
+    const acknowledged = Number(acked);
+    if (!(acknowledged >= this.#replicas)) {
+      const elapsed = Math.round(performance.now() - started);
+      throw new ReplicationTimeoutError(
+        xid,
+        acknowledged,
+        this.#replicas,
+        elapsed,
+        `WAIT on ${node.address}`,
+      );
+    }
+    return result;
+  }
+}
+
+/** A driver failure as a `StorageError` naming the operation and the address; errors of ours pass through. */
+export function wrapError(
+  operation: string,
+  node: RedisNode,
+  xid: string | undefined,
+  error: unknown,
+  key?: string,
+): Error {
+  if (error instanceof TccError) return error;
+  const message = error instanceof Error ? error.message : String(error);
+  if (key !== undefined && message.startsWith('WRONGTYPE')) {
+    return new CorruptRecordError(`${node.keyPrefix}${key}`, `not a hash (${message})`, { cause: error });
+  }
+  const what = xid === undefined ? operation : `${operation} of transaction ${xid}`;
+  return new StorageError(`redis ${what} on ${node.address} failed: ${message}`, { cause: error });
+}
