@@ -81,4 +81,3 @@ export {
   TransactionStateError,
 } from './transaction/errors.js';
 export type { RemoteInvoker, SettlePhase } from './transaction/phase-driver.js';
-export { writeNextVersion } from './transaction/record-log.js';

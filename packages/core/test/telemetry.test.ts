@@ -8,7 +8,7 @@ import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
 } from '@opentelemetry/sdk-trace-base';
-import { MemoryStorage, parseTraceparent, TCC_TELEMETRY, Tcc } from '@tcc/core';
+import { MemoryStorage, parseTraceparent, TCC_TELEMETRY, Tcc, type TransactionRecord } from '@tcc/core';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { activeTraceparent } from '../src/telemetry/traceparent.js';
 import { VERSION } from '../src/telemetry/version.js';
@@ -122,6 +122,29 @@ describe('OpenTelemetry', () => {
     expect((after.cancelled ?? 0) - (before.cancelled ?? 0)).toBe(1);
     expect((await counted('tcc.recoveries')).confirmed).toBeGreaterThanOrEqual(1);
     expect((await counted('tcc.transaction.duration')).cancelled).toBeGreaterThanOrEqual(1);
+  });
+
+  it('ends the tcc.recover span, marked as an error, when the store fails during the attempt', async () => {
+    class FailingStorage extends MemoryStorage {
+      down = false;
+      override async update(record: TransactionRecord, expectedVersion: number): Promise<void> {
+        if (this.down) throw new Error('store down');
+        return super.update(record, expectedVersion);
+      }
+    }
+    const storage = new FailingStorage();
+    const tcc = new Tcc({ domain: 'order', storage, recovery: { recoverAfterMs: 0 } });
+    const capital = registerShop(tcc, new Ledger({ alice: 100 }));
+    capital.failConfirm = 1;
+    await expect(
+      tcc.transaction(() => capital.debit({ id: 'a', from: 'alice', amount: 1 })),
+    ).rejects.toThrow();
+    const [record] = (await storage.list({})).records;
+    exporter.reset();
+    storage.down = true;
+    await expect(tcc.recover(record!.xid)).rejects.toThrow('store down');
+    const recover = exporter.getFinishedSpans().find((s) => s.name === 'tcc.recover');
+    expect(recover?.status).toMatchObject({ code: 2, message: 'store down' });
   });
 });
 

@@ -1,7 +1,7 @@
 import { type Clock, systemClock } from '../base/clock.js';
+import { writeNextVersion } from '../storage/kit/next-version.js';
 import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
-import { writeNextVersion } from '../transaction/record-log.js';
 
 /**
  * The one rule for giving a record up to an operator: its attempts, counted in `retries`, have

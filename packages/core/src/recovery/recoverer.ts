@@ -1,12 +1,13 @@
 import type { Clock } from '../base/clock.js';
 import { hasCode } from '../base/codes.js';
+import { copyRecord } from '../storage/kit/next-version.js';
 import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Claim, Claims } from '../transaction/claims.js';
 import { BusyError, LeaseLostError, messageOf } from '../transaction/errors.js';
 import type { OutcomeAnswer } from '../transaction/outcome-reporter.js';
-import { copyRecord, type RecordLog } from '../transaction/record-log.js';
+import type { RecordLog } from '../transaction/record-log.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { decide } from './decision.js';
 import { isExhausted, markParked } from './parking.js';
@@ -113,7 +114,14 @@ export class Recoverer {
     if (busy !== undefined) return { xid, outcome: 'busy', status: record.status, error: busy };
 
     const span = telemetry.start('tcc.recover', record);
-    const result = await telemetry.within(span, () => this.#attempt(record, step, options.force === true));
+    let result: RecoveryResult;
+    try {
+      result = await telemetry.within(span, () => this.#attempt(record, step, options.force === true));
+    } catch (error) {
+      // A write that failed (the store down): the span still ends, marked with the error.
+      telemetry.end(span, record, error);
+      throw error;
+    }
     telemetry.end(span, record, result.error);
     telemetry.recovered(result.outcome);
     return result;

@@ -34,6 +34,7 @@ export {
   skipCorrupt,
 } from './kit/corrupt-records.js';
 export { compareKey, cutPage, type PageCut, type PageKey, toPage } from './kit/keyset.js';
+export { copyRecord, writeNextVersion } from './kit/next-version.js';
 export { decodeCursor, encodeCursor } from './kit/page-cursor.js';
 export {
   type CheckedFindStuck,

@@ -6,8 +6,8 @@ import {
   TERMINAL_STATUSES,
   type TransactionRecord,
   type TransactionStatus,
-  writeNextVersion,
 } from '@tcc/core';
+import { writeNextVersion } from '@tcc/core/storage';
 import { OperatorConflictError } from '../errors/operator-conflict-error.js';
 import { OperatorRefusedError } from '../errors/operator-refused-error.js';
 import { RecordNotFoundError } from '../errors/record-not-found-error.js';

@@ -7,13 +7,10 @@ import type { RecoveryResult, Tcc, TransactionRecord } from '@tcc/core';
  */
 const RECOVER_SCANNED = Symbol.for('@tcc/core.recoverScanned');
 
-/**
- * One recovery attempt of `xid` from the copy a scan read. A Tcc of an older `@tcc/core`,
- * without the hidden method, recovers the record with `tcc.recover(xid)`: one read more.
- */
+/** One recovery attempt of `xid` from the copy a scan read. */
 export function recoverScanned(tcc: Tcc, xid: string, record: TransactionRecord): Promise<RecoveryResult> {
-  const scanned = (tcc as unknown as Record<symbol, unknown>)[RECOVER_SCANNED];
-  return typeof scanned === 'function'
-    ? (scanned as (xid: string, record: TransactionRecord) => Promise<RecoveryResult>)(xid, record)
-    : tcc.recover(xid);
+  const scanned = (
+    tcc as unknown as Record<symbol, (xid: string, record: TransactionRecord) => Promise<RecoveryResult>>
+  )[RECOVER_SCANNED];
+  return scanned!.call(tcc, xid, record);
 }
