@@ -62,7 +62,6 @@ export { STUCK_STATUSES, TERMINAL_STATUSES } from './storage/record.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
 export type { TccOptions } from './tcc.js';
 export { Tcc } from './tcc.js';
-export type { BranchOrigin } from './transaction/active-transaction.js';
 export {
   CommitFailedError,
   ConfirmFailedError,
@@ -72,4 +71,3 @@ export {
   TransactionRequiredError,
   TransactionStateError,
 } from './transaction/errors.js';
-export type { RemoteInvoker, SettlePhase } from './transaction/phase-driver.js';
