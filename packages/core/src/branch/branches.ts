@@ -13,7 +13,7 @@ import { sleep, within } from '../transaction/waits.js';
 import { BranchFailedError, BranchNotFoundError, DuplicateTryError } from './errors.js';
 
 /** Attachment holding the reply of a branch's try, replayed to a duplicate try. */
-export const REPLY_ATTACHMENT = 'tcc.reply';
+const REPLY_ATTACHMENT = 'tcc.reply';
 
 /** How a branch's try request was answered, kept so that a retried request gets the same answer. */
 export interface BranchReply {

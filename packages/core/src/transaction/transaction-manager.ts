@@ -265,11 +265,6 @@ export class TransactionManager {
     return this.config.als.run(tx.scope, fn);
   }
 
-  /** Waits until no participant of the branch is being enlisted or tried. */
-  quiet(tx: ActiveTransaction): Promise<void> | undefined {
-    return tx.quiet();
-  }
-
   private begin(options: ResolvedTransactionOptions): ActiveTransaction {
     const now = this.config.clock.now();
     const tx = new ActiveTransaction(
