@@ -133,7 +133,10 @@ export class HttpRemoteInvoker implements RemoteInvoker {
     }
   }
 
-  /** Sends a turn's commands: one request per callee (`<domain> <endpoint>`: one batch is signed for one domain). */
+  /**
+   * Sends a turn's commands, each callee's (`<domain> <endpoint>`: a batch is signed for one
+   * domain) in as few requests as fit.
+   */
   async #flush(queued: Queued[]): Promise<void> {
     const byCallee = new Map<string, Queued[]>();
     for (const q of queued) {

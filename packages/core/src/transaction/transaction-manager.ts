@@ -162,7 +162,7 @@ export class TransactionManager {
         record.status = status;
         // A final write the replicas did not acknowledge is on the primary; were it lost, the
         // acknowledged commit point before it has recovery run the (idempotent) phase again.
-        // (A store's errors are told apart by code: it may have been built on another copy of core.)
+        // (A store's errors are told apart by code: it may be built on another copy of core.)
         if (!hasCode(error, 'TCC_OPTIMISTIC_LOCK') && !hasCode(error, 'TCC_REPLICATION_TIMEOUT'))
           failure = { participant: undefined, error, recorded: false };
       }
