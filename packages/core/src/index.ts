@@ -70,7 +70,6 @@ export { Tcc } from './tcc.js';
  */
 export { TCC_TELEMETRY, type TccSpanName } from './telemetry/catalog.js';
 export { parseTraceparent } from './telemetry/traceparent.js';
-export type { BranchOrigin } from './transaction/active-transaction.js';
 export {
   CommitFailedError,
   ConfirmFailedError,
@@ -80,4 +79,3 @@ export {
   TransactionRequiredError,
   TransactionStateError,
 } from './transaction/errors.js';
-export type { RemoteInvoker, SettlePhase } from './transaction/phase-driver.js';

@@ -1,22 +1,19 @@
 import type { Clock } from '../base/clock.js';
-import { TccError } from '../base/errors.js';
-import {
-  DuplicateTransactionError,
-  OptimisticLockError,
-  TransactionHangingError,
-} from '../storage/errors.js';
+import { hasCode } from '../base/codes.js';
+import { TransactionHangingError } from '../storage/errors.js';
 import type { TransactionRecord } from '../storage/record.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { ActiveTransaction, BranchOrigin } from '../transaction/active-transaction.js';
 import type { Claim, Claims } from '../transaction/claims.js';
-import { BusyError, LeaseLostError } from '../transaction/errors.js';
+import { BusyError, TransactionStateError } from '../transaction/errors.js';
 import type { SettlePhase } from '../transaction/phase-driver.js';
 import type { RecordLog } from '../transaction/record-log.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { sleep, within } from '../transaction/waits.js';
+import { BranchFailedError, BranchNotFoundError, DuplicateTryError } from './errors.js';
 
 /** Attachment holding the reply of a branch's try, replayed to a duplicate try. */
-export const REPLY_ATTACHMENT = 'tcc.reply';
+const REPLY_ATTACHMENT = 'tcc.reply';
 
 /** How a branch's try request was answered, kept so that a retried request gets the same answer. */
 export interface BranchReply {
@@ -34,17 +31,6 @@ export type BranchOpening =
 
 /** A try whose branch record was there already: answered as the first one was, or refused. */
 export type BranchSeen = Exclude<BranchOpening, { readonly kind: 'open' }>;
-
-/**
- * Result of a confirm or cancel command: `done` (also when there was nothing left to do), or
- * `busy` when another driver holds the branch's claim (the root asks again after `retryAfterMs`).
- */
-export type BranchCommandResult =
-  | { readonly kind: 'done'; readonly detail: string }
-  | { readonly kind: 'not-found'; readonly detail: string }
-  | { readonly kind: 'conflict'; readonly detail: string }
-  | { readonly kind: 'busy'; readonly detail: string; readonly retryAfterMs: number }
-  | { readonly kind: 'failed'; readonly detail: string; readonly error: unknown };
 
 export interface BranchKeeperConfig {
   readonly domain: string;
@@ -67,6 +53,8 @@ const COMMAND_WAIT_MS = 5_000;
 const BUSY_RETRY_MS = 100;
 /** Pauses (ms) between reads of a try that runs in another process, waited for by its duplicate. */
 const DUPLICATE_POLL_MS = [10, 25, 50, 100, 250] as const;
+/** What a command's step returns when another writer changed the branch first: read it again. */
+const RETRY = Symbol('retry');
 
 /**
  * The callee's side of remote branches (DESIGN.md §4): opens and closes a branch's try, and
@@ -226,13 +214,13 @@ export class BranchKeeper {
         } catch (error) {
           tried.status = 'TRYING';
           delete tried.attachments[REPLY_ATTACHMENT];
-          if (record === undefined && error instanceof DuplicateTransactionError) {
+          if (record === undefined && hasCode(error, 'TCC_DUPLICATE_TRANSACTION')) {
             await tx.onCreateConflict?.().catch(() => undefined);
             const found = this.#seen.get(tx);
             if (found !== undefined) return { tried: false, seen: found };
           }
           // Lost: a cancel or recovery took the branch while it was trying; it cancels it.
-          if (error instanceof OptimisticLockError) {
+          if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) {
             return {
               tried: false,
               error: new TransactionHangingError(
@@ -264,8 +252,13 @@ export class BranchKeeper {
     }
   }
 
-  /** Runs the root's `confirm` or `cancel` of branch `xid`. */
-  async command(action: SettlePhase, globalId: string, xid: string): Promise<BranchCommandResult> {
+  /**
+   * Runs the root's `confirm` or `cancel` of branch `xid`; resolves with what was done (also
+   * when nothing was left to do). Refused with `BusyError` when another driver holds the
+   * branch's claim (the root asks again after `retryAfterMs`), `BranchNotFoundError`,
+   * `TransactionStateError` (a branch that cannot take this command) or `BranchFailedError`.
+   */
+  async command(action: SettlePhase, globalId: string, xid: string): Promise<string> {
     // One command per branch at a time in this process: a repeated confirm (the root's retry
     // while the first is still running) waits and then finds the tombstone, instead of running
     // the participants' confirms a second time alongside the first.
@@ -277,11 +270,12 @@ export class BranchKeeper {
       if (previous !== undefined && !(await within(previous, COMMAND_WAIT_MS))) {
         // A participant's confirm or cancel that does not end must not hold every later
         // command of the branch: the root records this answer and sends it again later.
-        return {
-          kind: 'busy',
-          detail: `another command of branch ${xid} is still running here; try again`,
-          retryAfterMs: BUSY_RETRY_MS,
-        };
+        throw new BusyError(
+          xid,
+          BUSY_RETRY_MS,
+          undefined,
+          `another command of branch ${xid} is still running here; try again`,
+        );
       }
       return await this.#command(action, globalId, xid);
     } finally {
@@ -290,7 +284,7 @@ export class BranchKeeper {
     }
   }
 
-  async #command(action: SettlePhase, globalId: string, xid: string): Promise<BranchCommandResult> {
+  async #command(action: SettlePhase, globalId: string, xid: string): Promise<string> {
     for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
       const running = this.#running.get(xid);
       // A try still running here would be undone by a cancel that ran before it ended. The
@@ -302,29 +296,27 @@ export class BranchKeeper {
         action === 'confirm'
           ? await this.#confirm(record, globalId, xid)
           : await this.#cancel(record, globalId, xid);
-      if (result !== 'retry') return result;
+      if (result !== RETRY) return result;
     }
-    return {
-      kind: 'busy',
-      detail: `branch ${xid} kept changing under the ${action}; try again`,
-      retryAfterMs: BUSY_RETRY_MS,
-    };
+    throw new BusyError(
+      xid,
+      BUSY_RETRY_MS,
+      undefined,
+      `branch ${xid} kept changing under the ${action}; try again`,
+    );
   }
 
   async #confirm(
     record: TransactionRecord | undefined,
     globalId: string,
     xid: string,
-  ): Promise<BranchCommandResult | 'retry'> {
+  ): Promise<string | typeof RETRY> {
     if (!this.#ours(record, globalId)) {
-      return {
-        kind: 'not-found',
-        detail: `no branch ${xid} of transaction ${globalId} in ${this.config.domain}`,
-      };
+      throw new BranchNotFoundError(this.config.domain, globalId, xid);
     }
     switch (record.status) {
       case 'CONFIRMED':
-        return { kind: 'done', detail: 'already confirmed' };
+        return 'already confirmed';
       // The decision is the root's (its CONFIRMING); the branch's CONFIRMING write is the one
       // that carries this driver's claim, so its own recovery, or a second command, cannot run
       // the same confirms alongside it. A crash part way leaves CONFIRMING, which recovery or the
@@ -333,9 +325,9 @@ export class BranchKeeper {
       case 'CONFIRMING':
         return this.#drive(record, 'confirm');
       case 'TRYING':
-        return { kind: 'conflict', detail: `branch ${xid} has not finished its try` };
+        throw new TransactionStateError(`branch ${xid} has not finished its try`);
       default:
-        return { kind: 'conflict', detail: `branch ${xid} is ${record.status}; it cannot be confirmed` };
+        throw new TransactionStateError(`branch ${xid} is ${record.status}; it cannot be confirmed`);
     }
   }
 
@@ -343,21 +335,18 @@ export class BranchKeeper {
     record: TransactionRecord | undefined,
     globalId: string,
     xid: string,
-  ): Promise<BranchCommandResult | 'retry'> {
+  ): Promise<string | typeof RETRY> {
     if (record === undefined) {
       // Empty rollback: the try never arrived (or has not yet). The tombstone fences it out.
-      if (!(await this.#tombstone(globalId, xid))) return 'retry';
-      return { kind: 'done', detail: 'empty rollback: the try never arrived' };
+      if (!(await this.#tombstone(globalId, xid))) return RETRY;
+      return 'empty rollback: the try never arrived';
     }
     if (!this.#ours(record, globalId)) {
-      return {
-        kind: 'not-found',
-        detail: `no branch ${xid} of transaction ${globalId} in ${this.config.domain}`,
-      };
+      throw new BranchNotFoundError(this.config.domain, globalId, xid);
     }
     switch (record.status) {
       case 'CANCELLED':
-        return { kind: 'done', detail: 'already cancelled' };
+        return 'already cancelled';
       // TRYING: the try may still be running (in another process of this service): the
       // CANCELLING write is the compare-and-set that makes its close fail, so it cannot become
       // TRIED after this. In every case that write carries this driver's claim.
@@ -367,7 +356,7 @@ export class BranchKeeper {
       case 'CANCELLING':
         return this.#drive(record, 'cancel');
       default:
-        return { kind: 'conflict', detail: `branch ${xid} is ${record.status}; it cannot be cancelled` };
+        throw new TransactionStateError(`branch ${xid} is ${record.status}; it cannot be cancelled`);
     }
   }
 
@@ -405,7 +394,7 @@ export class BranchKeeper {
       await log.storage.create(record);
       return true;
     } catch (error) {
-      if (error instanceof DuplicateTransactionError) return false;
+      if (hasCode(error, 'TCC_DUPLICATE_TRANSACTION')) return false;
       throw error;
     }
   }
@@ -414,41 +403,28 @@ export class BranchKeeper {
    * Claims the branch (writing CONFIRMING or CANCELLING with the claim) and runs the phase.
    * Another driver's live claim is a busy answer; a record changed since it was read, a retry.
    */
-  async #drive(record: TransactionRecord, phase: SettlePhase): Promise<BranchCommandResult | 'retry'> {
+  async #drive(record: TransactionRecord, phase: SettlePhase): Promise<string | typeof RETRY> {
     record.status = phase === 'confirm' ? 'CONFIRMING' : 'CANCELLING';
     let claim: Claim;
     try {
       claim = await this.config.claims.take(record);
     } catch (error) {
-      if (error instanceof BusyError) return busyResult(error);
-      if (error instanceof OptimisticLockError) return 'retry';
+      // Another driver's live claim (TCC_BUSY) is the answer as it is.
+      if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) return RETRY;
       throw error;
     }
     const failure = await this.config.manager.settle(claim, phase);
-    if (failure === undefined)
-      return { kind: 'done', detail: phase === 'confirm' ? 'confirmed' : 'cancelled' };
+    if (failure === undefined) return phase === 'confirm' ? 'confirmed' : 'cancelled';
     // A branch of this one was busy, or this driver's claim was taken over: another driver is at
     // work, and the root should ask again rather than count a failure.
-    if (failure.error instanceof BusyError) return busyResult(failure.error);
-    if (failure.error instanceof LeaseLostError) {
-      return { kind: 'busy', detail: failure.error.message, retryAfterMs: BUSY_RETRY_MS };
+    if (hasCode(failure.error, 'TCC_BUSY')) throw failure.error;
+    if (hasCode(failure.error, 'TCC_LEASE_LOST')) {
+      throw new BusyError(record.xid, BUSY_RETRY_MS, undefined, failure.error.message);
     }
-    return {
-      kind: 'failed',
-      detail: `${phase} of branch ${record.xid} failed; it is kept ${record.status} for a retry`,
-      error: failure.error,
-    };
-  }
-}
-
-function busyResult(error: BusyError): BranchCommandResult {
-  return { kind: 'busy', detail: error.message, retryAfterMs: error.retryAfterMs };
-}
-
-/** Refuses a participant of a try sent again: its first answer is replayed instead. */
-export class DuplicateTryError extends TccError {
-  constructor(globalId: string, xid: string) {
-    super('TCC_DUPLICATE_TRY', `try of transaction ${globalId}: branch ${xid} has run this try already`);
+    throw new BranchFailedError(
+      `${phase} of branch ${record.xid} failed; it is kept ${record.status} for a retry`,
+      failure.error,
+    );
   }
 }
 

@@ -2,8 +2,6 @@ import { TccError } from '../base/errors.js';
 
 /** A request to a TCC endpoint was not signed, or its signature was forged or expired (HTTP 401). */
 export class UnauthorizedError extends TccError {
-  readonly status = 401;
-
   constructor(message: string) {
     super('TCC_UNAUTHORIZED', message);
   }
@@ -11,6 +9,7 @@ export class UnauthorizedError extends TccError {
 
 /** A malformed context header or command, or one over the size limits (HTTP 400, 413). */
 export class BadRequestError extends TccError {
+  /** The HTTP status it is answered with: 400, or 405 (not a POST) and 413 (too large). */
   readonly status: number;
 
   constructor(message: string, status = 400) {
@@ -26,7 +25,7 @@ export class BadRequestError extends TccError {
  */
 export class RemoteCallError extends TccError {
   readonly url: string;
-  /** HTTP status, or `undefined` when no answer came (connection refused, reset). */
+  /** The remote's HTTP status, or `undefined` when no answer came (connection refused, reset). */
   readonly status: number | undefined;
   readonly remoteCode: string | undefined;
   /** The answer's body: parsed JSON, or text. */
@@ -65,6 +64,7 @@ export class RemoteTimeoutError extends TccError {
 /** A confirm or cancel sent to a remote branch failed; recovery sends it again. */
 export class RemoteCommandError extends TccError {
   readonly endpoint: string;
+  /** The remote's HTTP status, or `undefined` when no answer came. */
   readonly status: number | undefined;
 
   constructor(endpoint: string, action: string, status: number | undefined, detail: string, cause?: unknown) {

@@ -3,11 +3,12 @@ import { createHash, type Hash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { context, propagation, trace } from '@opentelemetry/api';
 import type { Clock } from '../base/clock.js';
-import { TccError } from '../base/errors.js';
-import type { BranchCommandResult, BranchKeeper, BranchReply, BranchSeen } from '../branch/branches.js';
+import { httpStatusOf, tccCodeOf } from '../base/codes.js';
+import type { BranchKeeper, BranchReply, BranchSeen } from '../branch/branches.js';
+import { TryInProgressError } from '../branch/errors.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { BranchOrigin } from '../transaction/active-transaction.js';
-import { BusyError, messageOf } from '../transaction/errors.js';
+import { messageOf } from '../transaction/errors.js';
 import type { OutcomeReporter } from '../transaction/outcome-reporter.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';
 import { BadRequestError, UnauthorizedError } from './errors.js';
@@ -140,7 +141,7 @@ async function serveBranch(
       res.statusCode = reply.status;
       if (reply.contentType !== undefined) res.setHeader('content-type', reply.contentType);
       res.end(reply.body);
-    } else refuse(req, res, answer.error, answer.status);
+    } else refuse(req, res, answer.error);
     return;
   }
   const tx = opening.tx;
@@ -164,7 +165,7 @@ async function serveBranch(
           handled,
           guard.refused.then((error): BranchReply => {
             tx.tryFailure ??= { error };
-            return { status: 401, contentType: undefined, body: Buffer.alloc(0) };
+            return { status: httpStatusOf(error.code), contentType: undefined, body: Buffer.alloc(0) };
           }),
         ]);
   let closed: Awaited<ReturnType<BranchKeeper['close']>>;
@@ -179,14 +180,17 @@ async function serveBranch(
     // try was sent again (answered as the first time) or came after its cancel (refused).
     const answer = seenAnswer(closed.seen);
     if (answer.reply !== undefined) capture.replaceWith(answer.reply);
-    else capture.replace(answer.status ?? errorAnswer(answer.error).status, errorAnswer(answer.error).body);
+    else {
+      const { status, body } = errorAnswer(answer.error);
+      capture.replace(status, body);
+    }
     return;
   }
   if (closed.tried || (reply.status >= 400 && closed.error === undefined)) {
     capture.flush();
     return;
   }
-  if (reply.status >= 400 && !(closed.error instanceof TccError)) {
+  if (reply.status >= 400 && tccCodeOf(closed.error) === undefined) {
     // The handler's own error answer stands (e.g. a business 409), also when a try in it threw.
     capture.flush();
     return;
@@ -233,7 +237,8 @@ async function serveCommand(callee: HttpCallee, req: IncomingMessage, res: Serve
           const { outcome, detail } = await reporter.answer(command);
           return { status: 200, body: { outcome, detail } };
         }
-        return commandAnswer(await keeper.command(command.action, command.globalId, command.xid));
+        const detail = await keeper.command(command.action, command.globalId, command.xid);
+        return { status: 200, body: { ok: true, detail } };
       } catch (error) {
         return errorAnswer(error);
       }
@@ -263,37 +268,12 @@ function shortened(body: unknown): object {
 
 type CommandAnswer = { readonly status: number; readonly body: unknown };
 
-function commandAnswer(result: BranchCommandResult): CommandAnswer {
-  switch (result.kind) {
-    case 'done':
-      return { status: 200, body: { ok: true, detail: result.detail } };
-    case 'not-found':
-      return { status: 404, body: { error: { code: 'TCC_BRANCH_NOT_FOUND', message: result.detail } } };
-    case 'conflict':
-      return { status: 409, body: { error: { code: 'TCC_INVALID_STATE', message: result.detail } } };
-    case 'busy':
-      return {
-        status: 409,
-        body: { error: { code: 'TCC_BUSY', message: result.detail }, retryAfterMs: result.retryAfterMs },
-      };
-    case 'failed':
-      return {
-        status: 500,
-        body: {
-          error: { code: 'TCC_BRANCH_FAILED', message: `${result.detail}: ${messageOf(result.error)}` },
-        },
-      };
-  }
-}
-
 /** How to answer a try whose branch was there already: its first reply, or an error. */
-function seenAnswer(seen: BranchSeen): { reply?: BranchReply; error?: unknown; status?: number } {
+function seenAnswer(seen: BranchSeen): { reply?: BranchReply; error?: unknown } {
   if (seen.kind === 'refused') return { error: seen.error };
   // The caller retried a try that already ran: the business method does not run again.
   if (seen.reply !== undefined) return { reply: seen.reply };
-  if (seen.status === 'TRYING') {
-    return { error: new TccError('TCC_TRY_IN_PROGRESS', 'this try is already running'), status: 409 };
-  }
+  if (seen.status === 'TRYING') return { error: new TryInProgressError() };
   return {
     reply: {
       status: 200,
@@ -304,38 +284,34 @@ function seenAnswer(seen: BranchSeen): { reply?: BranchReply; error?: unknown; s
 }
 
 /** Answers with an error and makes sure the rest of an unread body cannot hold the socket. */
-function refuse(req: IncomingMessage, res: ServerResponse, error: unknown, status?: number): void {
+function refuse(req: IncomingMessage, res: ServerResponse, error: unknown): void {
   const answer = errorAnswer(error);
   if (!req.complete) res.setHeader('connection', 'close');
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  sendJson(res, status ?? answer.status, answer.body);
+  sendJson(res, answer.status, answer.body);
 }
 
+/**
+ * The answer to an error: its code's status (`TCC_CODES`), but a bad request's own (400, 405,
+ * 413), and `retryAfterMs` for a busy one. Told apart by `code`, so an error of another copy
+ * of a tcc package (a store's) is answered alike; anything else is `TCC_INTERNAL`.
+ */
 function errorAnswer(error: unknown): { status: number; body: unknown } {
-  if (error instanceof BusyError) {
-    return {
-      status: 409,
-      body: { error: { code: error.code, message: error.message }, retryAfterMs: error.retryAfterMs },
-    };
+  const code = tccCodeOf(error);
+  if (code === undefined) {
+    return { status: 500, body: { error: { code: 'TCC_INTERNAL', message: messageOf(error) } } };
   }
-  if (error instanceof TccError) {
-    const status = (error as { status?: unknown }).status;
-    return {
-      status:
-        typeof status === 'number'
-          ? status
-          : error.code === 'TCC_TRANSACTION_HANGING' || error.code === 'TCC_DEADLINE_EXCEEDED'
-            ? 409
-            : error.code === 'TCC_STORAGE' || error.code === 'TCC_OPTIMISTIC_LOCK'
-              ? 503
-              : 500,
-      body: { error: { code: error.code, message: error.message } },
-    };
-  }
-  return { status: 500, body: { error: { code: 'TCC_INTERNAL', message: messageOf(error) } } };
+  const { message, status, retryAfterMs } = error as Error & { status?: unknown; retryAfterMs?: unknown };
+  return {
+    status: code === 'TCC_BAD_REQUEST' && typeof status === 'number' ? status : httpStatusOf(code),
+    body:
+      code === 'TCC_BUSY' && typeof retryAfterMs === 'number'
+        ? { error: { code, message }, retryAfterMs }
+        : { error: { code, message } },
+  };
 }
 
 function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {

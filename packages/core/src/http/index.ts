@@ -5,6 +5,9 @@
  *
  * @packageDocumentation
  */
+
+// The input of `encodeContextHeader`: what a callee needs to open its branch.
+export type { BranchOrigin } from '../transaction/active-transaction.js';
 export {
   type ExpressMiddleware,
   type FastifyPlugin,

@@ -6,6 +6,7 @@ import {
 } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import type { Clock } from '../base/clock.js';
+import { type Batched, TurnBatcher } from '../base/turn-batcher.js';
 import type { RemoteParticipant, TransactionRecord } from '../storage/record.js';
 import { BusyError } from '../transaction/errors.js';
 import type { BranchOutcome, OutcomeAnswer, OutcomeQuery } from '../transaction/outcome-reporter.js';
@@ -43,15 +44,17 @@ const MAX_RETRY_AFTER_MS = 60_000;
 /** The wait before asking a busy branch again when it gave no hint. */
 const DEFAULT_RETRY_AFTER_MS = 100;
 
-/** A command waiting for the end of the event-loop turn, and its caller. */
-interface Queued {
+/** A command waiting for the end of the event-loop turn. */
+interface Command {
+  readonly endpoint: string;
   readonly command: BranchCommand;
   readonly body: string;
   /** The callee's domain, which a signature is bound to. */
   readonly domain: string;
-  readonly resolve: (answer: Answer) => void;
-  readonly reject: (error: unknown) => void;
 }
+
+/** A command of this turn's batch, and its caller. */
+type Queued = Batched<Command, Answer>;
 
 /** One command's answer: its HTTP status, and the text kept for an error message. */
 interface Answer {
@@ -77,8 +80,7 @@ export class HttpRemoteInvoker implements RemoteInvoker {
   readonly #targets = new Map<string, Target>();
   readonly #http = new HttpAgent({ keepAlive: true });
   readonly #https = new HttpsAgent({ keepAlive: true });
-  /** Commands of this turn by callee: `<domain> <endpoint>` (one batch is signed for one domain). */
-  #queued = new Map<string, { readonly endpoint: string; readonly commands: Queued[] }>();
+  readonly #commands = new TurnBatcher<Command, Answer>((batch) => this.#flush(batch));
 
   constructor(
     private readonly clock: Clock,
@@ -124,58 +126,67 @@ export class HttpRemoteInvoker implements RemoteInvoker {
   /** Queues a command for the end of this turn and resolves with its own answer. */
   async #send(endpoint: string, domain: string, command: BranchCommand): Promise<Answer> {
     try {
-      return await new Promise<Answer>((resolve, reject) => {
-        const key = `${domain} ${endpoint}`;
-        let queue = this.#queued.get(key);
-        if (queue === undefined) {
-          if (this.#queued.size === 0) setImmediate(() => this.#flush());
-          queue = { endpoint, commands: [] };
-          this.#queued.set(key, queue);
-        }
-        queue.commands.push({ command, body: JSON.stringify(command), domain, resolve, reject });
-      });
+      return await this.#commands.add({ endpoint, command, body: JSON.stringify(command), domain });
     } catch (error) {
       if (error instanceof RemoteCommandError) throw error;
       throw new RemoteCommandError(endpoint, command.action, undefined, describeRequestError(error), error);
     }
   }
 
-  #flush(): void {
-    const queued = this.#queued;
-    this.#queued = new Map();
-    for (const { endpoint, commands } of queued.values()) {
+  /**
+   * Sends a turn's commands, each callee's (`<domain> <endpoint>`: a batch is signed for one
+   * domain) in as few requests as fit.
+   */
+  async #flush(queued: Queued[]): Promise<void> {
+    const byCallee = new Map<string, Queued[]>();
+    for (const q of queued) {
+      const key = `${q.item.domain} ${q.item.endpoint}`;
+      const commands = byCallee.get(key);
+      if (commands === undefined) byCallee.set(key, [q]);
+      else commands.push(q);
+    }
+    const sending: Promise<void>[] = [];
+    for (const commands of byCallee.values()) {
       let target: Target;
       try {
-        target = this.#target(endpoint);
+        target = this.#target(commands[0]!.item.endpoint);
       } catch (error) {
         // Plain errors: `invoke` names each command's own action in its RemoteCommandError.
         for (const q of commands) q.reject(error);
         continue;
       }
       for (const batch of pack(commands, this.maxBodyBytes)) {
-        if (batch.length === 1) void this.#sendOne(target, batch[0]!);
-        else void this.#sendBatch(target, batch);
+        sending.push(batch.length === 1 ? this.#sendOne(target, batch[0]!) : this.#sendBatch(target, batch));
       }
     }
+    // Each send answers its own commands; wait for all, so a failure cannot cut another short.
+    const failed = (await Promise.allSettled(sending)).find((r) => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
   }
 
   async #sendOne(target: Target, q: Queued): Promise<void> {
-    const headers = this.#headers(q.body);
+    const { command, body, domain } = q.item;
+    const headers = this.#headers(body);
     if (this.signer !== undefined)
-      headers[SIGNATURE_HEADER] = signCommand(q.command, this.signer, this.clock.now(), q.domain);
+      headers[SIGNATURE_HEADER] = signCommand(command, this.signer, this.clock.now(), domain);
     try {
-      q.resolve(await this.#post(target, headers, q.body, true));
+      q.resolve(await this.#post(target, headers, body, true));
     } catch (error) {
       q.reject(error);
     }
   }
 
   async #sendBatch(target: Target, batch: Queued[]): Promise<void> {
-    const commands = batch.map((q) => q.command);
-    const body = `{"commands":[${batch.map((q) => q.body).join(',')}]}`;
+    const commands = batch.map((q) => q.item.command);
+    const body = `{"commands":[${batch.map((q) => q.item.body).join(',')}]}`;
     const headers = this.#headers(body);
     if (this.signer !== undefined)
-      headers[SIGNATURE_HEADER] = signCommands(commands, this.signer, this.clock.now(), batch[0]!.domain);
+      headers[SIGNATURE_HEADER] = signCommands(
+        commands,
+        this.signer,
+        this.clock.now(),
+        batch[0]!.item.domain,
+      );
     let answer: Answer & { readonly full: string };
     try {
       answer = await this.#post(target, headers, body, true);
@@ -183,8 +194,8 @@ export class HttpRemoteInvoker implements RemoteInvoker {
       for (const q of batch) q.reject(error);
       return;
     }
-    // A callee that does not take this batch (an older release answers 400 to the batch form;
-    // a smaller maxBodyBytes, 413): each command is sent again on its own.
+    // A callee that does not take this batch (400: it refused the batch form; 413: its
+    // maxBodyBytes is smaller): each command is sent again on its own.
     if (answer.status === 400 || answer.status === 413) {
       await Promise.all(batch.map((q) => this.#sendOne(target, q)));
       return;
@@ -200,12 +211,6 @@ export class HttpRemoteInvoker implements RemoteInvoker {
 
   #headers(body: string): Record<string, string | number> {
     return { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) };
-  }
-
-  /** Closes the idle keep-alive connections. */
-  close(): void {
-    this.#http.destroy();
-    this.#https.destroy();
   }
 
   #target(endpoint: string): Target {
@@ -310,7 +315,7 @@ function pack(commands: readonly Queued[], maxBodyBytes: number): Queued[][] {
   let bytes = 0;
   const envelope = '{"commands":[]}'.length;
   for (const q of commands) {
-    const size = Buffer.byteLength(q.body) + 1;
+    const size = Buffer.byteLength(q.item.body) + 1;
     if (batch.length > 0 && (batch.length >= MAX_BATCH_COMMANDS || envelope + bytes + size > maxBodyBytes)) {
       batches.push(batch);
       batch = [];

@@ -23,10 +23,7 @@ export class ParticipantRegistry {
     for (const action of actions) this.#actions.set(action.name, action);
   }
 
-  get(name: string): CompensableAction | undefined {
-    return this.#actions.get(name);
-  }
-
+  /** The action registered as `name`; `forWhat` says who needs it, in the error if there is none. */
   require(name: string, forWhat: string): CompensableAction {
     const action = this.#actions.get(name);
     if (action === undefined) {
@@ -36,9 +33,5 @@ export class ParticipantRegistry {
       );
     }
     return action;
-  }
-
-  names(): string[] {
-    return [...this.#actions.keys()];
   }
 }

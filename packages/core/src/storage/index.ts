@@ -17,6 +17,7 @@ export type { Clock } from '../base/clock.js';
 export { systemClock } from '../base/clock.js';
 export { hasCode, TCC_CODES, type TccCode } from '../base/codes.js';
 export { InvalidOptionError, TccError } from '../base/errors.js';
+export { type Batched, TurnBatcher, type TurnBatcherOptions } from '../base/turn-batcher.js';
 export {
   CorruptRecordError,
   DuplicateTransactionError,

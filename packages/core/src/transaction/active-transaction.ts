@@ -1,14 +1,8 @@
+import type { TurnBatcher } from '../base/turn-batcher.js';
 import type { ResolvedTransactionOptions } from '../participants/transaction-options.js';
 import type { BranchParent, Participant, TransactionRecord, TransactionType } from '../storage/record.js';
 import { activeTraceparent } from '../telemetry/traceparent.js';
 import { Scope } from './scope.js';
-
-/** A remote participant waiting for the write that persists it, and its caller. */
-export interface PendingEnlist {
-  readonly participant: Participant;
-  readonly resolve: () => void;
-  readonly reject: (error: unknown) => void;
-}
 
 /** Where a branch comes from: the fields of the caller's context header. */
 export interface BranchOrigin {
@@ -57,9 +51,10 @@ export class ActiveTransaction {
    * (asked once) and gives the error every enlist of this try then fails with.
    */
   onCreateConflict: (() => Promise<unknown>) | undefined;
+  /** Remote participants enlisted at once, sharing a write (made by the first such enlist). */
+  enlists: TurnBatcher<Participant, void> | undefined;
   #writing = false;
   #waiting: (() => void)[] = [];
-  #enlisting: PendingEnlist[] = [];
   #joined = 0;
   #running = 0;
   #quiet: (() => void)[] = [];
@@ -107,22 +102,6 @@ export class ActiveTransaction {
     const next = this.#waiting.shift();
     if (next === undefined) this.#writing = false;
     else next();
-  }
-
-  /**
-   * Queues a remote participant for a write shared with the others queued in this turn.
-   * Returns `true` for the first of the turn: its caller schedules that write.
-   */
-  queueEnlist(pending: PendingEnlist): boolean {
-    this.#enlisting.push(pending);
-    return this.#enlisting.length === 1;
-  }
-
-  /** The participants queued in this turn, for their write. */
-  takeEnlists(): PendingEnlist[] {
-    const group = this.#enlisting;
-    this.#enlisting = [];
-    return group;
   }
 
   /** A participant id unique in this record, even when an enlist failed and was undone. */

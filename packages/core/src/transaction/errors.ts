@@ -121,7 +121,10 @@ export class BusyError extends TccError {
   }
 }
 
-/** A participant tried to join a transaction that already left its try phase. */
+/**
+ * The transaction is not in a state that allows this: a participant tried to join after the try
+ * phase, or a root's confirm or cancel reached a branch that cannot take it (answered 409).
+ */
 export class TransactionStateError extends TccError {
   constructor(message: string) {
     super('TCC_INVALID_STATE', message);

@@ -24,8 +24,6 @@ export interface OutcomeQuery {
 
 /** A query put to the wrong service: it must not answer for another domain's records (HTTP 421). */
 export class WrongDomainError extends TccError {
-  readonly status = 421;
-
   constructor(message: string) {
     super('TCC_WRONG_DOMAIN', message);
   }

@@ -1,7 +1,9 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Clock } from '../base/clock.js';
+import { hasCode } from '../base/codes.js';
 import { InvalidOptionError } from '../base/errors.js';
+import { TurnBatcher } from '../base/turn-batcher.js';
 import type { Codec } from '../codec/codec.js';
 import type { TransactionContext } from '../context/transaction-context.js';
 import type { CompensableAction } from '../participants/compensable-action.js';
@@ -9,11 +11,7 @@ import {
   DEFAULT_TRANSACTION_OPTIONS,
   type ResolvedTransactionOptions,
 } from '../participants/transaction-options.js';
-import {
-  DuplicateTransactionError,
-  OptimisticLockError,
-  ReplicationTimeoutError,
-} from '../storage/errors.js';
+import { DuplicateTransactionError } from '../storage/errors.js';
 import type {
   LocalParticipant,
   Participant,
@@ -164,7 +162,8 @@ export class TransactionManager {
         record.status = status;
         // A final write the replicas did not acknowledge is on the primary; were it lost, the
         // acknowledged commit point before it has recovery run the (idempotent) phase again.
-        if (!(error instanceof OptimisticLockError) && !(error instanceof ReplicationTimeoutError))
+        // (A store's errors are told apart by code: it may be built on another copy of core.)
+        if (!hasCode(error, 'TCC_OPTIMISTIC_LOCK') && !hasCode(error, 'TCC_REPLICATION_TIMEOUT'))
           failure = { participant: undefined, error, recorded: false };
       }
     } else if (stopped.error instanceof LeaseLostError) {
@@ -266,11 +265,6 @@ export class TransactionManager {
     return this.config.als.run(tx.scope, fn);
   }
 
-  /** Waits until no participant of the branch is being enlisted or tried. */
-  quiet(tx: ActiveTransaction): Promise<void> | undefined {
-    return tx.quiet();
-  }
-
   private begin(options: ResolvedTransactionOptions): ActiveTransaction {
     const now = this.config.clock.now();
     const tx = new ActiveTransaction(
@@ -295,7 +289,7 @@ export class TransactionManager {
     try {
       await log.create(record);
     } catch (error) {
-      if (!(error instanceof DuplicateTransactionError)) throw error;
+      if (!hasCode(error, 'TCC_DUPLICATE_TRANSACTION')) throw error;
       const first = await log.storage.get(tx.xid).catch(() => undefined);
       throw new DuplicateTransactionError(tx.xid, first?.status);
     }
@@ -372,30 +366,23 @@ export class TransactionManager {
   }
 
   /**
-   * Like `enlist`, for remote participants: those enlisted in the same turn (`Promise.all` of
-   * several calls to other services) share one write. The wait for the end of the turn is
+   * Like `enlist`, for remote participants: those enlisted at once (`Promise.all` of several
+   * calls to other services) share one write. Waiting for the running code's microtasks costs
    * nothing next to the request that follows; local participants, whose tries are often
    * microseconds, are written at once.
    */
   private enlistTogether(tx: ActiveTransaction, participant: Participant): Promise<void> {
-    return new Promise((resolve, reject) => {
-      if (tx.queueEnlist({ participant, resolve, reject })) {
-        queueMicrotask(() => {
-          const group = tx.takeEnlists();
-          this.write(
-            tx,
-            group.map((g) => g.participant),
-          ).then(
-            () => {
-              for (const g of group) g.resolve();
-            },
-            (error: unknown) => {
-              for (const g of group) g.reject(error);
-            },
-          );
-        });
-      }
-    });
+    tx.enlists ??= new TurnBatcher<Participant, void>(
+      async (batch) => {
+        await this.write(
+          tx,
+          batch.map((b) => b.item),
+        );
+        for (const b of batch) b.resolve();
+      },
+      { after: 'microtasks' },
+    );
+    return tx.enlists.add(participant);
   }
 
   /** Writes the record with `participants` added, under the record's write lock. */
@@ -417,10 +404,10 @@ export class TransactionManager {
     } catch (error) {
       if (creating) tx.record = undefined;
       tx.participants.splice(tx.participants.length - participants.length);
-      if (error instanceof OptimisticLockError) throw takenOver(tx, error);
+      if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) throw takenOver(tx, error);
       // A branch's record created at its first enlist: a cancel's tombstone, or the same try
       // sent again, was there first. Either way these participants' tries must not run.
-      if (creating && error instanceof DuplicateTransactionError && tx.onCreateConflict !== undefined) {
+      if (creating && hasCode(error, 'TCC_DUPLICATE_TRANSACTION') && tx.onCreateConflict !== undefined) {
         throw await tx.onCreateConflict();
       }
       throw error;
@@ -452,7 +439,7 @@ export class TransactionManager {
       await log.save(record);
       claim.written();
     } catch (error) {
-      if (error instanceof ReplicationTimeoutError) {
+      if (hasCode(error, 'TCC_REPLICATION_TIMEOUT')) {
         // On the primary but not on enough replicas: confirming could be undone by a failover
         // (whose new primary still says TRYING, so recovery would cancel), and cancelling would
         // contradict the primary. The primary's record is finished by recovery either way.
@@ -460,7 +447,7 @@ export class TransactionManager {
       }
       claim.undo();
       record.status = 'TRYING';
-      if (error instanceof OptimisticLockError) {
+      if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) {
         claim = await this.#redoLostCommitPoint(tx, record, before, error);
       } else {
         // The write may have landed anyway (a timeout after the server applied it). Cancelling
@@ -506,7 +493,8 @@ export class TransactionManager {
     tx: ActiveTransaction,
     record: TransactionRecord,
     before: number,
-    lost: OptimisticLockError,
+    /** The store's `TCC_OPTIMISTIC_LOCK` error. */
+    lost: unknown,
   ): Promise<Claim> {
     const { log, clock } = this.config;
     const stored = await log.storage.get(record.xid).catch(() => undefined);
@@ -523,7 +511,7 @@ export class TransactionManager {
     } catch (error) {
       claim.undo();
       record.status = 'TRYING';
-      if (error instanceof OptimisticLockError) throw takenOver(tx, error);
+      if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) throw takenOver(tx, error);
       throw new OutcomeUnknownError(tx.globalId, error);
     }
     claim.written();
@@ -557,7 +545,7 @@ export class TransactionManager {
       claim = await this.config.claims.take(record);
     } catch (error) {
       record.status = 'TRYING';
-      return error instanceof OptimisticLockError || error instanceof BusyError ? 'lost' : 'unreachable';
+      return hasCode(error, 'TCC_OPTIMISTIC_LOCK') || error instanceof BusyError ? 'lost' : 'unreachable';
     }
     const settling = this.settle(claim, 'cancel', tx.createdAt);
     if (tx.options.asyncCancel) this.inBackground(settling);

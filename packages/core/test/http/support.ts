@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { type BranchOrigin, MemoryStorage, Tcc, type TccError, type TransactionRecord } from '@tcc/core';
+import { MemoryStorage, Tcc, type TccError, type TransactionRecord } from '@tcc/core';
 import {
+  type BranchOrigin,
   bodyDigest,
   COMMAND_PATH,
   CONTEXT_HEADER,

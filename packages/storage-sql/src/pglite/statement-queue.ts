@@ -1,3 +1,4 @@
+import { type Batched, TurnBatcher } from '@tcc/core/storage';
 import type { SqlRow } from '../client.js';
 import { fillParams, literal } from './sql-literal.js';
 
@@ -6,14 +7,15 @@ export interface PGliteExec {
   exec(text: string): Promise<ReadonlyArray<{ rows: unknown[] }>>;
 }
 
-interface Pending {
+interface Statement {
   readonly name: string;
   readonly text: string;
   /** The parameters as SQL literals, made when the statement was issued (bad values fail there). */
   readonly args: readonly string[];
-  readonly resolve: (rows: SqlRow[]) => void;
-  readonly reject: (error: unknown) => void;
 }
+
+/** A statement waiting for its trip, and its caller. */
+type Pending = Batched<Statement, SqlRow[]>;
 
 /** Most statements sent in one trip: bounds the text PGlite parses at once. */
 const MAX_BATCH = 64;
@@ -28,16 +30,19 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]{0,62}$/;
  *   `EXECUTE <name>(<literals>)`;
  * - the statements issued during one turn of the event loop (under load: those of every
  *   request whose data arrived in that turn) go together as one multi-statement text, sent
- *   once the turn's I/O callbacks have run (`setImmediate`). A lone statement waits only for
- *   the end of the turn.
+ *   once the turn's I/O callbacks have run (`TurnBatcher`). A lone statement waits only for
+ *   the end of the turn. One trip at a time (`serial`): the statements issued during a trip
+ *   go in the next one.
  *
  * PostgreSQL runs a multi-statement text as one transaction: if any statement fails, none of
  * them took effect, and each is then run again alone so that every caller gets its own
  * outcome, as if it had been sent by itself.
  */
 export class StatementQueue {
-  #pending: Pending[] = [];
-  #scheduled = false;
+  readonly #statements = new TurnBatcher<Statement, SqlRow[]>((batch) => this.#send(batch), {
+    serial: true,
+    maxBatch: MAX_BATCH,
+  });
   /**
    * Statements prepared in this database, by name: how many parameters each takes, or
    * `false` if it could not be prepared (it is then sent as text).
@@ -56,21 +61,7 @@ export class StatementQueue {
     } catch (error) {
       return Promise.reject(error);
     }
-    return new Promise((resolve, reject) => {
-      this.#pending.push({ name, text, args, resolve, reject });
-      if (!this.#scheduled) {
-        this.#scheduled = true;
-        setImmediate(() => void this.#drain());
-      }
-    });
-  }
-
-  async #drain(): Promise<void> {
-    try {
-      while (this.#pending.length > 0) await this.#send(this.#pending.splice(0, MAX_BATCH));
-    } finally {
-      this.#scheduled = false;
-    }
+    return this.#statements.add({ name, text, args });
   }
 
   async #send(pending: Pending[]): Promise<void> {
@@ -78,9 +69,9 @@ export class StatementQueue {
     const texts: string[] = [];
     for (const p of pending) {
       // Known names (all but the first use of each) cost no await.
-      if (!this.#prepared.has(p.name)) await this.#prepare(p);
+      if (!this.#prepared.has(p.item.name)) await this.#prepare(p.item);
       try {
-        texts.push(this.#sql(p));
+        texts.push(this.#sql(p.item));
         batch.push(p);
       } catch (error) {
         p.reject(error);
@@ -108,24 +99,24 @@ export class StatementQueue {
 
   async #alone(pending: Pending, retry = true): Promise<void> {
     try {
-      const [result] = await this.db.exec(this.#sql(pending));
+      const [result] = await this.db.exec(this.#sql(pending.item));
       pending.resolve((result?.rows ?? []) as SqlRow[]);
     } catch (error) {
       // Somebody ran DEALLOCATE ALL or DISCARD ALL on the database: prepare again, once.
       if (
         retry &&
         (error as { code?: unknown }).code === '26000' &&
-        this.#prepared.get(pending.name) !== false
+        this.#prepared.get(pending.item.name) !== false
       ) {
         this.#prepared.clear();
-        await this.#prepare(pending);
+        await this.#prepare(pending.item);
         return this.#alone(pending, false);
       }
       pending.reject(error);
     }
   }
 
-  async #prepare({ name, text }: Pending): Promise<void> {
+  async #prepare({ name, text }: Statement): Promise<void> {
     const prepare = `PREPARE ${name} AS ${text}`;
     const arity = Math.max(0, ...Array.from(text.matchAll(/\$(\d+)/g), (m) => Number(m[1])));
     try {
@@ -144,7 +135,7 @@ export class StatementQueue {
     }
   }
 
-  #sql(p: Pending): string {
+  #sql(p: Statement): string {
     const arity = this.#prepared.get(p.name);
     if (arity !== undefined && arity !== false) {
       // EXECUTE would refuse a wrong count too, but for the whole batch: refuse it here, alone.
