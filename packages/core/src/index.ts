@@ -8,58 +8,32 @@
 export type { Clock } from './base/clock.js';
 export { systemClock } from './base/clock.js';
 export { hasCode, httpStatusOf, TCC_CODES, type TccCode } from './base/codes.js';
-export { InvalidOptionError, TccError } from './base/errors.js';
+export * from './base/errors.js';
 export type { Codec, JsonCodecOptions } from './codec/codec.js';
 export { JsonCodec } from './codec/codec.js';
-export { UndecodableArgumentError, UnserializableArgumentError } from './codec/errors.js';
+export * from './codec/errors.js';
 export type { TransactionContext, TransactionPhase } from './context/transaction-context.js';
 export { Compensable, type CompensableDecorator } from './decorators/compensable.js';
 export type { CompensableOptions } from './decorators/metadata.js';
 export { Participant, type ParticipantDecorator } from './decorators/participant.js';
 // Errors of remote branches, caught by applications; the rest of HTTP is `@tcc/core/http`.
-export {
-  BadRequestError,
-  RemoteCallError,
-  RemoteCommandError,
-  RemoteTimeoutError,
-  UnauthorizedError,
-} from './http/errors.js';
+export * from './http/errors.js';
 export type { HttpHandlerOptions, TccHttpHandler } from './http/http-handler.js';
 export type { HttpTransportOptions } from './http/options.js';
-export {
-  DuplicateParticipantError,
-  InvalidParticipantError,
-  NotRegisteredError,
-} from './participants/errors.js';
+export * from './participants/errors.js';
 export type { CompensableSpec, RegisterOptions } from './participants/specs.js';
 export { type ErrorClass, Propagation, type TransactionOptions } from './participants/transaction-options.js';
 export { decide, type RecoveryStep } from './recovery/decision.js';
 export type { RecoveryOptions, StartRecoveryOptions } from './recovery/options.js';
 export { parkIfExhausted } from './recovery/parking.js';
 export type { RecoverOptions, RecoveryOutcome, RecoveryResult } from './recovery/recoverer.js';
-export {
-  CorruptRecordError,
-  DuplicateTransactionError,
-  OptimisticLockError,
-  ReplicationTimeoutError,
-  StorageError,
-  TransactionHangingError,
-} from './storage/errors.js';
+export * from './storage/errors.js';
 export {
   MemoryStorage,
   type MemoryStorageOptions,
   type MemoryStorageStats,
 } from './storage/memory-storage.js';
-export type {
-  LocalParticipant,
-  Participant as ParticipantRecord,
-  ParticipantStatus,
-  RemoteParticipant,
-  TransactionRecord,
-  TransactionStatus,
-  TransactionType,
-} from './storage/record.js';
-export { STUCK_STATUSES, TERMINAL_STATUSES } from './storage/record.js';
+export * from './storage/record.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './storage/transaction-storage.js';
 export type { TccOptions } from './tcc.js';
 export { Tcc } from './tcc.js';
@@ -70,12 +44,4 @@ export { Tcc } from './tcc.js';
  */
 export { TCC_TELEMETRY, type TccSpanName } from './telemetry/catalog.js';
 export { parseTraceparent } from './telemetry/traceparent.js';
-export {
-  CommitFailedError,
-  ConfirmFailedError,
-  DeadlineExceededError,
-  LeaseLostError,
-  OutcomeUnknownError,
-  TransactionRequiredError,
-  TransactionStateError,
-} from './transaction/errors.js';
+export * from './transaction/errors.js';

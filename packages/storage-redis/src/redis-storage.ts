@@ -1,28 +1,16 @@
+import * as kit from '@tcc/core/storage';
 import {
   type CorruptRecordHandler,
-  checkComplete,
-  checkCreate,
-  checkFindStuck,
-  checkList,
-  checkRecord,
-  checkUpdate,
-  cutPage,
   DuplicateTransactionError,
-  decodeStoredRecord,
   describeValue,
   type FindStuckQuery,
-  isExpired,
-  isStuck,
   type ListQuery,
   OptimisticLockError,
   type Page,
   type PageKey,
-  requireXid,
   StorageError,
-  skipCorrupt,
   type TransactionRecord,
   type TransactionStorage,
-  toPage,
 } from '@tcc/core/storage';
 import { COMMAND, defineCommands } from './commands.js';
 import { KeySpace } from './key-space.js';
@@ -110,8 +98,8 @@ export class RedisStorage implements TransactionStorage {
 
   async create(record: TransactionRecord): Promise<void> {
     this.#assertOpen();
-    checkRecord('create', record);
-    const expiresAt = checkCreate(record);
+    kit.checkRecord('create', record);
+    const expiresAt = kit.checkCreate(record);
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
     const result = await this.#calls.write('create', node, xid, COMMAND.create, [
@@ -121,7 +109,7 @@ export class RedisStorage implements TransactionStorage {
       record.domain,
       record.createdAt,
       record.dueAt,
-      isStuck(record) ? '1' : '0',
+      kit.isStuck(record) ? '1' : '0',
       expiresAt === undefined ? '' : expiresAt,
     ]);
     if (result === 0) throw new DuplicateTransactionError(xid);
@@ -129,22 +117,22 @@ export class RedisStorage implements TransactionStorage {
 
   async update(record: TransactionRecord, expectedVersion: number): Promise<void> {
     this.#assertOpen();
-    checkRecord('update', record);
-    checkUpdate(record, expectedVersion);
+    kit.checkRecord('update', record);
+    kit.checkUpdate(record, expectedVersion);
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
     const result = await this.#calls.write('update', node, xid, COMMAND.update, [
       ...this.#casArgs(bucket, record, expectedVersion),
       record.dueAt,
-      isStuck(record) ? '1' : '0',
+      kit.isStuck(record) ? '1' : '0',
     ]);
     checkCas(xid, expectedVersion, result);
   }
 
   async complete(record: TransactionRecord, expectedVersion: number): Promise<void> {
     this.#assertOpen();
-    checkRecord('complete', record);
-    const expiresAt = checkComplete(record, expectedVersion);
+    kit.checkRecord('complete', record);
+    const expiresAt = kit.checkComplete(record, expectedVersion);
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
     const result = await this.#calls.write('complete', node, xid, COMMAND.complete, [
@@ -156,7 +144,7 @@ export class RedisStorage implements TransactionStorage {
 
   async remove(xid: string, expectedVersion: number): Promise<void> {
     this.#assertOpen();
-    requireXid('remove', xid);
+    kit.requireXid('remove', xid);
     const { node, bucket } = this.#route(xid);
     const result = await this.#calls.write('remove', node, xid, COMMAND.remove, [
       ...this.#keys.removeKeys(bucket, xid),
@@ -171,16 +159,16 @@ export class RedisStorage implements TransactionStorage {
    */
   async get(xid: string): Promise<TransactionRecord | undefined> {
     this.#assertOpen();
-    requireXid('get', xid);
+    kit.requireXid('get', xid);
     const { node, bucket } = this.#route(xid);
     const record = await this.#read('get', node, bucket, xid);
-    if (record === undefined || isExpired(record, Date.now())) return undefined;
+    if (record === undefined || kit.isExpired(record, Date.now())) return undefined;
     return record;
   }
 
   async findStuck(query: FindStuckQuery): Promise<Page> {
     this.#assertOpen();
-    const { limit, dueBefore, after } = checkFindStuck(query);
+    const { limit, dueBefore, after } = kit.checkFindStuck(query);
     const { domain } = query;
     // The other stores find nothing for a domain that is not a string; here it would name a
     // key (`stuck:undefined`) that some other domain could own.
@@ -192,7 +180,7 @@ export class RedisStorage implements TransactionStorage {
     const max = Number.isFinite(dueBefore) ? `(${dueBefore}` : dueBefore > 0 ? '+inf' : '-inf';
     // limit + 1 per bucket: enough to fill this page and know whether another follows.
     const { entries } = await this.#merge.window('findStuck', sources, after, limit + 1, max);
-    const { rows: chosen, cursor } = cutPage('findStuck', entries, limit, keyOfEntry);
+    const { rows: chosen, cursor } = kit.cutPage('findStuck', entries, limit, keyOfEntry);
     const loaded = await this.#load('findStuck', chosen);
     const records: TransactionRecord[] = [];
     for (let i = 0; i < chosen.length; i++) {
@@ -200,15 +188,15 @@ export class RedisStorage implements TransactionStorage {
       const entry = chosen[i]!;
       // Changed since the index was read: it is (or is no longer) in the index elsewhere.
       if (record === undefined || record.dueAt !== entry.score || record.domain !== domain) continue;
-      if (!isStuck(record) || record.dueAt >= dueBefore) continue;
+      if (!kit.isStuck(record) || record.dueAt >= dueBefore) continue;
       records.push(record);
     }
-    return toPage(records, cursor);
+    return kit.toPage(records, cursor);
   }
 
   async list(query: ListQuery): Promise<Page> {
     this.#assertOpen();
-    const { limit, after } = checkList(query);
+    const { limit, after } = kit.checkList(query);
     await this.#marker.checkAll(this.#topology.nodes);
     await this.#sweep();
     const matched: { record: TransactionRecord; entry: IndexEntry }[] = [];
@@ -216,8 +204,8 @@ export class RedisStorage implements TransactionStorage {
       matched.push({ record, entry });
       return matched.length <= limit;
     });
-    const { rows, cursor } = cutPage('list', matched, limit, (m) => keyOfEntry(m.entry));
-    return toPage(
+    const { rows, cursor } = kit.cutPage('list', matched, limit, (m) => keyOfEntry(m.entry));
+    return kit.toPage(
       rows.map((m) => m.record),
       cursor,
     );
@@ -320,7 +308,7 @@ export class RedisStorage implements TransactionStorage {
       const loaded = await this.#load(operation, entries);
       for (let i = 0; i < entries.length; i++) {
         const record = loaded[i];
-        if (record === undefined || isExpired(record, now)) continue;
+        if (record === undefined || kit.isExpired(record, now)) continue;
         if (domain !== undefined && record.domain !== domain) continue;
         if (status !== undefined && record.status !== status) continue;
         if (type !== undefined && record.type !== type) continue;
@@ -338,7 +326,7 @@ export class RedisStorage implements TransactionStorage {
     return Promise.all(
       entries.map(({ node, bucket, xid }) =>
         this.#read(operation, node, bucket, xid).catch((error: unknown) =>
-          skipCorrupt(error, this.#onCorrupt),
+          kit.skipCorrupt(error, this.#onCorrupt),
         ),
       ),
     );
@@ -364,7 +352,7 @@ export class RedisStorage implements TransactionStorage {
       key,
     );
     if ((version ?? null) === null && (json ?? null) === null) return undefined;
-    return decodeStoredRecord(`${node.keyPrefix}${key}`, xid, json, { noun: 'field', version });
+    return kit.decodeStoredRecord(`${node.keyPrefix}${key}`, xid, json, { noun: 'field', version });
   }
 }
 

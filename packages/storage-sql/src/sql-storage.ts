@@ -1,16 +1,8 @@
+import * as kit from '@tcc/core/storage';
 import {
   type CorruptRecordError,
   type CorruptRecordHandler,
-  checkComplete,
-  checkCreate,
-  checkFindStuck,
-  checkList,
-  checkRecord,
-  checkUpdate,
-  corruptRecordHandler,
-  cutPage,
   DuplicateTransactionError,
-  decodeStoredRecord,
   describeValue,
   type FindStuckQuery,
   InvalidOptionError,
@@ -18,14 +10,11 @@ import {
   OptimisticLockError,
   type Page,
   type PageKey,
-  requireLimit,
   StorageError,
-  skipCorrupt,
   TccError,
   TERMINAL_STATUSES,
   type TransactionRecord,
   type TransactionStorage,
-  toPage,
 } from '@tcc/core/storage';
 import { type SqlClient, type SqlClientInput, type SqlRow, sqlState, toSqlClient } from './client.js';
 import { checkSchemaVersion, type MigrationResult, runMigrations } from './migrations.js';
@@ -132,7 +121,7 @@ export class SqlStorage implements TransactionStorage {
       this.given = client as object;
     }
     this.names = resolveNames(options, 'SqlStorage');
-    this.onCorrupt = corruptRecordHandler(options.onCorrupt, 'SqlStorage');
+    this.onCorrupt = kit.corruptRecordHandler(options.onCorrupt, 'SqlStorage');
     if (options.clock !== undefined && typeof options.clock?.now !== 'function') {
       throw new InvalidOptionError('SqlStorage: clock must have a now() method');
     }
@@ -165,8 +154,8 @@ export class SqlStorage implements TransactionStorage {
 
   async create(record: TransactionRecord): Promise<void> {
     await this.ready('create');
-    checkRecord('create', record);
-    checkCreate(record);
+    kit.checkRecord('create', record);
+    kit.checkCreate(record);
     const created = await this.execute('create', 'create', [...rowValues(record), this.clock.now()]);
     if (created === 0) throw new DuplicateTransactionError(record.xid);
     this.written();
@@ -174,15 +163,15 @@ export class SqlStorage implements TransactionStorage {
 
   async update(record: TransactionRecord, expectedVersion: number): Promise<void> {
     await this.ready('update');
-    checkRecord('update', record);
-    checkUpdate(record, expectedVersion);
+    kit.checkRecord('update', record);
+    kit.checkUpdate(record, expectedVersion);
     await this.replace('update', record, expectedVersion);
   }
 
   async complete(record: TransactionRecord, expectedVersion: number): Promise<void> {
     await this.ready('complete');
-    checkRecord('complete', record);
-    const expiresAt = checkComplete(record, expectedVersion);
+    kit.checkRecord('complete', record);
+    const expiresAt = kit.checkComplete(record, expectedVersion);
     const now = this.clock.now();
     if (expiresAt <= now) await this.delete('complete', record.xid, expectedVersion, now);
     else await this.replace('complete', record, expectedVersion);
@@ -202,7 +191,7 @@ export class SqlStorage implements TransactionStorage {
 
   async findStuck(query: FindStuckQuery): Promise<Page> {
     await this.ready('findStuck');
-    const { limit, dueBefore, after } = checkFindStuck(query);
+    const { limit, dueBefore, after } = kit.checkFindStuck(query);
     const params: unknown[] = [query.domain, columnBound(dueBefore), limit + 1];
     let statement: Statement = 'findStuck';
     if (after !== undefined) {
@@ -215,7 +204,7 @@ export class SqlStorage implements TransactionStorage {
 
   async list(query: ListQuery): Promise<Page> {
     await this.ready('list');
-    const { limit, after } = checkList(query);
+    const { limit, after } = kit.checkList(query);
     const params: unknown[] = [this.clock.now()];
     const where = filter(query, params);
     if (after !== undefined) {
@@ -251,7 +240,7 @@ export class SqlStorage implements TransactionStorage {
    */
   async purgeExpired(limit = 1_000): Promise<number> {
     await this.ready('purgeExpired');
-    requireLimit('purgeExpired', limit);
+    kit.requireLimit('purgeExpired', limit);
     let total = 0;
     for (;;) {
       const deleted = await this.execute('purgeExpired', 'purge', [this.clock.now(), limit]);
@@ -324,16 +313,16 @@ export class SqlStorage implements TransactionStorage {
   }
 
   private page(operation: string, rows: SqlRow[], limit: number): Page {
-    const { rows: taken, cursor } = cutPage(operation, rows, limit, keyOf);
+    const { rows: taken, cursor } = kit.cutPage(operation, rows, limit, keyOf);
     const records: TransactionRecord[] = [];
     for (const row of taken) {
       try {
         records.push(decode(String(row.xid), row));
       } catch (error) {
-        skipCorrupt(error, this.onCorrupt);
+        kit.skipCorrupt(error, this.onCorrupt);
       }
     }
-    return toPage(records, cursor);
+    return kit.toPage(records, cursor);
   }
 
   private assertOpen(operation: string): void {
@@ -509,7 +498,7 @@ function keyOf(row: SqlRow): PageKey {
 
 /** The record of a row that holds the JSON and the `version` and `status` columns. */
 function decode(xid: string, row: SqlRow): TransactionRecord {
-  return decodeStoredRecord(xid, xid, row.record, {
+  return kit.decodeStoredRecord(xid, xid, row.record, {
     noun: 'column',
     version: row.version,
     status: row.status,

@@ -39,3 +39,8 @@ export function requireObject(value: unknown, where: string): void {
     throw new InvalidOptionError(`${where} must be an object, got ${describeValue(value)}`);
   }
 }
+
+/** An error as one line for a message: its class name and message, or the thrown value. */
+export function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

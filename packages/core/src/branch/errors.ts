@@ -1,5 +1,5 @@
+import { messageOf } from '../base/checks.js';
 import { TccError } from '../base/errors.js';
-import { messageOf } from '../transaction/errors.js';
 
 /** A confirm or cancel named a branch this service does not have (for that transaction). */
 export class BranchNotFoundError extends TccError {

@@ -91,7 +91,7 @@ function messageIn(body: unknown): string {
 }
 
 /** `fetch failed (ECONNREFUSED)`: undici hides the reason in `cause`. */
-export function describeFetchError(error: unknown): string {
+function describeFetchError(error: unknown): string {
   if (!(error instanceof Error)) return String(error);
   const cause = error.cause as { code?: unknown; message?: unknown } | undefined;
   const reason =

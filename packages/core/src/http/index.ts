@@ -15,13 +15,7 @@ export {
   tccExpress,
   tccFastify,
 } from './adapters.js';
-export {
-  BadRequestError,
-  RemoteCallError,
-  RemoteCommandError,
-  RemoteTimeoutError,
-  UnauthorizedError,
-} from './errors.js';
+export * from './errors.js';
 export {
   type HttpClientOptions,
   type TccFetchOptions,

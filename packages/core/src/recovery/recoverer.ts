@@ -1,3 +1,4 @@
+import { messageOf } from '../base/checks.js';
 import type { Clock } from '../base/clock.js';
 import { hasCode } from '../base/codes.js';
 import { copyRecord } from '../storage/kit/next-version.js';
@@ -5,7 +6,7 @@ import type { TransactionRecord } from '../storage/record.js';
 import type { TransactionStorage } from '../storage/transaction-storage.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { Claim, Claims } from '../transaction/claims.js';
-import { BusyError, LeaseLostError, messageOf } from '../transaction/errors.js';
+import { BusyError, LeaseLostError } from '../transaction/errors.js';
 import type { OutcomeAnswer } from '../transaction/outcome-reporter.js';
 import type { RecordLog } from '../transaction/record-log.js';
 import type { TransactionManager } from '../transaction/transaction-manager.js';

@@ -18,15 +18,7 @@ export { systemClock } from '../base/clock.js';
 export { hasCode, TCC_CODES, type TccCode } from '../base/codes.js';
 export { InvalidOptionError, TccError } from '../base/errors.js';
 export { type Batched, TurnBatcher, type TurnBatcherOptions } from '../base/turn-batcher.js';
-export {
-  CorruptRecordError,
-  DuplicateTransactionError,
-  OptimisticLockError,
-  ReplicationTimeoutError,
-  SchemaVersionError,
-  StorageError,
-  TransactionHangingError,
-} from './errors.js';
+export * from './errors.js';
 export {
   type CorruptRecordHandler,
   corruptRecordHandler,
@@ -56,14 +48,5 @@ export {
   requireNextVersion,
 } from './kit/write-guards.js';
 export { MemoryStorage, type MemoryStorageOptions, type MemoryStorageStats } from './memory-storage.js';
-export type {
-  LocalParticipant,
-  Participant as ParticipantRecord,
-  ParticipantStatus,
-  RemoteParticipant,
-  TransactionRecord,
-  TransactionStatus,
-  TransactionType,
-} from './record.js';
-export { STUCK_STATUSES, TERMINAL_STATUSES } from './record.js';
+export * from './record.js';
 export type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './transaction-storage.js';

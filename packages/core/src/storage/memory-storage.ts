@@ -3,7 +3,7 @@ import { compareKey, cutPage, type PageKey, toPage } from './kit/keyset.js';
 import { checkFindStuck, checkList } from './kit/query-checks.js';
 import { isExpired, isStuck } from './kit/record-state.js';
 import { checkComplete, checkCreate, checkUpdate } from './kit/write-guards.js';
-import { type Participant, TERMINAL_STATUSES, type TransactionRecord } from './record.js';
+import { type ParticipantRecord, TERMINAL_STATUSES, type TransactionRecord } from './record.js';
 import type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './transaction-storage.js';
 
 /** Options of {@link MemoryStorage}. */
@@ -246,7 +246,7 @@ export class MemoryStorage implements TransactionStorage {
 /** Copies what a caller could mutate: the record, its participants, `attachments`, `claim` and `parent`. */
 function copyRecord(record: TransactionRecord): TransactionRecord {
   const source = record.participants;
-  const participants = new Array<Participant>(source.length);
+  const participants = new Array<ParticipantRecord>(source.length);
   for (let i = 0; i < source.length; i++) participants[i] = { ...source[i]! };
   const copy: TransactionRecord = { ...record, participants, attachments: { ...record.attachments } };
   if (record.claim !== undefined) copy.claim = { ...record.claim };

@@ -60,7 +60,7 @@ export interface RemoteParticipant {
   status: ParticipantStatus;
 }
 
-export type Participant = LocalParticipant | RemoteParticipant;
+export type ParticipantRecord = LocalParticipant | RemoteParticipant;
 
 /**
  * The right of one driver (a root settling what it began, a branch running its root's command,
@@ -95,7 +95,7 @@ export interface TransactionRecord {
   rootDomain: string;
   type: TransactionType;
   status: TransactionStatus;
-  participants: Participant[];
+  participants: ParticipantRecord[];
   attachments: Record<string, string>;
   retries: number;
   version: number;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TransactionRecord, TransactionStatus } from '../storage/record.js';
+import type { LocalParticipant, TransactionRecord, TransactionStatus } from '../storage/record.js';
 import type { FindStuckQuery, ListQuery, TransactionStorage } from '../storage/transaction-storage.js';
 
 /** How {@link describeStorageConformance} gets a store to test. */
@@ -161,11 +161,7 @@ export function describeStorageConformance(name: string, harness: StorageHarness
           type: 'BRANCH',
           participants: [
             {
-              id: 'p1',
-              kind: 'local',
-              target: 'capital.record',
-              confirm: 'confirmRecord',
-              cancel: 'cancelRecord',
+              ...(makeRecord().participants[0] as LocalParticipant),
               args: '[{"note":"quote \\" backslash \\\\ newline \\n nul \\u0000 emoji 💸"}]',
               status: 'TRIED',
             },

@@ -1,6 +1,11 @@
 import type { TurnBatcher } from '../base/turn-batcher.js';
 import type { ResolvedTransactionOptions } from '../participants/transaction-options.js';
-import type { BranchParent, Participant, TransactionRecord, TransactionType } from '../storage/record.js';
+import type {
+  BranchParent,
+  ParticipantRecord,
+  TransactionRecord,
+  TransactionType,
+} from '../storage/record.js';
 import { activeTraceparent } from '../telemetry/traceparent.js';
 import { Scope } from './scope.js';
 
@@ -25,7 +30,7 @@ export interface BranchOrigin {
 export class ActiveTransaction {
   /** The persisted record, once the first participant is enlisted. */
   record: TransactionRecord | undefined;
-  readonly participants: Participant[] = [];
+  readonly participants: ParticipantRecord[] = [];
   /** `trying` until the body returns; after that no participant may join. */
   state: 'trying' | 'settling' = 'trying';
   /** The first try that failed. It dooms the transaction even if its caller caught the error. */
@@ -52,7 +57,7 @@ export class ActiveTransaction {
    */
   onCreateConflict: (() => Promise<unknown>) | undefined;
   /** Remote participants enlisted at once, sharing a write (made by the first such enlist). */
-  enlists: TurnBatcher<Participant, void> | undefined;
+  enlists: TurnBatcher<ParticipantRecord, void> | undefined;
   #writing = false;
   #waiting: (() => void)[] = [];
   #joined = 0;

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Clock } from '../base/clock.js';
-import { OptimisticLockError, ReplicationTimeoutError } from '../storage/errors.js';
+import { hasCode } from '../base/codes.js';
 import type { RecordClaim, TransactionRecord } from '../storage/record.js';
 import { BusyError, LeaseLostError } from './errors.js';
 import type { RecordLog } from './record-log.js';
@@ -183,8 +183,8 @@ export class Claim {
       (error: unknown) => {
         this.#renewal = undefined;
         // On the primary, not on its replicas: the renewal stands there, and the next one may
-        // be acknowledged.
-        if (error instanceof ReplicationTimeoutError) {
+        // be acknowledged. (Store errors by code: the store may be built on another copy of core.)
+        if (hasCode(error, 'TCC_REPLICATION_TIMEOUT')) {
           this.#renewedAt = now;
           return;
         }
@@ -192,7 +192,7 @@ export class Claim {
         else record.claim = previous;
         // Lost to another writer: only a driver that found this claim lapsed writes over it.
         // Any other failure leaves the claim as it was, to lapse unless a later tick renews it.
-        if (error instanceof OptimisticLockError) {
+        if (hasCode(error, 'TCC_OPTIMISTIC_LOCK')) {
           this.#lost = new LeaseLostError(record.xid, error);
           this.claims.unwatch(this);
         }

@@ -1,4 +1,19 @@
+import { messageOf } from '../base/checks.js';
+import type { TccCode } from '../base/codes.js';
 import { TccError } from '../base/errors.js';
+
+/**
+ * An error about one transaction, found by its `globalId`: what failed is in the log under that
+ * id, so this is what to look up before anything is retried.
+ */
+export class TransactionError extends TccError {
+  readonly globalId: string;
+
+  constructor(code: TccCode, globalId: string, message: string, cause?: unknown) {
+    super(code, message, cause === undefined ? undefined : { cause });
+    this.globalId = globalId;
+  }
+}
 
 /** A `MANDATORY` compensable method was called outside a transaction. */
 export class TransactionRequiredError extends TccError {
@@ -11,16 +26,14 @@ export class TransactionRequiredError extends TccError {
 }
 
 /** The try phase ran past its deadline: the transaction was cancelled instead of confirmed. */
-export class DeadlineExceededError extends TccError {
-  readonly globalId: string;
-
+export class DeadlineExceededError extends TransactionError {
   constructor(globalId: string, deadline: number, detail: string, cause?: unknown) {
     super(
       'TCC_DEADLINE_EXCEEDED',
+      globalId,
       `transaction ${globalId} passed its try deadline (${new Date(deadline).toISOString()}): ${detail}`,
-      cause === undefined ? undefined : { cause },
+      cause,
     );
-    this.globalId = globalId;
   }
 }
 
@@ -28,18 +41,17 @@ export class DeadlineExceededError extends TccError {
  * The transaction is committed (CONFIRMING is written) but a confirm threw. The outcome stays
  * "confirmed": recovery retries what is left. `cause` is the participant's error.
  */
-export class ConfirmFailedError extends TccError {
-  readonly globalId: string;
+export class ConfirmFailedError extends TransactionError {
   readonly participant: string;
 
   constructor(globalId: string, participant: string, cause: unknown) {
     super(
       'TCC_CONFIRM_FAILED',
+      globalId,
       `transaction ${globalId} is committed but the confirm of ${participant} failed` +
         ` (${messageOf(cause)}); recovery will retry it`,
-      { cause },
+      cause,
     );
-    this.globalId = globalId;
     this.participant = participant;
   }
 }
@@ -48,16 +60,14 @@ export class ConfirmFailedError extends TccError {
  * The commit point (CONFIRMING) could not be written, so the transaction was cancelled
  * instead: every participant's try is undone. `cause` is the store's error.
  */
-export class CommitFailedError extends TccError {
-  readonly globalId: string;
-
+export class CommitFailedError extends TransactionError {
   constructor(globalId: string, cause: unknown) {
     super(
       'TCC_COMMIT_FAILED',
+      globalId,
       `transaction ${globalId} could not write its commit point (${messageOf(cause)}), so it was cancelled`,
-      { cause },
+      cause,
     );
-    this.globalId = globalId;
   }
 }
 
@@ -66,17 +76,15 @@ export class CommitFailedError extends TccError {
  * will be confirmed or cancelled by recovery, whichever the store holds. Do not retry the
  * business operation blindly; look the transaction up by `globalId`.
  */
-export class OutcomeUnknownError extends TccError {
-  readonly globalId: string;
-
+export class OutcomeUnknownError extends TransactionError {
   constructor(globalId: string, cause: unknown) {
     super(
       'TCC_OUTCOME_UNKNOWN',
+      globalId,
       `transaction ${globalId}: the store failed at the commit point (${messageOf(cause)}) and the outcome is` +
         ' not known here; recovery will finish it as the store has it (look it up by globalId before retrying)',
-      { cause },
+      cause,
     );
-    this.globalId = globalId;
   }
 }
 
@@ -129,8 +137,4 @@ export class TransactionStateError extends TccError {
   constructor(message: string) {
     super('TCC_INVALID_STATE', message);
   }
-}
-
-export function messageOf(error: unknown): string {
-  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }

@@ -3,7 +3,7 @@ import type { Codec } from '../codec/codec.js';
 import type { ParticipantRegistry } from '../participants/registry.js';
 import type {
   LocalParticipant,
-  Participant,
+  ParticipantRecord,
   RemoteParticipant,
   TransactionRecord,
 } from '../storage/record.js';
@@ -28,7 +28,7 @@ export interface RemoteInvoker {
 
 /** The participant that stopped a phase (`undefined`: the final write of the record), and why. */
 export interface PhaseFailure {
-  readonly participant: Participant | undefined;
+  readonly participant: ParticipantRecord | undefined;
   readonly error: unknown;
   /** Whether the failure was written to the record (progress, `lastError`, parking). */
   readonly recorded: boolean;
@@ -56,7 +56,7 @@ export class PhaseDriver {
   async run(
     claim: Claim,
     phase: SettlePhase,
-  ): Promise<{ readonly participant: Participant | undefined; readonly error: unknown } | undefined> {
+  ): Promise<{ readonly participant: ParticipantRecord | undefined; readonly error: unknown } | undefined> {
     const record = claim.record;
     const done = phase === 'confirm' ? 'CONFIRMED' : 'CANCELLED';
     const participants = record.participants;
@@ -116,7 +116,7 @@ export class PhaseDriver {
 }
 
 /** Names a participant for messages and `lastError`. */
-export function participantLabel(participant: Participant | undefined): string {
+export function participantLabel(participant: ParticipantRecord | undefined): string {
   if (participant === undefined) return 'the record (its final write)';
   return participant.kind === 'local'
     ? `${participant.id} (${participant.target})`

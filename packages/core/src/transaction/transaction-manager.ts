@@ -1,5 +1,6 @@
 import type { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
+import { messageOf } from '../base/checks.js';
 import type { Clock } from '../base/clock.js';
 import { hasCode } from '../base/codes.js';
 import { InvalidOptionError } from '../base/errors.js';
@@ -14,7 +15,7 @@ import {
 import { DuplicateTransactionError } from '../storage/errors.js';
 import type {
   LocalParticipant,
-  Participant,
+  ParticipantRecord,
   RemoteParticipant,
   TransactionRecord,
 } from '../storage/record.js';
@@ -28,7 +29,6 @@ import {
   ConfirmFailedError,
   DeadlineExceededError,
   LeaseLostError,
-  messageOf,
   OutcomeUnknownError,
   TransactionRequiredError,
   TransactionStateError,
@@ -361,7 +361,7 @@ export class TransactionManager {
   }
 
   /** Persists the participant before its try runs, so a crash during the try is cancelled. */
-  private enlist(tx: ActiveTransaction, participant: Participant): Promise<void> {
+  private enlist(tx: ActiveTransaction, participant: ParticipantRecord): Promise<void> {
     return this.write(tx, [participant]);
   }
 
@@ -371,8 +371,8 @@ export class TransactionManager {
    * nothing next to the request that follows; local participants, whose tries are often
    * microseconds, are written at once.
    */
-  private enlistTogether(tx: ActiveTransaction, participant: Participant): Promise<void> {
-    tx.enlists ??= new TurnBatcher<Participant, void>(
+  private enlistTogether(tx: ActiveTransaction, participant: ParticipantRecord): Promise<void> {
+    tx.enlists ??= new TurnBatcher<ParticipantRecord, void>(
       async (batch) => {
         await this.write(
           tx,
@@ -386,7 +386,7 @@ export class TransactionManager {
   }
 
   /** Writes the record with `participants` added, under the record's write lock. */
-  private async write(tx: ActiveTransaction, participants: Participant[]): Promise<void> {
+  private async write(tx: ActiveTransaction, participants: ParticipantRecord[]): Promise<void> {
     const { log, clock } = this.config;
     if (tx.gate !== undefined) await tx.gate();
     const wait = tx.lock();

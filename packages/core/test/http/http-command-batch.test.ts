@@ -288,7 +288,7 @@ describe('the caller batches the commands of one turn', () => {
     expect(message.length).toBeLessThan(2_000);
   });
 
-  it('sends each command alone when a callee refuses the batch (413: a smaller maxBodyBytes; 400: an older release)', async () => {
+  it('sends each command alone when a callee refuses the batch (413: a smaller maxBodyBytes; 400: a callee that does not take the batch form)', async () => {
     const small = await startService('capital-small', { secret: SECRET, maxBodyBytes: 300 });
     let requests = 0;
     small.server.on('request', (req) => {

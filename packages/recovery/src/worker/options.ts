@@ -136,8 +136,8 @@ export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWo
       `${WHERE}: backoff.jitter must be a number from 0 to 1, got ${describeValue(jitter)}`,
     );
   }
-  // The Tcc's resolved tuning; a Tcc of an older @tcc/core has none: its defaults then.
-  const tuning = (tcc as { recoveryOptions?: Partial<Tcc['recoveryOptions']> }).recoveryOptions ?? {};
+  // The Tcc's resolved tuning: the worker recovers as the runtime would, unless told otherwise.
+  const tuning = tcc.recoveryOptions;
   if (options.handleSignals !== undefined && typeof options.handleSignals !== 'boolean') {
     throw new InvalidOptionError(
       `${WHERE}: handleSignals must be a boolean, got ${describeValue(options.handleSignals)}`,
@@ -150,8 +150,8 @@ export function resolveWorkerOptions(options: RecoveryWorkerOptions): ResolvedWo
     prefix,
     concurrency: positive(options.concurrency ?? 32, 'concurrency'),
     scanEveryMs: positive(options.scanEveryMs ?? 10_000, 'scanEveryMs'),
-    recoverAfterMs: nonNegative(options.recoverAfterMs ?? tuning.recoverAfterMs ?? 30_000, 'recoverAfterMs'),
-    maxRetries: positive(options.maxRetries ?? tuning.maxRetries ?? 30, 'maxRetries'),
+    recoverAfterMs: nonNegative(options.recoverAfterMs ?? tuning.recoverAfterMs, 'recoverAfterMs'),
+    maxRetries: positive(options.maxRetries ?? tuning.maxRetries, 'maxRetries'),
     backoff: {
       delayMs: nonNegative(backoff.delayMs ?? 1_000, 'backoff.delayMs'),
       maxDelayMs: nonNegative(backoff.maxDelayMs ?? 300_000, 'backoff.maxDelayMs'),

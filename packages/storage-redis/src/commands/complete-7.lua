@@ -2,21 +2,7 @@
   Compare-and-set that turns a record into a terminal tombstone kept until expiresAt
   (PEXPIREAT), out of the stuck index; a tombstone already past expiresAt is deleted at once.
 
-  Input:
-    KEYS[1] record hash         <p>{b<n>}:tx:<xid>
-    KEYS[2] stuck index         <p>{b<n>}:stuck:<domain>   (the new record's domain)
-    KEYS[3] all records index   <p>{b<n>}:all
-    KEYS[4] domain index        <p>{b<n>}:dom:<domain>     (the new record's domain)
-    KEYS[5] tombstone index     <p>{b<n>}:exp
-    KEYS[6] tombstone domains   <p>{b<n>}:expdom
-    KEYS[7] bucket key prefix   <p>{b<n>}:
-
-    ARGV[1] xid
-    ARGV[2] expected version
-    ARGV[3] new version
-    ARGV[4] record JSON
-    ARGV[5] domain
-    ARGV[6] createdAt
+  Input: KEYS[1..7] and ARGV[1..6] as in update-7.lua (the same record and index keys);
     ARGV[7] expiresAt
 
   Output: 0 written (or deleted), -1 no such record, n the stored version n differs.
