@@ -176,12 +176,6 @@ describe('options', () => {
       recoverAfterMs: plain.recoveryOptions.recoverAfterMs,
       maxRetries: plain.recoveryOptions.maxRetries,
     });
-    // A Tcc of an older @tcc/core, without recoveryOptions: 30 s and 30 attempts.
-    const older = { domain: 'shop', storage, recover: tcc.recover.bind(tcc) } as unknown as Tcc;
-    expect(new RecoveryWorker({ tcc: older, connection }).options).toMatchObject({
-      recoverAfterMs: 30_000,
-      maxRetries: 30,
-    });
   });
 
   it('job ids are deterministic and acceptable to BullMQ', () => {
