@@ -32,7 +32,8 @@ for (const readme of ['README.md', 'packages/core/README.md']) {
           tcc: { storage: { count(q: object): Promise<number> } };
         };
         expect(await module.tcc.storage.count({})).toBe(0);
-      });
+        // Example 3 starts services and waits out a deadline: bounded only against a hang.
+      }, 180_000);
     });
   });
 }

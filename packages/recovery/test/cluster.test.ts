@@ -40,7 +40,7 @@ describe('Redis Cluster', () => {
       killOne: true,
       concurrency: 8,
     });
-  }, 90_000);
+  }, 180_000);
 
   it('refuses a prefix without a hash tag, and writes nothing', async () => {
     const storage = new RedisStorage({ client, prefix: 'tcc-cluster-refuse:' });

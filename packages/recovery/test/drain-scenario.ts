@@ -27,7 +27,15 @@ export interface DrainSetup {
 export async function crashAndDrain(setup: DrainSetup): Promise<void> {
   const { env, storage, client, transactions: n, prefix } = setup;
   const processEnv = { ...env, TCC_TEST_CONCURRENCY: String(setup.concurrency) };
-  const app = startChild(CRASH_APP, [], { ...processEnv, TCC_TEST_CRASH_AFTER: String(n) });
+  // The crashing app drives all its transactions at once on a machine that may be loaded: a
+  // lease of 300 ms can lapse between its commit point and its first confirm, and a driver whose
+  // claim lapsed stops (correctly) before the crash the test stages. Its claims lapse 3 s after
+  // the SIGKILL instead, which the workers then wait out.
+  const app = startChild(CRASH_APP, [], {
+    ...processEnv,
+    TCC_TEST_CRASH_AFTER: String(n),
+    TCC_TEST_RECOVER_AFTER: '3000',
+  });
   await app.waitFor('ALL-AT-COMMIT-POINT');
   await app.kill('SIGKILL');
   expect(await storage.count({ domain: 'shop', status: 'CONFIRMING' })).toBe(n);

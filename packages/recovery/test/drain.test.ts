@@ -28,5 +28,5 @@ describe('crash after the commit point, then worker processes drain (Redis)', ()
       killOne: true,
       concurrency: 8,
     });
-  }, 90_000);
+  }, 180_000);
 });
