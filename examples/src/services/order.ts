@@ -15,7 +15,8 @@ export async function startOrder(url: string): Promise<{ server: Server; tcc: Tc
   const tcc = new Tcc({
     domain: 'order',
     storage,
-    timeoutMs: 10_000,
+    // The try deadline; the benchmark's smoke run raises it, as a loaded machine can take longer.
+    timeoutMs: Number(process.env.SHOP_TIMEOUT_MS ?? 10_000),
     // Where the wallets ask for the outcome of a hold whose confirm or cancel never came.
     http: { secret: secret(), url },
     // recoverAfterMs is also the claim of the process driving a confirm: at 1 s a loaded
