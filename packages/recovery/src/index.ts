@@ -1,5 +1,5 @@
 /**
- * BullMQ recovery worker and the `tcc` command line (DESIGN.md §7).
+ * BullMQ recovery worker and the `tccctl` command line (DESIGN.md §7).
  */
 export { ConfigError } from './errors/config-error.js';
 export { type CorruptRecordReport, CorruptRecordsError } from './errors/corrupt-records-error.js';
@@ -13,6 +13,7 @@ export type { RecoveryBackoff, RecoveryConnection, RecoveryWorkerOptions } from 
 export {
   type FailedEvent,
   type ParkedEvent,
+  type RecoveredInfo,
   RecoveryWorker,
   type RecoveryWorkerEvents,
 } from './worker/recovery-worker.js';

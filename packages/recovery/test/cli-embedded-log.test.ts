@@ -8,9 +8,9 @@ import { promisify } from 'node:util';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildRecovery, type Child, ROOT, startChild, tccCli } from './support.js';
 
-// `tcc` opens the log through the same config module as the service. On the embedded default
+// `tccctl` opens the log through the same config module as the service. On the embedded default
 // (PGlite in a directory) a second opener used to destroy the running service's log; now the
-// directory is locked and tcc says what to do instead.
+// directory is locked and tccctl says what to do instead.
 const CONFIG = fileURLToPath(new URL('./fixtures/embedded.config.mjs', import.meta.url));
 const SERVICE = fileURLToPath(new URL('./fixtures/embedded-service.mjs', import.meta.url));
 const SLOW = { timeout: 180_000 }; // embedded PostgreSQL engines start in seconds on a busy machine
@@ -38,7 +38,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-describe('tcc against a running service on the embedded log', SLOW, () => {
+describe('tccctl against a running service on the embedded log', SLOW, () => {
   it('refuses with exit 3 naming the directory and the service pid, and leaves the service and its log intact', async () => {
     service = startChild(SERVICE, [], env);
     await service.waitFor('RUNNING');
@@ -48,10 +48,10 @@ describe('tcc against a running service on the embedded log', SLOW, () => {
     const [text, json] = await Promise.all([tccCli(['ls'], env), tccCli(['ls', '--json'], env)]);
     expect(text.code, text.stderr).toBe(3);
     expect(text.stderr).toContain(
-      `tcc: the embedded database ${env.TCC_TEST_DATA} is in use by process ${pid}`,
+      `tccctl: the embedded database ${env.TCC_TEST_DATA} is in use by process ${pid}`,
     );
-    expect(text.stderr).toContain(`tcc reads the log through its config (${CONFIG})`);
-    expect(text.stderr).toMatch(/Run tcc while that service is stopped/);
+    expect(text.stderr).toContain(`tccctl reads the log through its config (${CONFIG})`);
+    expect(text.stderr).toMatch(/Run tccctl while that service is stopped/);
     expect(text.stdout).toBe('');
     expect(json.code).toBe(3);
     expect(JSON.parse(json.stdout)).toMatchObject({

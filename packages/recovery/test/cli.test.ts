@@ -61,7 +61,7 @@ async function stored(
 const tcc = (...args: string[]) => tccCli(args, env);
 const applied = () => redis.client.hgetall(`${prefix}{fx}:applied`);
 
-describe('tcc ls and show', () => {
+describe('tccctl ls and show', () => {
   it('lists records as a table, as JSON, and filtered by status and parked', async () => {
     const a = await stored('CONFIRMING', 'ls-a');
     const b = await stored('CANCELLING', 'ls-b', {
@@ -116,7 +116,7 @@ describe('tcc ls and show', () => {
   });
 });
 
-describe('tcc retry, confirm, cancel, unpark', () => {
+describe('tccctl retry, confirm, cancel, unpark', () => {
   it('retry drives a stuck record now (exit 0), a failing one exits 6, a wrong xid 4', async () => {
     const ok = await stored('CONFIRMING', 'retry-ok', { parkedAt: Date.now(), retries: 3 });
     const bad = await stored('CONFIRMING', 'retry-bad', {}, 'shop.broken');
@@ -196,7 +196,7 @@ describe('tcc retry, confirm, cancel, unpark', () => {
   });
 });
 
-describe('tcc purge and migrate', () => {
+describe('tccctl purge and migrate', () => {
   it('purges tombstones older than the given age only', async () => {
     const old = await stored('CONFIRMED', 'purge-1', { expiresAt: Date.now() + HOUR });
     const recent = await stored('CANCELLED', 'purge-2', {
@@ -264,7 +264,7 @@ describe('bad command lines and configs', () => {
     expect(results[1]!.stderr).toMatch(/Unknown option '--colour'/);
     expect(results[2]!.stderr).toMatch(/show does not take --parked/);
     expect(results[3]!.stderr).toMatch(/--concurrency must be a positive integer, got "0"/);
-    expect(results[4]!.stdout).toMatch(/usage: tcc <command>/);
+    expect(results[4]!.stdout).toMatch(/usage: tccctl <command>/);
   });
 
   it('worker with a queue connection lacking maxRetriesPerRequest: null exits 2 and says why', async () => {

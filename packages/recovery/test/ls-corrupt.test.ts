@@ -40,7 +40,7 @@ async function good(storage: { create(r: TransactionRecord): Promise<void> }, n:
 
 const byKey = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
-describe('tcc ls on a Redis store with corrupt records', () => {
+describe('tccctl ls on a Redis store with corrupt records', () => {
   async function store() {
     const prefix = redis.prefix();
     const storage = new RedisStorage({ client: redis.client, prefix });
@@ -81,7 +81,7 @@ describe('tcc ls on a Redis store with corrupt records', () => {
       );
       expect(listing.error.message).toContain(keys.notJson);
       expect(listing.error.message).toContain(keys.notHash);
-      expect(r.stderr).toContain(`tcc: ${listing.error.message}`);
+      expect(r.stderr).toContain(`tccctl: ${listing.error.message}`);
     }
   });
 
@@ -96,7 +96,7 @@ describe('tcc ls on a Redis store with corrupt records', () => {
     expect(corrupt).toMatch(new RegExp(`${literal(keys.notJson)}\\s+not JSON`));
     expect(corrupt).toMatch(new RegExp(`${literal(keys.notHash)}\\s+not a hash`));
     expect(r.stderr).toMatch(/^3 records$/m);
-    expect(r.stderr).toMatch(/tcc: 2 stored records could not be read \(corrupt\) and were left out: /);
+    expect(r.stderr).toMatch(/tccctl: 2 stored records could not be read \(corrupt\) and were left out: /);
   });
 
   it('only corrupt records: no "no records", the corrupt ones named, exits 8', async () => {
@@ -108,7 +108,9 @@ describe('tcc ls on a Redis store with corrupt records', () => {
     expect(r.code, r.stderr).toBe(8);
     expect(r.stdout).toMatch(new RegExp(`^CORRUPT RECORD\\s+PROBLEM\\n${literal(key)}\\s+\\S`));
     expect(r.stderr).not.toContain('no records');
-    expect(r.stderr).toContain(`tcc: 1 stored record could not be read (corrupt) and was left out: ${key}`);
+    expect(r.stderr).toContain(
+      `tccctl: 1 stored record could not be read (corrupt) and was left out: ${key}`,
+    );
   });
 
   it('a healthy store still lists as before: a JSON array, exit 0', async () => {
@@ -120,7 +122,7 @@ describe('tcc ls on a Redis store with corrupt records', () => {
   });
 });
 
-describe('tcc ls on a PostgreSQL store with corrupt records', () => {
+describe('tccctl ls on a PostgreSQL store with corrupt records', () => {
   it('--json and table name the corrupt rows by xid and exit 8', async () => {
     const schema = pg.schema();
     const storage = new SqlStorage({ client: pg.pool, schema });

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
-export const CLI = fileURLToPath(new URL('../dist/cli/main.js', import.meta.url));
+export const CLI = fileURLToPath(new URL('../bin/tccctl.js', import.meta.url));
 export const SHOP_CONFIG = fileURLToPath(new URL('./fixtures/shop.config.mjs', import.meta.url));
 export const CRASH_APP = fileURLToPath(new URL('./fixtures/crash-app.mjs', import.meta.url));
 
@@ -26,7 +26,7 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-/** Runs `tcc <args>` to its end. */
+/** Runs `tccctl <args>` (through the bin, as npm links it) to its end. */
 export async function tccCli(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   const child = spawn(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, cwd: ROOT });
   let stdout = '';
@@ -94,7 +94,7 @@ export function startChild(script: string, args: string[], env: NodeJS.ProcessEn
   };
 }
 
-/** Starts `tcc worker` with the shop config. */
+/** Starts `tccctl worker` with the shop config. */
 export function startWorker(env: NodeJS.ProcessEnv): Child {
   return startChild(CLI, ['worker', '--config', SHOP_CONFIG], env);
 }

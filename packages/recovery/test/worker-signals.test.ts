@@ -9,7 +9,7 @@ import { type RedisServers, startStandalone } from '../../../test/support/redis-
 import { recoveryJobId } from '../src/index.js';
 import { buildRecovery, type Child, CLI, startChild, until } from './support.js';
 
-// `tcc worker` processes against a Redis of their own, which one test SIGKILLs and starts again.
+// `tccctl worker` processes against a Redis of their own, which one test SIGKILLs and starts again.
 const CONFIG = fileURLToPath(new URL('./fixtures/close-timeout.config.mjs', import.meta.url));
 const HOUR = 3_600_000;
 /** Bounds a hang only; nothing here asserts how fast a process exits. */
@@ -97,7 +97,7 @@ async function exitCode(child: Child): Promise<number | null> {
   let timer: NodeJS.Timeout | undefined;
   const bound = new Promise<never>((_, reject) => {
     timer = setTimeout(
-      () => reject(new Error(`tcc worker still running ${EXIT_BOUND_MS} ms later: ${child.output()}`)),
+      () => reject(new Error(`tccctl worker still running ${EXIT_BOUND_MS} ms later: ${child.output()}`)),
       EXIT_BOUND_MS,
     );
   });
@@ -109,7 +109,7 @@ async function exitCode(child: Child): Promise<number | null> {
   }
 }
 
-describe('tcc worker: SIGTERM during a Redis outage', () => {
+describe('tccctl worker: SIGTERM during a Redis outage', () => {
   it('closes by force and exits; once Redis is back another worker takes the job over through the stalled-job check', async () => {
     const shop = await stuckShop('order-outage');
     // Its confirm takes ten minutes: the job is active when Redis goes.
@@ -149,7 +149,7 @@ describe('tcc worker: SIGTERM during a Redis outage', () => {
   }, 180_000);
 });
 
-describe('tcc worker: a second signal', () => {
+describe('tccctl worker: a second signal', () => {
   it.each<[NodeJS.Signals, number]>([
     ['SIGTERM', 143],
     ['SIGINT', 130],

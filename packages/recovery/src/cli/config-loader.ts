@@ -1,12 +1,24 @@
+import { execFile } from 'node:child_process';
 import { access } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { extname, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { hasCode, type Tcc } from '@tcc/core';
 import { describeValue } from '@tcc/core/storage';
 import { ConfigError } from '../errors/config-error.js';
 import { isTcc, type RecoveryWorkerOptions } from '../worker/options.js';
 
-/** What a `tcc.config.js` module gives the command line. */
+/** Looked for in the working directory, in this order, when neither --config nor $TCC_CONFIG is given. */
+export const DEFAULT_CONFIGS = [
+  'tcc.config.js',
+  'tcc.config.mjs',
+  'tcc.config.ts',
+  'tcc.config.mts',
+] as const;
+
+/** Extensions Node cannot import by itself, loaded through jiti (which compiles them on the fly). */
+const TYPESCRIPT = new Set(['.ts', '.mts', '.cts']);
+
+/** What a `tcc.config.js` (or `.ts`) module gives the command line. */
 export interface LoadedConfig {
   readonly path: string;
   readonly tcc: Tcc;
@@ -31,9 +43,13 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
   }
   let module: Record<string, unknown>;
   try {
-    module = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+    module = await importModule(file);
   } catch (error) {
     if (isStoreLocked(error)) throw error;
+    const where = await syntaxErrorLocation(file, error);
+    if (where !== undefined) {
+      throw new ConfigError(`cannot load config ${file}: ${where}`, { cause: error });
+    }
     throw new ConfigError(
       `cannot load config ${file}: ${error instanceof Error ? error.message : String(error)}`,
       { cause: error },
@@ -74,6 +90,86 @@ export async function loadConfig(path: string): Promise<LoadedConfig> {
       await (close as (() => unknown) | undefined)?.();
     },
   };
+}
+
+/**
+ * The config to load: `--config`, else `$TCC_CONFIG`, else the first of {@link DEFAULT_CONFIGS}
+ * in the working directory that exists (the first name, to say it is missing, when none does).
+ */
+export async function configPathOf(flag: string | undefined): Promise<string> {
+  const given = flag ?? process.env.TCC_CONFIG;
+  if (given !== undefined && given !== '') return given;
+  for (const name of DEFAULT_CONFIGS) {
+    try {
+      await access(name);
+      return name;
+    } catch {
+      // the next name
+    }
+  }
+  throw new ConfigError(
+    `no config: none of ${DEFAULT_CONFIGS.map((n) => `./${n}`).join(', ')} exists; pass --config <file> or set TCC_CONFIG`,
+  );
+}
+
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  if (!TYPESCRIPT.has(extname(file))) {
+    return (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  }
+  // Loaded only for a TypeScript config: a JavaScript one costs nothing more than an import.
+  const { createJiti } = await import('jiti');
+  // tryNative: the config's own imports (`@tcc/core`, ioredis, built JavaScript) are imported
+  // by Node itself, so the config shares this process's copies of them; jiti compiles only
+  // what Node cannot import (the TypeScript files).
+  const jiti = createJiti(import.meta.url, { tryNative: true, moduleCache: true, fsCache: false });
+  return (await jiti.import(file)) as Record<string, unknown>;
+}
+
+/**
+ * `file:line:column: message` (and the line and a caret where known) of a config that does not
+ * compile, or undefined for any other error. jiti puts the place in its message
+ * (`ParseError: Unexpected token \n /path/tcc.config.ts:3:7`). Node does not: the SyntaxError a
+ * failed `import()` rejects with has neither file nor line (Node adds them only when it prints an
+ * uncaught one), and the culprit may be any module the config imports. So the config is imported
+ * once more in a child process that lets the error go uncaught and prints it; no module runs
+ * there, as a module graph that does not compile is not evaluated.
+ */
+async function syntaxErrorLocation(file: string, error: unknown): Promise<string | undefined> {
+  if (!(error instanceof Error)) return undefined;
+  const parse = /^(?:\w*Error: )?(?:ParseError: )?([\s\S]*?)\s*\n\s*(\S+:\d+:\d+)\s*$/.exec(error.message);
+  if (parse !== null && TYPESCRIPT.has(extname(file))) return `${parse[2]}: SyntaxError: ${parse[1]}`;
+  if (error.name !== 'SyntaxError' || !compiledByNode(error)) return undefined;
+  const printed = await new Promise<string>((resolve) => {
+    execFile(
+      process.execPath,
+      [
+        ...process.execArgv,
+        '--input-type=module',
+        '-e',
+        'await import(process.argv[1])',
+        pathToFileURL(file).href,
+      ],
+      { timeout: 15_000, env: process.env },
+      (_, __, stderr) => resolve(stderr),
+    );
+  });
+  // `file:///path/x.mjs:3` (or a path, for CommonJS), the source line, the carets, a blank line.
+  const lines = printed.split('\n');
+  const at = lines.findIndex((l) => /^(file:\/\/\S+|\/\S*|[A-Za-z]:\\\S*):\d+$/.test(l));
+  if (at === -1) return undefined;
+  const [, where, line] = /^(.*):(\d+)$/.exec(lines[at]!)!;
+  const path = where!.startsWith('file://') ? fileURLToPath(where!) : where!;
+  const source = lines[at + 1] ?? '';
+  const caret = lines[at + 2] ?? '';
+  const column = caret.indexOf('^') + 1;
+  const frame = column > 0 ? `\n  ${source}\n  ${caret}` : '';
+  return `${path}:${line}${column > 0 ? `:${column}` : ''}: ${error.name}: ${error.message}${frame}`;
+}
+
+/** A SyntaxError of the compiler (its first frame is Node's loader), not one thrown by running code (`JSON.parse`). */
+function compiledByNode(error: Error): boolean {
+  const frame = error.stack?.split('\n').find((l) => l.trimStart().startsWith('at '));
+  return frame === undefined || frame.includes('(node:internal/');
 }
 
 /**

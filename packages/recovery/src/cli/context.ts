@@ -1,25 +1,8 @@
 import type { LoadedConfig } from './config-loader.js';
 import type { Output } from './output.js';
+import type { Flags, OptionName } from './parse.js';
 
-/** Flags of the command line, parsed; each command reads the ones it accepts. */
-export interface Flags {
-  readonly config?: string;
-  readonly json?: boolean;
-  readonly status?: string;
-  readonly parked?: boolean;
-  readonly domain?: string;
-  readonly type?: string;
-  readonly limit?: string;
-  readonly all?: boolean;
-  readonly 'older-than'?: string;
-  readonly 'dry-run'?: boolean;
-  readonly progress?: boolean;
-  readonly concurrency?: string;
-  readonly redis?: string;
-  readonly queue?: string;
-  readonly prefix?: string;
-  readonly 'scan-every'?: string;
-}
+export type { Flags } from './parse.js';
 
 export interface CommandContext {
   readonly config: LoadedConfig;
@@ -32,9 +15,11 @@ export interface CommandContext {
 /** One subcommand: its flags, its arguments, and what it does; resolves with the exit code. */
 export interface Command {
   readonly summary: string;
-  readonly usage: string;
-  readonly flags: readonly (keyof Flags)[];
-  /** Number of positional arguments it takes (an xid: 1). */
-  readonly args: number;
+  /** The options it takes besides the global ones (`--config`, `--help`, `--version`). */
+  readonly flags: readonly OptionName[];
+  /** Options it cannot run without (shown without brackets in its usage). */
+  readonly required?: readonly OptionName[];
+  /** Names of its positional arguments, e.g. `['xid']`. */
+  readonly args: readonly string[];
   run(context: CommandContext): Promise<number>;
 }

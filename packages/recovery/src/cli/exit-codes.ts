@@ -1,5 +1,5 @@
 /**
- * Exit codes of `tcc`, stable so scripts can rely on them:
+ * Exit codes of `tccctl`, stable so scripts can rely on them:
  * - 0 done; 1 unexpected failure (store unreachable, ...); 2 bad usage (unknown command or flag,
  *   bad value); 3 bad config (missing file, fails to load, no Tcc exported), or the config's
  *   embedded log is held by another process (`TCC_STORE_LOCKED`); 4 no such record;
@@ -7,7 +7,7 @@
  * - 6 the recovery attempt the command ran failed (the record is kept for the next one);
  * - 7 conflict: another process changed the record meanwhile, or is driving it, nothing
  *   written; run it again;
- * - 8 corrupt: `tcc ls` listed what it could read and left out records it could not (named).
+ * - 8 corrupt: `tccctl ls` listed what it could read and left out records it could not (named).
  */
 export const EXIT = {
   ok: 0,

@@ -1,31 +1,15 @@
-#!/usr/bin/env node
+import { createRequire } from 'node:module';
 import { hasCode, InvalidOptionError } from '@tcc/core';
 import { COMMANDS } from './commands/index.js';
-import { isStoreLocked, type LoadedConfig, loadConfig } from './config-loader.js';
-import type { Flags } from './context.js';
+import { configPathOf, isStoreLocked, type LoadedConfig, loadConfig } from './config-loader.js';
 import { EXIT } from './exit-codes.js';
+import { help, usageOf } from './help.js';
 import { consoleOutput } from './output.js';
-import { parseLine } from './parse.js';
+import { GLOBAL_OPTIONS, type OptionName, parseLine } from './parse.js';
 
-function help(): string {
-  const width = Math.max(...Object.keys(COMMANDS).map((n) => n.length));
-  return [
-    'tcc: recovery worker and operator commands for @tcc/core transactions',
-    '',
-    'usage: tcc <command> [--config tcc.config.js] [options]',
-    '',
-    ...Object.entries(COMMANDS).map(
-      ([name, c]) => `  ${name.padEnd(width)}  ${c.summary}\n  ${' '.repeat(width)}  ${c.usage}`,
-    ),
-    '',
-    'The config module (--config, else $TCC_CONFIG, else ./tcc.config.js) exports the Tcc (default or `tcc`)',
-    'with its participants registered, and optionally `recovery` (RecoveryWorker options) and `close()`.',
-    '',
-    'exit codes: 0 ok, 1 failure, 2 usage, 3 config (or its embedded log in use by another process),',
-    '            4 no such record, 5 refused, 6 recovery attempt failed,',
-    '            7 changed or driven by another process meanwhile (run again), 8 corrupt records left out',
-  ].join('\n');
-}
+/** This package's version, from its `package.json` (two folders up in `src/cli/` and in `dist/cli/`). */
+export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string })
+  .version;
 
 /** Runs one command line; resolves with the exit code. */
 export async function main(argv: readonly string[]): Promise<number> {
@@ -35,34 +19,43 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const { command, args, flags } = parseLine(argv);
     json = flags.json === true;
+    if (flags.version) {
+      process.stdout.write(`${json ? JSON.stringify({ version: VERSION }) : VERSION}\n`);
+      return EXIT.ok;
+    }
     if (flags.help || command === undefined || command === 'help') {
-      process.stdout.write(`${help()}\n`);
+      process.stdout.write(`${help(VERSION)}\n`);
       return command === undefined && !flags.help ? EXIT.usage : EXIT.ok;
     }
     const spec = COMMANDS[command];
     if (spec === undefined)
-      throw new InvalidOptionError(`unknown command ${JSON.stringify(command)}; see tcc --help`);
-    const extra = (Object.keys(flags) as (keyof Flags)[]).filter(
-      (f) => f !== 'config' && !spec.flags.includes(f),
+      throw new InvalidOptionError(`unknown command ${JSON.stringify(command)}; see tccctl --help`);
+    const usage = usageOf(command, spec);
+    const extra = (Object.keys(flags) as OptionName[]).filter(
+      (f) => !GLOBAL_OPTIONS.includes(f) && !spec.flags.includes(f),
     );
     if (extra.length > 0) {
-      throw new InvalidOptionError(`${command} does not take --${extra.join(', --')}; usage: ${spec.usage}`);
+      throw new InvalidOptionError(`${command} does not take --${extra.join(', --')}; usage: ${usage}`);
     }
-    if (args.length !== spec.args) {
+    if (args.length !== spec.args.length) {
       throw new InvalidOptionError(
-        spec.args === 1
-          ? `${command} needs one xid; usage: ${spec.usage}`
-          : `${command} takes no arguments; usage: ${spec.usage}`,
+        spec.args.length === 1
+          ? `${command} needs one ${spec.args[0]}, got ${args.length}; usage: ${usage}`
+          : `${command} takes no arguments, got ${JSON.stringify(args.join(' '))}; usage: ${usage}`,
       );
     }
-    configPath = flags.config ?? process.env.TCC_CONFIG ?? 'tcc.config.js';
+    const missing = (spec.required ?? []).find((f) => flags[f] === undefined);
+    if (missing !== undefined) {
+      throw new InvalidOptionError(`${command} needs --${missing}; usage: ${usage}`);
+    }
+    configPath = await configPathOf(flags.config);
     config = await loadConfig(configPath);
     const output = consoleOutput(json, flags.progress === true);
     return await spec.run({ config, output, flags, args });
   } catch (error) {
     const code = exitCodeOf(error);
     const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`tcc: ${message}\n`);
+    process.stderr.write(`tccctl: ${message}\n`);
     if (isStoreLocked(error)) {
       process.stderr.write(`${storeLockedHint(configPath)}\n`);
       // The config's close() might close a database object opened on the holder's directory
@@ -86,9 +79,9 @@ export async function main(argv: readonly string[]): Promise<number> {
 
 function storeLockedHint(configPath: string | undefined): string {
   return [
-    `tcc reads the log through its config (${configPath ?? 'tcc.config.js'}), which opens the same embedded`,
-    'directory as the service that holds it. Run tcc while that service is stopped, or keep the log on a',
-    'PostgreSQL server (SqlStorage with a pg.Pool) or Redis, which the service and tcc can use at once.',
+    `tccctl reads the log through its config (${configPath ?? 'tcc.config.js'}), which opens the same embedded`,
+    'directory as the service that holds it. Run tccctl while that service is stopped, or keep the log on a',
+    'PostgreSQL server (SqlStorage with a pg.Pool) or Redis, which the service and tccctl can use at once.',
   ].join('\n');
 }
 
@@ -105,11 +98,35 @@ function exitCodeOf(error: unknown): number {
   return EXIT.failure;
 }
 
-// Explicit exit: the config's clients (and BullMQ's) would otherwise keep the process alive.
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    process.stderr.write(`tcc: ${String(error)}\n`);
-    process.exit(EXIT.failure);
-  },
-);
+/** ioredis's fixed prefix for an `error` event nobody listens to, which it prints itself. */
+const IOREDIS_UNHANDLED = '[ioredis] Unhandled error event:';
+
+/**
+ * Keeps ioredis's `[ioredis] Unhandled error event` lines off stderr. The config's own clients
+ * (its store's, usually) have no `error` listener and this command line cannot reach them to
+ * add one; while Redis is down each reconnect attempt would print a stack. Nothing is lost: the
+ * command whose Redis call fails reports that failure itself, in one line. `TCC_DEBUG` keeps them.
+ */
+function quietIoredis(): void {
+  if (process.env.TCC_DEBUG) return;
+  const original = console.error;
+  console.error = (...args: unknown[]) => {
+    if (args[0] === IOREDIS_UNHANDLED) return;
+    original.apply(console, args);
+  };
+}
+
+/**
+ * Runs the command line of this process and exits with its code: the bin's entry. Explicit
+ * exit: the config's clients (and BullMQ's) would otherwise keep the process alive.
+ */
+export function run(): void {
+  quietIoredis();
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (error: unknown) => {
+      process.stderr.write(`tccctl: ${String(error)}\n`);
+      process.exit(EXIT.failure);
+    },
+  );
+}

@@ -61,3 +61,8 @@ export function recordJson(record: TransactionRecord): Record<string, unknown> {
     ...(record.parkedAt === undefined ? {} : { parkedAtIso: isoTime(record.parkedAt) }),
   };
 }
+
+/** `1 record`, `2 records`: a count with its noun in the right number (`plural` for irregular ones). */
+export function count(n: number, noun: string, plural = `${noun}s`): string {
+  return `${n} ${n === 1 ? noun : plural}`;
+}

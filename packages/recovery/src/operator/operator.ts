@@ -99,7 +99,7 @@ export class Operator {
       throw new OperatorRefusedError(
         xid,
         'not-parked',
-        `unpark: ${xid} is not parked (status ${record.status}, ${record.retries} retries)`,
+        `unpark: ${xid} is not parked (status ${record.status}, ${record.retries} ${record.retries === 1 ? 'retry' : 'retries'})`,
       );
     }
     return this.#write(record, 'unpark', (next) => {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { RecoveryResult, TransactionRecord } from '@tcc/core';
+import type { RecoveryResult, TransactionRecord, TransactionStatus } from '@tcc/core';
 import { InvalidOptionError, parkIfExhausted } from '@tcc/core';
 import { type ConnectionOptions, type Job, Queue } from 'bullmq';
 import { RecoveryFailedError } from '../errors/recovery-failed-error.js';
@@ -24,6 +24,10 @@ import { StuckScanner } from './stuck-scanner.js';
 export interface ParkedEvent {
   readonly xid: string;
   readonly error: unknown;
+  /** The job's attempt that parked it, from 1. */
+  readonly attempt: number;
+  /** The record's status, kept by the park (e.g. CONFIRMING). */
+  readonly status?: TransactionStatus | undefined;
 }
 
 /** Emitted when an attempt failed and the job will be retried after its backoff. */
@@ -31,11 +35,19 @@ export interface FailedEvent {
   readonly xid: string;
   readonly error: unknown;
   readonly attempt: number;
+  /** The record's status after the attempt; absent when the attempt threw (store unreachable). */
+  readonly status?: TransactionStatus | undefined;
+}
+
+/** What the worker adds to an attempt's result in its `recovered` event. */
+export interface RecoveredInfo {
+  /** The job's attempt, from 1 (BullMQ's `attemptsMade + 1`). */
+  readonly attempt: number;
 }
 
 export interface RecoveryWorkerEvents {
   /** Every attempt's result (confirmed, cancelled, waiting, busy, ...). */
-  recovered: [result: RecoveryResult];
+  recovered: [result: RecoveryResult, info: RecoveredInfo];
   failed: [event: FailedEvent];
   parked: [event: ParkedEvent];
   /** A scan finished; `found` stuck records (the gauge's value). */
@@ -233,21 +245,21 @@ export class RecoveryWorker extends EventEmitter<RecoveryWorkerEvents> {
       this.emit('failed', { xid, error, attempt });
       throw error;
     }
-    this.emit('recovered', result);
+    this.emit('recovered', result, { attempt });
     switch (result.outcome) {
       case 'confirmed':
       case 'cancelled':
       case 'try-failed':
         return result.outcome;
       case 'parked':
-        this.emit('parked', { xid, error: result.error });
+        this.emit('parked', { xid, error: result.error, attempt, status: result.status });
         return result.outcome;
       case 'failed': {
         if (await parkIfExhausted(tcc.storage, xid, maxRetries, result.error)) {
-          this.emit('parked', { xid, error: result.error });
+          this.emit('parked', { xid, error: result.error, attempt, status: result.status });
           return 'parked';
         }
-        this.emit('failed', { xid, error: result.error, attempt });
+        this.emit('failed', { xid, error: result.error, attempt, status: result.status });
         throw new RecoveryFailedError(xid, result.error);
       }
       default:

@@ -5,16 +5,15 @@ import { EXIT } from '../exit-codes.js';
 import { describeResult, exitOf } from './outcome.js';
 import { resultJson } from './retry.js';
 
-/** `tcc confirm` and `tcc cancel`: an operator's decision, refused where the log contradicts it. */
+/** `tccctl confirm` and `tccctl cancel`: an operator's decision, refused where the log contradicts it. */
 export function decideCommand(decision: OperatorDecision): Command {
   return {
     summary:
       decision === 'confirm'
         ? 'decide confirm (only if every try is known to have succeeded and nothing says cancel)'
         : 'decide cancel (refused once confirm is decided)',
-    usage: `tcc ${decision} <xid> [--json]`,
     flags: ['json'],
-    args: 1,
+    args: ['xid'],
     async run({ config, output, args }) {
       const result = await new Operator(config.tcc).decide(args[0]!, decision);
       const { recovery } = result;
@@ -35,7 +34,7 @@ export function decideCommand(decision: OperatorDecision): Command {
           : '';
         output.out(`${written}${describeResult(recovery)}`);
         if (exitOf(recovery) === EXIT.recoveryFailed) {
-          output.err('the decision stands; the worker (or tcc retry) finishes it');
+          output.err('the decision stands; the worker (or tccctl retry) finishes it');
         }
       }
       return recovery === undefined ? EXIT.ok : exitOf(recovery);

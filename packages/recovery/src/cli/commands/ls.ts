@@ -9,16 +9,15 @@ import { CorruptRecordsError } from '../../errors/corrupt-records-error.js';
 import type { Command } from '../context.js';
 import { parsePositiveInt } from '../duration.js';
 import { EXIT } from '../exit-codes.js';
-import { isoTime, recordJson, shorten, table } from '../output.js';
+import { count, isoTime, recordJson, shorten, table } from '../output.js';
 import { collectCorruptRecords, EXIT_CORRUPT_RECORDS } from './corrupt-records.js';
 
 const STATUSES = ['TRYING', 'TRIED', 'TRY_FAILED', 'CONFIRMING', 'CANCELLING', 'CONFIRMED', 'CANCELLED'];
 
 export const ls: Command = {
   summary: 'list transaction records (exit 8 if some could not be read: they are named)',
-  usage: 'tcc ls [--status S] [--parked] [--domain D] [--type ROOT|BRANCH] [--limit N | --all] [--json]',
   flags: ['status', 'parked', 'domain', 'type', 'limit', 'all', 'json', 'progress'],
-  args: 0,
+  args: [],
   async run({ config, output, flags }) {
     const status = flags.status?.toUpperCase();
     if (status !== undefined && !STATUSES.includes(status)) {
@@ -51,7 +50,7 @@ export const ls: Command = {
         });
         records.push(...page.records);
         cursor = page.cursor;
-        if (flags.all) output.progress(`listed ${records.length} records…`);
+        if (flags.all) output.progress(`listed ${count(records.length, 'record')}…`);
         else more = cursor !== undefined;
       } while (flags.all && cursor !== undefined);
       return { records, more };
@@ -72,7 +71,7 @@ export const ls: Command = {
           records: records.map(recordJson),
         }),
       );
-      output.err(`tcc: ${unreadable.message}`);
+      output.err(`tccctl: ${unreadable.message}`);
       return EXIT_CORRUPT_RECORDS;
     }
     if (records.length === 0 && unreadable === undefined) {
@@ -106,9 +105,9 @@ export const ls: Command = {
       );
     }
     output.out(tables.join('\n\n'));
-    output.err(`${records.length} records${more ? ` (more: --limit or --all)` : ''}`);
+    output.err(`${count(records.length, 'record')}${more ? ` (more: --limit or --all)` : ''}`);
     if (unreadable === undefined) return EXIT.ok;
-    output.err(`tcc: ${unreadable.message}`);
+    output.err(`tccctl: ${unreadable.message}`);
     return EXIT_CORRUPT_RECORDS;
   },
 };

@@ -3,9 +3,8 @@ import { EXIT } from '../exit-codes.js';
 
 export const migrate: Command = {
   summary: "bring the store's schema up to date (SQL tables, Redis schema marker)",
-  usage: 'tcc migrate [--json]',
   flags: ['json'],
-  args: 0,
+  args: [],
   async run({ config, output }) {
     const storage = config.tcc.storage as { migrate?: () => Promise<unknown> };
     const name = storage.constructor?.name ?? 'storage';

@@ -4,9 +4,8 @@ import { describeResult, exitOf } from './outcome.js';
 
 export const retry: Command = {
   summary: 'run the next recovery step of a record now (parked or not)',
-  usage: 'tcc retry <xid> [--json]',
   flags: ['json'],
-  args: 1,
+  args: ['xid'],
   async run({ config, output, args }) {
     const result = await new Operator(config.tcc).retry(args[0]!);
     if (output.json) output.out(JSON.stringify(resultJson(result)));

@@ -7,9 +7,8 @@ import { isoTime, recordJson, table } from '../output.js';
 
 export const show: Command = {
   summary: 'show one record: status, participants, retries, last error',
-  usage: 'tcc show <xid> [--json]',
   flags: ['json'],
-  args: 1,
+  args: ['xid'],
   async run({ config, output, args }) {
     const record = await new Operator(config.tcc).show(args[0]!);
     if (output.json) {

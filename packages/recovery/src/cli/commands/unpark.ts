@@ -5,9 +5,8 @@ import { recordJson } from '../output.js';
 
 export const unpark: Command = {
   summary: 'put a parked record back in the automatic loop (retries reset)',
-  usage: 'tcc unpark <xid> [--json]',
   flags: ['json'],
-  args: 1,
+  args: ['xid'],
   async run({ config, output, args }) {
     const record = await new Operator(config.tcc).unpark(args[0]!);
     if (output.json) output.out(JSON.stringify(recordJson(record)));
