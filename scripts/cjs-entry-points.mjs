@@ -34,23 +34,19 @@ for (const folder of packages.map((p) => resolve(p))) {
     if (typeof esm !== 'string' || typeof cjsEntry !== 'string')
       throw new Error(`${manifest.name}: exports["${subpath}"] needs import.default and require.default`);
     const file = join(folder, cjsEntry);
+    // Always starts with `../`: the entry sits in `dist/cjs/`, the module it hands over in `dist/`.
     const specifier = posix.normalize(relative(dirname(file), join(folder, esm)).split('\\').join('/'));
     mkdirSync(dirname(file), { recursive: true });
-    writeFileSync(
-      file,
-      `'use strict';\nmodule.exports = require('${specifier.startsWith('.') ? specifier : `./${specifier}`}');\n`,
-    );
+    writeFileSync(file, `'use strict';\nmodule.exports = require('${specifier}');\n`);
   }
 }
 
-/** Copies the `.d.ts` files and their maps of `from` (not `from/cjs`) to `to`, same layout. */
+/** Copies the `.d.ts` files of `from` and their maps to `to`, same layout (`to` is emptied first). */
 function copyDeclarations(from, to) {
   for (const entry of readdirSync(from, { withFileTypes: true, recursive: true })) {
     if (!entry.isFile()) continue;
     const source = join(entry.parentPath, entry.name);
-    const path = relative(from, source);
-    if (path.startsWith(`cjs${'/'}`)) continue;
-    const destination = join(to, path);
+    const destination = join(to, relative(from, source));
     if (entry.name.endsWith('.d.ts')) {
       mkdirSync(dirname(destination), { recursive: true });
       cpSync(source, destination);
