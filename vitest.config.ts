@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Tests import packages by name; the `@tcc/source` export condition points them at `src/`,
 // so no build is needed before `npm test`. Vitest also hands the SSR conditions to Node as
@@ -12,6 +12,8 @@ export default defineConfig({
   ssr: { resolve: { conditions, externalConditions: conditions } },
   test: {
     include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
+    // Packs and builds the packages in place: `npm run test:packaging`, after the suite (CI).
+    exclude: [...configDefaults.exclude, 'test/packaging/**'],
     // Starts a throwaway Redis or PostgreSQL where none answers (test/support/servers.ts).
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 30_000,
