@@ -2,8 +2,14 @@
 // `npm run build -w @tcc/storage-redis` (or `node scripts/generate-scripts.mjs`) rewrites it;
 // test/generated-scripts.test.ts fails while it is stale.
 
-/** The source of each Lua script (includes inlined) and how many of its arguments are KEYS. */
-export const GENERATED_SCRIPTS = {
+/** One script: how many of its arguments are KEYS, and its source with the includes inlined. */
+export interface GeneratedScript {
+  readonly numberOfKeys: number;
+  readonly lua: string;
+}
+
+// Typed rather than `as const`, so the declarations hold no second copy of every script.
+export const GENERATED_SCRIPTS: Readonly<Record<string, GeneratedScript>> = {
   complete: {
     numberOfKeys: 7,
     lua: `--[[
@@ -406,4 +412,4 @@ end
 return 0
 `,
   },
-} as const;
+};
