@@ -21,7 +21,7 @@ export async function openPGlite(dataDir: string, options: PGliteOptions = {}): 
       `openPGlite: dataDir must be a directory path, got ${JSON.stringify(dataDir) ?? String(dataDir)}`,
     );
   }
-  const { PGlite } = await import('@electric-sql/pglite');
+  const { PGlite } = await loadPGlite();
   const dir = localDirectory(dataDir);
   if (dir === undefined) return PGlite.create(dataDir, options);
   await mkdir(dir, { recursive: true });
@@ -63,4 +63,24 @@ function releaseOnClose(db: PGlite, lock: DirectoryLock): void {
       await lock.release();
     }
   };
+}
+
+/**
+ * PGlite is an optional peer dependency (27 MB; an app on `pg` does without it), so it is
+ * loaded on first use rather than imported, and its absence is reported as what to install.
+ */
+async function loadPGlite(): Promise<typeof import('@electric-sql/pglite')> {
+  try {
+    return await import('@electric-sql/pglite');
+  } catch (error) {
+    const { code, message } = error as { code?: unknown; message?: unknown };
+    if (code === 'ERR_MODULE_NOT_FOUND' && String(message).includes("'@electric-sql/pglite'")) {
+      throw new Error(
+        'openPGlite: the embedded database needs @electric-sql/pglite, an optional peer dependency of ' +
+          '@tcc/storage-sql that is not installed: npm install @electric-sql/pglite (or give a pg Pool as `client`)',
+        { cause: error },
+      );
+    }
+    throw error;
+  }
 }
