@@ -213,7 +213,7 @@ describe('telemetry catalog, units and instrumentation scope', () => {
     expect(scopes).toContainEqual(expect.objectContaining({ name: '@tcc/core', version }));
   });
 
-  it('reads the version from package.json both in src/ and in the built dist/', async () => {
+  it('carries the version of its package.json in src/ and in the built dist/ (scripts/write-versions.mjs)', async () => {
     expect(VERSION).toBe(version);
     // The built file sits as deep in dist/ as the source in src/: the same relative path.
     const built = new URL('../dist/telemetry/version.js', import.meta.url);

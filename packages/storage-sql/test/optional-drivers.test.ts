@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,10 +18,6 @@ import { openPostgres, type PostgresHarness } from '../../../test/support/postgr
 const packageDir = fileURLToPath(new URL('..', import.meta.url));
 const repoModules = fileURLToPath(new URL('../../../node_modules/', import.meta.url));
 const scratch = mkdtempSync(join(tmpdir(), 'tcc-optional-drivers-'));
-// @tcc/core reads its version from `../../package.json` beside its module when it loads, which
-// in a bundle at `<scratch>/<name>/dist/` is this file. Core's to fix (bundling it is
-// storage-redis's bundle.test.ts); this test is about the drivers.
-writeFileSync(join(scratch, 'package.json'), '{ "version": "0.0.0" }\n');
 
 // One transaction on the store, then what the other driver's entry point says when asked for.
 const RUN = `

@@ -1,9 +1,6 @@
-import { createRequire } from 'node:module';
-
 /**
- * This package's version, for the instrumentation scope of its tracer and meter. Read from its
- * `package.json`, two folders up from this file both in `src/telemetry/` and in the built
- * `dist/telemetry/`, so it stays right whichever one runs and needs no copy kept in step.
+ * This package's version, for the instrumentation scope of its tracer and meter. Written from
+ * package.json by scripts/write-versions.mjs (a constant, so that a bundled application needs no
+ * package.json at run time); the telemetry tests check it against package.json.
  */
-export const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string })
-  .version;
+export const VERSION = '0.1.0';
