@@ -21,7 +21,7 @@ function generate(...args: string[]) {
 }
 
 describe('src/scripts.generated.ts', () => {
-  it('matches src/commands/*.lua (else run: node packages/storage-redis/scripts/generate-scripts.mjs)', () => {
+  it('matches src/commands/*.lua (else run: npm run build, or node packages/storage-redis/scripts/generate-scripts.mjs)', () => {
     const run = generate('--check');
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
