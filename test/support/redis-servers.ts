@@ -157,13 +157,18 @@ export function startStandalone(n: number): Promise<RedisServers> {
 /** A Redis Cluster of `masters` masters and no replicas, `cluster_state:ok` when it resolves. */
 export function startCluster(masters = 3): Promise<RedisServers> {
   return servers('cluster', async (dir, list) => {
+    // The cluster bus listens on a port of its own, by default the node's port + 10000, which
+    // nothing checked was free: a free one is chosen for it too.
+    const busPorts = await Promise.all(Array.from({ length: masters }, () => freePort()));
     list.push(
       ...(await Promise.all(
-        Array.from({ length: masters }, () =>
+        busPorts.map((busPort) =>
           startServer(dir, (port) => [
             ...baseArgs(port),
             '--cluster-enabled',
             'yes',
+            '--cluster-port',
+            `${busPort}`,
             '--cluster-config-file',
             `nodes-${port}.conf`,
             '--cluster-node-timeout',
