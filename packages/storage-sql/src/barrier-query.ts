@@ -43,9 +43,12 @@ const ROUNDS = 5;
  *   statement, then undoes the try in a third (it committed) or records the empty rollback
  *   (it did not). A repeat resolves to `undefined`.
  *
- * Costs: one round trip for a try, confirm or cancel that runs, and for a repeated confirm or
- * cancel; two for a repeated or hanging try, for an empty rollback and when the statement
- * itself fails.
+ * Round trips: one for a try, confirm or cancel that runs, and for a repeated confirm or
+ * cancel; two for a repeated or hanging try, an empty rollback (and its repeats) and a failed
+ * statement (the fence is read to tell whether the phase had to run); three for a cancel that
+ * waited on a running try. A deadlock or serialization failure is retried (a phase that will
+ * be refused still takes its statement's row locks first: PostgreSQL runs the fence CTE after
+ * the statement that does not read it).
  *
  * The statement's effects commit with the fence: a rule that must fail the try has to fail
  * the statement (a `CHECK`, a constraint); a try that resolved and is then thrown out of is

@@ -51,6 +51,8 @@ const namesCache = new Map<string, SqlNames>();
  * participant). `client` is a `pg.Pool`, a `pg.Client` or a PGlite holding the business data
  * and the `<table>_barrier` table (`SqlStorage#migrate()` creates it; `migrateBarrier()` does
  * for a database that holds no log). `tx` runs statements in that transaction.
+ *
+ * For a phase that is one statement, `barrierQuery` does the same in one round trip.
  */
 export async function barrier<T>(
   client: SqlClientInput,
