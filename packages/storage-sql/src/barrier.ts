@@ -51,6 +51,8 @@ const namesCache = new Map<string, SqlNames>();
  * participant). `client` is a `pg.Pool`, a `pg.Client` or a PGlite holding the business data
  * and the `<table>_barrier` table (`SqlStorage#migrate()` creates it; `migrateBarrier()` does
  * for a database that holds no log). `tx` runs statements in that transaction.
+ *
+ * For a phase that is one statement, `barrierQuery` does the same in one round trip.
  */
 export async function barrier<T>(
   client: SqlClientInput,
@@ -59,8 +61,8 @@ export async function barrier<T>(
   options: BarrierOptions = {},
 ): Promise<T | undefined> {
   const sql = toSqlClient(client, 'barrier');
-  const names = barrierNames(options);
-  const { globalId, branch, phase } = fenceOf(ctx);
+  const names = barrierNames(options, 'barrier');
+  const { globalId, branch, phase } = fenceOf(ctx, 'barrier');
   if (typeof fn !== 'function')
     throw new InvalidOptionError(`barrier: fn must be a function, got ${typeof fn}`);
 
@@ -123,7 +125,7 @@ export async function barrier<T>(
  */
 export async function migrateBarrier(client: SqlClientInput, options: BarrierOptions = {}): Promise<void> {
   const sql = toSqlClient(client, 'migrateBarrier');
-  const names = barrierNames(options);
+  const names = barrierNames(options, 'migrateBarrier');
   try {
     await sql.transaction(async (tx) => {
       await lockSchema(tx, names);
@@ -135,20 +137,25 @@ export async function migrateBarrier(client: SqlClientInput, options: BarrierOpt
   }
 }
 
-function barrierNames(options: BarrierOptions): SqlNames {
+/** The names of `options` (checked once per schema and table). */
+export function barrierNames(options: BarrierOptions, where: string): SqlNames {
   if (options === null || typeof options !== 'object') {
-    throw new InvalidOptionError(`barrier: options must be an object, got ${String(options)}`);
+    throw new InvalidOptionError(`${where}: options must be an object, got ${String(options)}`);
   }
   const key = `${String(options.schema)}\u0000${String(options.table)}`;
   let names = namesCache.get(key);
   if (names === undefined) {
-    names = resolveNames(options, 'barrier');
+    names = resolveNames(options, where);
     namesCache.set(key, names);
   }
   return names;
 }
 
-function fenceOf(ctx: BarrierContext | undefined): { globalId: string; branch: string; phase: string } {
+/** The fence key of `ctx`, refused with a clear error outside a try, confirm or cancel. */
+export function fenceOf(
+  ctx: BarrierContext | undefined,
+  where: string,
+): { globalId: string; branch: string; phase: 'try' | 'confirm' | 'cancel' } {
   if (
     ctx === null ||
     typeof ctx !== 'object' ||
@@ -157,20 +164,21 @@ function fenceOf(ctx: BarrierContext | undefined): { globalId: string; branch: s
     !PHASES.has(ctx.phase)
   ) {
     throw new InvalidOptionError(
-      'barrier: ctx must be the TransactionContext of a try, confirm or cancel (tcc.current() inside a ' +
+      `${where}: ctx must be the TransactionContext of a try, confirm or cancel (tcc.current() inside a ` +
         `compensable method), got ${ctx === undefined ? 'undefined (no transaction in scope)' : typeof ctx}`,
     );
   }
   if (typeof ctx.participantId !== 'string') {
     throw new InvalidOptionError(
-      `barrier: transaction ${ctx.globalId} has no participant in scope (the body of the root itself): ` +
-        'call barrier() inside the try, confirm or cancel of a compensable method',
+      `${where}: transaction ${ctx.globalId} has no participant in scope (the body of the root itself): ` +
+        `call ${where}() inside the try, confirm or cancel of a compensable method`,
     );
   }
   return { globalId: ctx.globalId, branch: `${ctx.xid}/${ctx.participantId}`, phase: ctx.phase };
 }
 
-function barrierError(names: SqlNames, what: string, error: unknown): StorageError {
+/** A failure of the fence table itself, with the hint to create it when it is missing. */
+export function barrierError(names: SqlNames, what: string, error: unknown): StorageError {
   const message = error instanceof Error ? error.message : String(error);
   const state = sqlState(error);
   const hint =

@@ -29,6 +29,14 @@ export interface SqlClient extends SqlExecutor {
    * one to count the rows.
    */
   executeNamed(name: string, text: string, params: readonly unknown[]): Promise<number>;
+  /**
+   * One autocommitted statement with its rows and its row count as pg reports it (rows a write
+   * changed, rows a SELECT returned): what `barrierQuery` hands back of the business statement.
+   */
+  queryResult<R extends SqlRow = SqlRow>(
+    text: string,
+    params: readonly unknown[],
+  ): Promise<{ rows: R[]; rowCount: number }>;
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
 }
 
@@ -76,7 +84,10 @@ export interface PgClientLike {
 export interface PGliteLike {
   /** Where it keeps its data: a directory, `memory://…`, or `undefined` (in memory). */
   readonly dataDir?: string | undefined;
-  query(text: string, params?: unknown[]): Promise<{ rows: unknown[]; affectedRows?: number }>;
+  query(
+    text: string,
+    params?: unknown[],
+  ): Promise<{ rows: unknown[]; affectedRows?: number; rowCount?: number }>;
   transaction<T>(
     fn: (tx: { query(text: string, params?: unknown[]): Promise<{ rows: unknown[] }> }) => Promise<T>,
   ): Promise<T>;
@@ -167,6 +178,10 @@ function poolAdapter(pool: PgPoolLike): SqlClient {
     async executeNamed(name: string, text: string, params: readonly unknown[]) {
       return (await pool.query(config(text, params, name))).rowCount ?? 0;
     },
+    async queryResult<R extends SqlRow>(text: string, params: readonly unknown[]) {
+      const { rows, rowCount } = await pool.query(config(text, params));
+      return { rows: rows as R[], rowCount: rowCount ?? rows.length };
+    },
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const connection = await pool.connect();
       const watch = new LossWatch();
@@ -220,6 +235,12 @@ function pgClientAdapter(client: PgClientLike): SqlClient {
     executeNamed(name: string, text: string, params: readonly unknown[]) {
       return exclusive(() => count(text, params, name));
     },
+    queryResult<R extends SqlRow>(text: string, params: readonly unknown[]) {
+      return exclusive(async () => {
+        const { rows, rowCount } = await run(text, params);
+        return { rows: rows as R[], rowCount: rowCount ?? rows.length };
+      });
+    },
     transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const watch = new LossWatch();
       return exclusive(async () => {
@@ -260,6 +281,11 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
     // A multi-statement answer gives no row count per statement: the rows returned are it.
     executeNamed: async (name, text, params) =>
       (await statements.query(name, `${text} RETURNING 1 AS changed`, params)).length,
+    async queryResult<R extends SqlRow>(text: string, params: readonly unknown[]) {
+      const { rows, rowCount, affectedRows } = await db.query(text, [...params]);
+      // affectedRows alone is 0 for a SELECT: the larger of the two is pg's rowCount.
+      return { rows: rows as R[], rowCount: rowCount ?? Math.max(affectedRows ?? 0, rows.length) };
+    },
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       try {
         return await db.transaction((tx) =>

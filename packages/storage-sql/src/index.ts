@@ -5,6 +5,7 @@
 // Defined in core (every store reports a schema mismatch alike); exported here as before.
 export { SchemaVersionError } from '@tcc/core/storage';
 export { type BarrierContext, type BarrierOptions, barrier, migrateBarrier } from './barrier.js';
+export { type BarrierQueryResult, barrierQuery } from './barrier-query.js';
 export type {
   PGliteLike,
   PgClientLike,
