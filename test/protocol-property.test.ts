@@ -39,7 +39,7 @@ import { openRedis, type RedisHarness } from './support/redis.js';
  */
 
 const LONG = process.env.TCC_PROPERTY_LONG === '1';
-const RUNS = { memory: LONG ? 500 : 25, redis: LONG ? 200 : 10 };
+const RUNS = { memory: LONG ? 1_000 : 50, redis: LONG ? 400 : 20 };
 
 interface Model {
   readonly orders: OrderPlan[];
@@ -150,8 +150,9 @@ const deliver = fc
 const orderPlan: fc.Arbitrary<OrderPlan> = fc.record({
   holds: fc.integer({ min: 1, max: 3 }),
   together: fc.boolean(),
-  failLocally: fc.boolean(),
+  failLocally: fc.constantFrom(false, false, false, true),
   tryDelayMs: fc.constantFrom(0, 0, 5, 20),
+  settleDelayMs: fc.constantFrom(0, 0, 5, 20),
 });
 
 const kinds: fc.Arbitrary<Step>[] = [
@@ -171,6 +172,7 @@ const kinds: fc.Arbitrary<Step>[] = [
     .map((ms) => new Jump(ms)),
 ];
 const steps = fc.commands(kinds, {
+  size: 'large',
   maxCommands: LONG ? 60 : 40,
   ...(process.env.FC_REPLAY_PATH === undefined ? {} : { replayPath: process.env.FC_REPLAY_PATH }),
 });

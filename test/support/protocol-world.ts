@@ -156,7 +156,10 @@ export class Business {
   /** Overlaps a clock jump past the claim explains (a driver frozen longer than its claim). */
   excusedOverlaps = 0;
 
-  constructor(private readonly clock: TestClock) {}
+  constructor(
+    private readonly clock: TestClock,
+    private readonly delayOf: (key: string) => number,
+  ) {}
 
   tried(key: string): void {
     if (this.#cancelBegun.has(key)) this.violations.push(`the try of ${key} ran after its cancel began`);
@@ -176,8 +179,8 @@ export class Business {
     const me = { phase, epoch };
     running.push(me);
     try {
-      // A turn of the event loop: room for another driver to begin alongside.
-      await new Promise((resolve) => setImmediate(resolve));
+      const ms = this.delayOf(key);
+      await (ms > 0 ? sleep(ms) : new Promise((resolve) => setImmediate(resolve)));
       const e = this.effects.get(key) ?? { confirm: 0, cancel: 0 };
       e[phase]++;
       this.effects.set(key, e);
@@ -259,6 +262,8 @@ export interface OrderPlan {
   readonly together: boolean;
   readonly failLocally: boolean;
   readonly tryDelayMs: number;
+  /** How long each business confirm and cancel of the order takes: a window for a second driver. */
+  readonly settleDelayMs: number;
 }
 
 export const orderId = (i: number) => `order-${i}`;
@@ -313,6 +318,7 @@ export class World {
   readonly ops: Op[] = [];
   readonly parked: Message[] = [];
   readonly tally: Tally = {};
+  readonly #plans = new Map<string, OrderPlan>();
   /** In the final phase the network delivers everything at once. */
   #passthrough = false;
   #messages = 0;
@@ -326,7 +332,10 @@ export class World {
 
   private constructor(clock: TestClock, store: TransactionStorage) {
     this.clock = clock;
-    this.business = new Business(clock);
+    this.business = new Business(
+      clock,
+      (key) => this.#plans.get(key.slice(0, key.indexOf('/')))?.settleDelayMs ?? 0,
+    );
     this.observed = new ObservedStorage(store);
   }
 
@@ -580,6 +589,7 @@ export class World {
   }
 
   async begin(i: number, root: number, plan: OrderPlan): Promise<void> {
+    this.#plans.set(orderId(i), plan);
     const r = this.roots[root % this.roots.length]!;
     return this.#start('order', orderId(i), r, () => r.order(i, plan));
   }
