@@ -34,8 +34,8 @@ import { openRedis, type RedisHarness } from './support/redis.js';
  * - once recovery has run to quiescence, every record is terminal.
  *
  * A failure prints fast-check's seed, path and the steps (with their `replayPath`):
- * `FC_SEED=<seed> FC_PATH=<path> [FC_REPLAY_PATH=<replayPath>] npx vitest run test/protocol-property.test.ts`
- * replays it. `TCC_PROPERTY_LONG=1` (`npm run test:properties:long`) runs twenty times as many.
+ * `FC_SEED=<seed> FC_PATH=<path> [FC_REPLAY_PATH=<replayPath>] npx vitest run test/protocol-property.test.ts -t <store>`
+ * (`-t MemoryStorage` or `-t RedisStorage`: the seed is the failing test's) replays it. `TCC_PROPERTY_LONG=1` (`npm run test:properties:long`) runs twenty times as many.
  */
 
 const LONG = process.env.TCC_PROPERTY_LONG === '1';
