@@ -35,11 +35,12 @@ import { openRedis, type RedisHarness } from './support/redis.js';
  *
  * A failure prints fast-check's seed, path and the steps (with their `replayPath`):
  * `FC_SEED=<seed> FC_PATH=<path> [FC_REPLAY_PATH=<replayPath>] npx vitest run test/protocol-property.test.ts -t <store>`
- * (`-t MemoryStorage` or `-t RedisStorage`: the seed is the failing test's) replays it. `TCC_PROPERTY_LONG=1` (`npm run test:properties:long`) runs twenty times as many.
+ * (`-t MemoryStorage` or `-t RedisStorage`: the seed is the failing test's) replays it. `TCC_PROPERTY_LONG=1` (`npm run test:properties:long`) runs ten times as many,
+ * longer ones, and says every 50 runs how far it got.
  */
 
 const LONG = process.env.TCC_PROPERTY_LONG === '1';
-const RUNS = { memory: LONG ? 1_000 : 50, redis: LONG ? 400 : 20 };
+const RUNS = { memory: LONG ? 500 : 50, redis: LONG ? 200 : 20 };
 
 interface Model {
   readonly orders: OrderPlan[];
@@ -191,8 +192,10 @@ async function property(
   tally: Tally,
 ): Promise<void> {
   let failedAt: number | undefined;
+  let run = 0;
   await fc.assert(
     fc.asyncProperty(steps, async (cmds) => {
+      if (LONG && ++run % 50 === 0) console.log(`[protocol properties] run ${run} of ${runs}`);
       if (failedAt !== undefined && Date.now() - failedAt > SHRINK_BUDGET_MS) return;
       const world = await World.open(store, { roots: 2, capitals: 2 });
       const model: Model = { orders: [] };
