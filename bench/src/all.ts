@@ -1,9 +1,9 @@
 /**
  * `npm run bench [-- <names>] [-- <options>]`: runs every benchmark in this folder (each
- * `<name>.bench.ts`, core first), one child process each so that one benchmark's heap, hooks and
- * connections never colour the next one's figures. Leading bare words pick benchmarks by name
- * (`npm run bench -- storage`); every `--option` is passed on to each of them (`--quick`,
- * `--no-save`, `--check`, `--help`).
+ * `<name>.bench.ts`: core first, then http, place-order, recovery, storage), one child process
+ * each so that one benchmark's heap, hooks and connections never colour the next one's figures.
+ * Leading bare words pick benchmarks by name (`npm run bench -- storage place-order`); every
+ * `--option` is passed on to each of them (`--quick`, `--no-save`, `--check`, `--help`).
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
