@@ -20,5 +20,6 @@ describe('npm run bench -- --quick', () => {
       expect(run.stdout).toContain(row);
     }
     expect(run.stdout).toMatch(/memory c=64 tcc 20k\s+20,000/);
+    expect(run.stdout).toContain('postgres place-order c=64');
   }, 610_000);
 });

@@ -221,9 +221,9 @@ async function openShop(args: Args): Promise<Shop> {
   const tcc = new Tcc({ domain: 'shop', storage });
   const fence = { schema };
 
-  // TODO(barrierQuery): when @tcc/storage-sql exports its one-round-trip `barrierQuery`, run
+  // TODO(barrierQuery): @tcc/storage-sql now exports the one-round-trip `barrierQuery`; run
   // these six phases through it (fence and business UPDATE in one statement, no BEGIN/COMMIT)
-  // and keep this `barrier` version as a second row, so the table shows what it saves.
+  // in a second row next to this `barrier` one, so the table shows what it saves.
   const usePacket = tcc.compensable('red-packet.use', {
     try: (o: Order) =>
       barrier(
