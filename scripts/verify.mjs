@@ -8,7 +8,7 @@
 // instead of 2^25 (minutes, not seconds: more of the state space). Any other flag is ignored: `--long` is
 // reserved for the property tests (test/), which the same command may run.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,7 +47,14 @@ const checks = [
   {
     name: 'liveness',
     what: 'P6 <>[] settled under weak fairness, once the (bounded) losses have happened',
-    defines: ['-DLIVENESS', '-DNO_OPERATOR', '-DCRASH_MAX=0', '-DFAILOVER_MAX=0', '-DACKFAIL_MAX=0', '-DDUP_MAX=0'],
+    defines: [
+      '-DLIVENESS',
+      '-DNO_OPERATOR',
+      '-DCRASH_MAX=0',
+      '-DFAILOVER_MAX=0',
+      '-DACKFAIL_MAX=0',
+      '-DDUP_MAX=0',
+    ],
     cc: ['-DNOREDUCE', '-DNFAIR=4', ...BITSTATE],
     pan: ['-a', '-f', '-m8000', W],
     expect: 'pass',
@@ -162,5 +169,7 @@ for (const c of checks) {
   if (!keep && ok) rmSync(dir, { recursive: true, force: true });
   else console.log(`         kept: ${dir}`);
 }
-console.log(`[verify] ${failed === 0 ? 'all checks as expected' : `${failed} check(s) failed`} in ${((Date.now() - started) / 1000).toFixed(0)}s`);
+console.log(
+  `[verify] ${failed === 0 ? 'all checks as expected' : `${failed} check(s) failed`} in ${((Date.now() - started) / 1000).toFixed(0)}s`,
+);
 process.exit(failed === 0 ? 0 : 1);
