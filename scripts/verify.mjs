@@ -5,8 +5,9 @@
 //
 // Flags: --only <name>[,<name>...] runs those checks; --list prints them; --keep leaves the
 // build directory (and any trail) for `spin -t -p`; --deep gives the bitstate searches 2^30 bits
-// instead of 2^25 (minutes, not seconds: more of the state space). Any other flag is ignored: `--long` is
-// reserved for the property tests (test/), which the same command may run.
+// instead of 2^25 (minutes, not seconds: more of the state space); --long then also runs the
+// long run of the runtime's property tests (test/protocol-property.test.ts, ten times the runs
+// of `npm test`'s). Any other flag is ignored.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -168,6 +169,14 @@ for (const c of checks) {
   }
   if (!keep && ok) rmSync(dir, { recursive: true, force: true });
   else console.log(`         kept: ${dir}`);
+}
+if (args.includes('--long')) {
+  console.log('[verify] the long run of the property tests (npm run test:properties:long)');
+  const r = spawnSync('npm', ['run', 'test:properties:long'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) {
+    console.log('[verify] property tests: FAILED (their seeds are printed above)');
+    failed++;
+  }
 }
 console.log(
   `[verify] ${failed === 0 ? 'all checks as expected' : `${failed} check(s) failed`} in ${((Date.now() - started) / 1000).toFixed(0)}s`,
