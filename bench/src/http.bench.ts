@@ -12,10 +12,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import { median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { machine } from './report.js';
+import { deleteRedisKeys } from './servers.js';
 
 const USAGE = `usage: node bench/dist/http.bench.js [options]
 
@@ -233,18 +233,4 @@ try {
   if (log === 'redis') await deleteRedisKeys(env.SHOP_REDIS_PREFIX);
 }
 
-/** Deletes the keys the services' logs wrote on the shared Redis (cleanup only: SCAN is fine). */
-async function deleteRedisKeys(prefix: string): Promise<void> {
-  const client = new Redis(process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      if (keys.length > 0) await client.del(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-}
 process.exit(failed ? 1 : 0);

@@ -18,6 +18,7 @@ import pg from 'pg';
 import { type LoadResult, median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { fixed, int, machine, saveResults, table, verdict } from './report.js';
+import { openSchema } from './servers.js';
 
 const USAGE = `usage: node bench/dist/place-order.bench.js [options]
 
@@ -32,8 +33,6 @@ const USAGE = `usage: node bench/dist/place-order.bench.js [options]
 
 server: DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test); each run works in a
 schema of its own (tcc_po_<pid>), dropped at the end.`;
-
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 /** Targets on this 2-core machine, quiet (issue "Speed where users pay for it", item 1). */
 const TARGET = {
@@ -193,18 +192,8 @@ interface Shop {
 }
 
 async function openShop(args: Args): Promise<Shop> {
-  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: args.pool });
-  pool.on('error', () => {}); // a dropped idle connection shows up in the next query instead
   const schema = `tcc_po_${process.pid}`;
-  try {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } catch (error) {
-    await pool.end();
-    throw new Error(
-      `PostgreSQL is not reachable at ${DATABASE_URL} (${(error as Error).message}): start it or set DATABASE_URL`,
-    );
-  }
-  await pool.query(`CREATE SCHEMA ${schema}`);
+  const pool = await openSchema(args.pool, schema);
   for (const table of ['accounts', 'red_packets']) {
     await pool.query(
       `CREATE TABLE ${schema}.${table} (id int PRIMARY KEY, balance bigint NOT NULL,
@@ -224,82 +213,35 @@ async function openShop(args: Args): Promise<Shop> {
   // TODO(barrierQuery): @tcc/storage-sql now exports the one-round-trip `barrierQuery`; run
   // these six phases through it (fence and business UPDATE in one statement, no BEGIN/COMMIT)
   // in a second row next to this `barrier` one, so the table shows what it saves.
-  const usePacket = tcc.compensable('red-packet.use', {
-    try: (o: Order) =>
+  /**
+   * One wallet as a participant: the try moves `amount` from balance to frozen (refused when
+   * the balance cannot cover it), confirm from frozen to spent, cancel back to the balance;
+   * each phase one UPDATE in the barrier.
+   */
+  const wallet = (name: string, table: string, amountOf: (o: Order) => number, what: string) => {
+    const phase = (set: string, check?: (rows: unknown[], o: Order) => void) => (o: Order) =>
       barrier(
         pool,
         tcc.current(),
         async (tx) => {
           const rows = await tx.query(
-            `UPDATE ${schema}.red_packets SET balance = balance - $2, frozen = frozen + $2
-             WHERE id = $1 AND balance >= $2 RETURNING 1 AS ok`,
-            [o.user, o.packet],
+            `UPDATE ${schema}.${table} SET ${set} WHERE id = $1${check ? ' AND balance >= $2 RETURNING 1 AS ok' : ''}`,
+            [o.user, amountOf(o)],
           );
-          if (rows.length === 0) throw new OverBudgetError(`red packet ${o.user} cannot cover ${o.packet}`);
+          check?.(rows, o);
         },
         fence,
-      ),
-    confirm: (o: Order) =>
-      barrier(
-        pool,
-        tcc.current(),
-        (tx) =>
-          tx.query(
-            `UPDATE ${schema}.red_packets SET frozen = frozen - $2, spent = spent + $2 WHERE id = $1`,
-            [o.user, o.packet],
-          ),
-        fence,
-      ),
-    cancel: (o: Order) =>
-      barrier(
-        pool,
-        tcc.current(),
-        (tx) =>
-          tx.query(
-            `UPDATE ${schema}.red_packets SET frozen = frozen - $2, balance = balance + $2 WHERE id = $1`,
-            [o.user, o.packet],
-          ),
-        fence,
-      ),
-  });
-  const freezeCash = tcc.compensable('capital.freeze', {
-    try: (o: Order) =>
-      barrier(
-        pool,
-        tcc.current(),
-        async (tx) => {
-          const rows = await tx.query(
-            `UPDATE ${schema}.accounts SET balance = balance - $2, frozen = frozen + $2
-             WHERE id = $1 AND balance >= $2 RETURNING 1 AS ok`,
-            [o.user, o.cash],
-          );
-          if (rows.length === 0) throw new OverBudgetError(`account ${o.user} cannot pay ${o.cash}`);
-        },
-        fence,
-      ),
-    confirm: (o: Order) =>
-      barrier(
-        pool,
-        tcc.current(),
-        (tx) =>
-          tx.query(`UPDATE ${schema}.accounts SET frozen = frozen - $2, spent = spent + $2 WHERE id = $1`, [
-            o.user,
-            o.cash,
-          ]),
-        fence,
-      ),
-    cancel: (o: Order) =>
-      barrier(
-        pool,
-        tcc.current(),
-        (tx) =>
-          tx.query(
-            `UPDATE ${schema}.accounts SET frozen = frozen - $2, balance = balance + $2 WHERE id = $1`,
-            [o.user, o.cash],
-          ),
-        fence,
-      ),
-  });
+      );
+    return tcc.compensable(name, {
+      try: phase('balance = balance - $2, frozen = frozen + $2', (rows, o) => {
+        if (rows.length === 0) throw new OverBudgetError(`${what} ${o.user} cannot cover ${amountOf(o)}`);
+      }),
+      confirm: phase('frozen = frozen - $2, spent = spent + $2'),
+      cancel: phase('frozen = frozen - $2, balance = balance + $2'),
+    });
+  };
+  const usePacket = wallet('red-packet.use', 'red_packets', (o) => o.packet, 'red packet');
+  const freezeCash = wallet('capital.freeze', 'accounts', (o) => o.cash, 'account');
 
   const upsert = {
     name: 'tcc-bench-po-raw-upsert',
@@ -355,8 +297,8 @@ const ROWS: readonly { id: RowId; name: string; what: 'order' | 'raw'; concurren
   { id: 'raw-c1', name: 'postgres raw upsert c=1', what: 'raw', concurrency: 1 },
 ];
 
-interface Run {
-  readonly ops: number;
+/** What one run measures; a row holds the medians of its runs, metric by metric. */
+interface Metrics {
   readonly txPerSec: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
@@ -366,6 +308,10 @@ interface Run {
   /** Orders cancelled (over budget) ÷ orders; 0 for raw. */
   readonly cancelShare: number;
   readonly clientCpuUsPerOp: number;
+}
+
+interface Run extends Metrics {
+  readonly ops: number;
 }
 
 /** What every order did, over the whole process (warm-up included), for the final checks. */
@@ -426,19 +372,11 @@ async function measure(
   };
 }
 
-interface Row {
+/** Medians over `runs`, metric by metric. */
+interface Row extends Metrics {
   readonly id: RowId;
   readonly name: string;
   readonly concurrency: number;
-  /** Medians over `runs`, metric by metric. */
-  readonly txPerSec: number;
-  readonly p50Ms: number;
-  readonly p99Ms: number;
-  readonly statementsPerOp: number;
-  readonly commitsPerOp: number;
-  readonly byKindPerOp: Record<Kind, number>;
-  readonly cancelShare: number;
-  readonly clientCpuUsPerOp: number;
   /** Place order rows: median over repeats of (this run's tx/s ÷ the raw run's at the same concurrency in that repeat). */
   readonly ratioToRaw: number | undefined;
   readonly runs: readonly Run[];

@@ -18,6 +18,7 @@ import { type LoadResult, median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { fixed, int, machine, saveResults, table, verdict } from './report.js';
 import { tccScenario } from './scenario.js';
+import { deleteKeys, openSchema, REDIS_URL } from './servers.js';
 
 const USAGE = `usage: node bench/dist/storage.bench.js [options]
 
@@ -40,9 +41,6 @@ const REDIS_TARGET_TX_PER_SEC = 10_000;
 const POSTGRES_TARGET_RATIO = 0.8;
 const STORES = ['redis', 'cluster', 'postgres'] as const;
 type StoreId = (typeof STORES)[number];
-
-const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
 interface Args {
   readonly quick: boolean;
@@ -194,18 +192,8 @@ async function openCluster(_args: Args): Promise<Subject> {
 }
 
 async function openPostgres(args: Args): Promise<Subject> {
-  const pool = new pg.Pool({ connectionString: DATABASE_URL, max: args.pgPool });
-  pool.on('error', () => {}); // a dropped idle connection shows up in the next query instead
   const schema = `tcc_bench_${process.pid}`;
-  try {
-    await pool.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-  } catch (error) {
-    await pool.end();
-    throw new Error(
-      `PostgreSQL is not reachable at ${DATABASE_URL} (${(error as Error).message}): start it or set DATABASE_URL`,
-    );
-  }
-  await pool.query(`CREATE SCHEMA ${schema}`);
+  const pool = await openSchema(args.pgPool, schema);
   await pool.query(`CREATE TABLE ${schema}.raw (k int PRIMARY KEY, v text NOT NULL)`);
   const storage = new SqlStorage({ client: pool, schema });
   await storage.migrate();
@@ -224,16 +212,6 @@ async function openPostgres(args: Args): Promise<Subject> {
       await pool.end();
     },
   };
-}
-
-/** Deletes the keys this run wrote on the shared server (cleanup only, so SCAN is fine here). */
-async function deleteKeys(client: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    if (keys.length > 0) await client.del(...keys);
-    cursor = next;
-  } while (cursor !== '0');
 }
 
 const OPENERS: Record<StoreId, (args: Args) => Promise<Subject>> = {
