@@ -85,11 +85,11 @@ const checks = [
     expect: 'fail',
   },
   {
-    name: 'known-gap-try-after-cancel',
+    name: 'broken-unclaimed-try',
     what:
-      'stronger P3: no business try starts once its branch was cancelled. The code fences only a try ' +
-      'arriving after the cancel, so a counterexample is expected (docs/protocol.md, "Known gap")',
-    defines: ['-DSTRICT_TRY_FENCE', '-DCRASH_MAX=0', '-DDUP_MAX=0', '-DNO_OPERATOR', ...NETWORK],
+      'a try holds no claim on its record, so a cancel from another process runs while the try ' +
+      'can still start its participant: P3 must fail',
+    defines: ['-DBUG_UNCLAIMED_TRY', '-DCRASH_MAX=0', '-DDUP_MAX=0', '-DNO_OPERATOR', ...NETWORK],
     cc: ['-DSAFETY', ...BITSTATE],
     pan: ['-m4000', W],
     expect: 'fail',

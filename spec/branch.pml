@@ -37,11 +37,20 @@ end_t:
      :: now >= 1 -> r = R_ERR; goto reply                        /* open: after the deadline */
      :: else -> skip
      fi;
-     /* TransactionManager.write → RecordLog.create with the first participant: the fence */
+     /*
+      * TransactionManager.write → RecordLog.create with the first participant: the fence. It
+      * carries the try's claim (ActiveTransaction.claim), renewed while the participant's try
+      * runs and released by close's write, so no cancel runs while this try may still run.
+      */
      atomic {
        if
        :: bs[i].st == NONE ->
-          bs[i].st = TRYING; bs[i].ver = 1; bs[i].cown = 0; bs[i].clive = 0; bs[i].done = 0;
+          bs[i].st = TRYING; bs[i].ver = 1; bs[i].done = 0;
+#ifdef BUG_UNCLAIMED_TRY
+          bs[i].cown = 0; bs[i].clive = 0;
+#else
+          bs[i].cown = O_BTRY(i); bs[i].clive = 1; working[O_BTRY(i)] = 1;
+#endif
           copyrec(w, bs[i]); created = 1; cxc = bcx[i]
        :: else -> created = 0
        fi
@@ -58,16 +67,14 @@ end_t:
      /* the business try (join → action.try) */
      atomic {
        assert(!cxc);              /* P3: a try arriving after its cancel is fenced out */
-#ifdef STRICT_TRY_FENCE
-       assert(!bcx[i]);           /* stronger: no try starts once a cancel of the branch ran */
-#endif
+       assert(!bcx[i]);           /* P3: and no try starts (or runs on) once a cancel of the branch ran */
        btry[i] = 1
      }
      CRASH(restart);
      if
      :: now < 1 ->
-        /* close: TRIED, with the reply kept for a duplicate */
-        w.st = TRIED; cas(bs[i], w, ok);
+        /* close: TRIED, with the reply kept for a duplicate; the write ends the try's claim */
+        w.st = TRIED; w.cown = 0; w.clive = 0; cas(bs[i], w, ok);
         r = (ok -> R_OK : R_ERR)
      :: true ->
         /* close after a failed try (it threw, or ended past the deadline): cancel at once */
@@ -82,7 +89,7 @@ end_t:
         r = R_ERR
      fi;
 reply:
-     atomic { tryrep[i] = r; tbusy[i] = 0; forget(w); r = 0; created = 0; cxc = 0; ok = 0 }
+     atomic { tryrep[i] = r; tbusy[i] = 0; working[O_BTRY(i)] = 0; forget(w); r = 0; created = 0; cxc = 0; ok = 0 }
   od
 }
 

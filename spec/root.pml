@@ -50,24 +50,32 @@ inline remote_try(i, w, r) {
 
 proctype Root() {
   Rec w; byte r, ph, k, b, ack, before;
-  /* enlistRemote → write → RecordLog.create: branch 0 is in the log before its try leaves */
-  w.st = TRYING; w.enl = 1;
+  /*
+   * enlistRemote → write → RecordLog.create: branch 0 is in the log before its try leaves. The
+   * write carries the try's claim, renewed only while a participant's try (here: the request)
+   * runs, and refreshed by each enlist's write.
+   */
+  w.st = TRYING; w.enl = 1; w.cown = O_ROOT; w.clive = 1;
   rsave(w, ack);
   if :: ack != ACK_OK -> goto gone :: else -> skip fi;
+  working[O_ROOT] = 1;
   CRASH(gone);
   remote_try(0, w, r);
+  working[O_ROOT] = 0;
   if :: r != R_OK -> goto abort :: else -> w.tried = 1 fi;
   CRASH(gone);
-  /* the second enlist: a save of the whole record */
-  w.enl = 2;
+  /* the second enlist: a save of the whole record, with the claim extended */
+  w.enl = 2; w.clive = 1;
   rsave(w, ack);
   if
   :: ack == 0 -> goto gone                     /* taken over (recovery or an operator) */
   :: ack == ACK_LOST || ack == ACK_TIMEOUT -> w.enl = 1; goto abort
   :: else -> skip
   fi;
+  working[O_ROOT] = 1;
   CRASH(gone);
   remote_try(1, w, r);
+  working[O_ROOT] = 0;
   if :: r != R_OK -> goto abort :: else -> w.tried = 3 fi;
   CRASH(gone);
   /* commit(): past the deadline it cancels */

@@ -37,7 +37,8 @@ describe('tcc.startRecovery', () => {
     const storage = new MemoryStorage();
     const clock = manualClock();
     await abandonedRoots(20, storage, clock);
-    clock.t += 1_001;
+    // Past the deadline (1 s) and the claim each dead try held on its record (recoverAfterMs, 30 s).
+    clock.t += 30_001;
     const tcc = new Tcc({ domain: 'order', storage, clock });
     let running = 0;
     let most = 0;
@@ -64,13 +65,17 @@ describe('tcc.startRecovery', () => {
     expect(most).toBe(6);
   });
 
-  it('finds a try past its deadline at once, however recently it was written (not recoverAfterMs later)', async () => {
+  it('finds a try as soon as it is due (its deadline passed, its try claim lapsed), not recoverAfterMs later', async () => {
     const storage = new MemoryStorage();
     const clock = manualClock();
     await abandonedRoots(3, storage, clock);
     const [written] = (await storage.list({})).records;
-    // Just past the deadline, a second after the last write: well within recoverAfterMs (30 s).
-    clock.t = written!.deadline + 1;
+    // The dead try's claim ends recoverAfterMs (30 s) after its write, past the 1 s deadline:
+    // that is when the record is due, and it is found then, not another 30 s later.
+    expect(written!.claim).toBeDefined();
+    expect(written!.dueAt).toBe(Math.max(written!.deadline, written!.claim!.until));
+    expect(written!.dueAt).toBeGreaterThan(written!.deadline);
+    clock.t = written!.dueAt + 1;
     const tcc = new Tcc({ domain: 'order', storage, clock });
     tcc.compensable('order.step', {
       try: async (_i: number) => {},

@@ -68,7 +68,7 @@ describe('recovery after a crash between the commit point and confirm', () => {
     expect((await storage.list({})).records).toEqual([]);
   });
 
-  it('cancels a root whose process died in its try, once the deadline has passed', async () => {
+  it('cancels a root whose process died in its try, once the deadline has passed and its try claim lapsed', async () => {
     const storage = new MemoryStorage();
     const clock = manualClock();
     const ledger = new Ledger({ alice: 100 });
@@ -85,6 +85,10 @@ describe('recovery after a crash between the commit point and confirm', () => {
     registerShop(after, ledger);
     expect(await after.recover(left.xid)).toMatchObject({ outcome: 'waiting', status: 'TRYING' });
     clock.t += 5_001;
+    // Past the deadline, the dead try's claim (recoverAfterMs, 30 s from its write) still holds:
+    // recovery cannot tell a dead try from one whose participant is still running.
+    expect(await after.recover(left.xid)).toMatchObject({ outcome: 'busy', status: 'TRYING' });
+    clock.t = left.claim!.until + 1;
     expect(await after.recover(left.xid)).toMatchObject({ outcome: 'cancelled' });
     // The try never ran, so this cancel was an empty rollback.
     expect(ledger.calls).toEqual(['cancel:a']);
@@ -114,6 +118,10 @@ describe('a try that outlives its deadline', () => {
     expect(await tcc.recover(record.xid)).toMatchObject({ outcome: 'waiting' });
 
     clock.t += 1_001;
+    // The try's claim, written with its enlist, is only renewed while a participant's try runs:
+    // a body stuck elsewhere lets it lapse (recoverAfterMs, 30 s), and recovery takes over.
+    expect(await tcc.recover(record.xid)).toMatchObject({ outcome: 'busy' });
+    clock.t = record.claim!.until + 1;
     expect(await tcc.recover(record.xid)).toMatchObject({ outcome: 'cancelled' });
     expect(ledger.balances.get('alice')).toBe(100);
 
@@ -247,7 +255,8 @@ describe('delayCancelOn, asyncConfirm and asyncCancel', () => {
     await expect(outcome).rejects.toBeInstanceOf(RemoteTimeout);
     expect((await only(storage)).status).toBe('TRYING');
     expect(ledger.calls).toEqual(['try:a']);
-    clock.t += 1_001;
+    // Past the deadline and the try's claim (recoverAfterMs, 30 s), which is no longer renewed.
+    clock.t += 30_001;
     expect(await tcc.recover((await only(storage)).xid)).toMatchObject({ outcome: 'cancelled' });
     expect(ledger.balances.get('alice')).toBe(100);
   });

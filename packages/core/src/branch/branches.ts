@@ -187,6 +187,8 @@ export class BranchKeeper {
       const running = tx.quiet();
       if (running !== undefined) await running;
       tx.state = 'settling';
+      // The write below (TRIED, or CANCELLING with a claim of its own) releases the try's claim.
+      await tx.endTry();
       const seen = this.#seen.get(tx);
       if (seen !== undefined) return { tried: false, seen };
       const record = tx.record;

@@ -7,6 +7,7 @@ import type {
   TransactionType,
 } from '../storage/record.js';
 import { activeTraceparent } from '../telemetry/traceparent.js';
+import type { Claim, TryGuard } from './claims.js';
 import { Scope } from './scope.js';
 
 /** Where a branch comes from: the fields of the caller's context header. */
@@ -27,9 +28,16 @@ export interface BranchOrigin {
  * participant's try runs, and a create that finds the record there already says why
  * (`BranchKeeper`: a cancel's tombstone, or the same try sent twice).
  */
-export class ActiveTransaction {
+export class ActiveTransaction implements TryGuard {
   /** The persisted record, once the first participant is enlisted. */
   record: TransactionRecord | undefined;
+  /**
+   * The try's claim on its record, written with the record's create and renewed while a
+   * participant's try runs: a cancel from another driver (the root's command arriving at another
+   * process, recovery after the deadline) waits until the try has ended instead of undoing a
+   * try that then goes on. Ended (`endTry`) before the write that closes the try.
+   */
+  claim: Claim | undefined;
   readonly participants: ParticipantRecord[] = [];
   /** `trying` until the body returns; after that no participant may join. */
   state: 'trying' | 'settling' = 'trying';
@@ -112,6 +120,25 @@ export class ActiveTransaction {
   /** A participant id unique in this record, even when an enlist failed and was undone. */
   nextParticipantId(): string {
     return `p${++this.#joined}`;
+  }
+
+  /** Whether a participant is being enlisted or tried now (its claim is renewed only then). */
+  get trying(): boolean {
+    return this.#running > 0;
+  }
+
+  /**
+   * Ends the try's claim before the write that closes the try (TRIED, the commit point, or
+   * CANCELLING with a claim of its own): renewal stops, and the claim leaves the working copy,
+   * so that write releases it. Call once no participant runs (after `quiet`).
+   */
+  async endTry(): Promise<void> {
+    const claim = this.claim;
+    if (claim === undefined) return;
+    this.claim = undefined;
+    const renewing = claim.stop();
+    if (renewing !== undefined) await renewing;
+    if (this.record?.claim?.owner === claim.owner) delete this.record.claim;
   }
 
   /** Counts a participant from enlist to the end of its try. */

@@ -10,6 +10,19 @@ import type { RecordLog } from './record-log.js';
 const MIN_RETRY_AFTER_MS = 50;
 
 /**
+ * What the claim of a try needs from its transaction. A try's own writes (each enlist) race a
+ * renewal of the same working copy, so renewals take the transaction's write lock; and the
+ * claim is renewed only while a participant's try runs, so a body that hangs between calls
+ * does not keep its record from recovery for ever.
+ */
+export interface TryGuard {
+  lock(): Promise<void> | undefined;
+  unlock(): void;
+  /** Whether a participant's try is running (or being enlisted) now. */
+  readonly trying: boolean;
+}
+
+/**
  * One claim mechanism for every driver of a record's confirm or cancel (DESIGN.md §7): the root
  * settling what it began, a branch running its root's command, `tcc.recover` from the poller,
  * the BullMQ worker or an operator. A claim is written into the record by the same
@@ -55,10 +68,10 @@ export class Claims {
    * `written()` (or `undo()` if the write failed). Throws `BusyError`, changing nothing, if
    * another driver's claim is live.
    */
-  claimFor(record: TransactionRecord): Claim {
+  claimFor(record: TransactionRecord, guard?: TryGuard): Claim {
     const busy = this.busy(record);
     if (busy !== undefined) throw busy;
-    return new Claim(this, record, `${this.#prefix}#${++this.#count}`);
+    return new Claim(this, record, `${this.#prefix}#${++this.#count}`, guard);
   }
 
   /** `claimFor` and its write (a compare-and-set of the whole record) in one step. */
@@ -117,17 +130,30 @@ export class Claim {
   #lost: LeaseLostError | undefined;
   #renewedAt: number;
   #renewal: Promise<void> | undefined;
+  #stopped = false;
   readonly #previous: RecordClaim | undefined;
 
   constructor(
     private readonly claims: Claims,
     readonly record: TransactionRecord,
     readonly owner: string,
+    /** Set for the claim of a try (see `TryGuard`). */
+    private readonly guard?: TryGuard,
   ) {
     const now = claims.clock.now();
     this.#renewedAt = now;
     this.#previous = record.claim;
     record.claim = { owner, until: now + claims.leaseMs };
+  }
+
+  /**
+   * Puts a fresh expiry into the working copy, for the holder's next write (a try's enlist) to
+   * carry: that write renews the claim, so a try is never started under a claim about to lapse.
+   */
+  extend(): void {
+    const now = this.claims.clock.now();
+    this.record.claim = { owner: this.owner, until: now + this.claims.leaseMs };
+    this.#renewedAt = now;
   }
 
   /** The write that carries the claim landed: from now on it is renewed while the driver works. */
@@ -162,6 +188,7 @@ export class Claim {
    * the only one (`undefined`, and no promise made, when none is).
    */
   stop(): Promise<void> | undefined {
+    this.#stopped = true;
     this.claims.unwatch(this);
     const renewal = this.#renewal;
     return renewal === undefined ? undefined : renewal.then(() => this.stop());
@@ -170,18 +197,28 @@ export class Claim {
   /** Renews the claim once a third of it has passed, unless a renewal is already running. */
   renewIfDue(now: number): void {
     if (this.#renewal !== undefined || this.#lost !== undefined) return;
-    const { leaseMs, log } = this.claims;
-    if (now - this.#renewedAt < leaseMs / 3) return;
-    const record = this.record;
-    const previous = record.claim;
-    record.claim = { owner: this.owner, until: now + leaseMs };
-    this.#renewal = log.save(record).then(
-      () => {
+    if (this.guard !== undefined && !this.guard.trying) return;
+    if (now - this.#renewedAt < this.claims.leaseMs / 3) return;
+    this.#renewal = this.#renew().finally(() => {
+      this.#renewal = undefined;
+    });
+  }
+
+  async #renew(): Promise<void> {
+    const wait = this.guard?.lock();
+    if (wait !== undefined) await wait;
+    try {
+      // Stopped while it waited for the lock: the driver's own next write comes instead.
+      if (this.#stopped) return;
+      const { clock, leaseMs, log } = this.claims;
+      const now = clock.now();
+      const record = this.record;
+      const previous = record.claim;
+      record.claim = { owner: this.owner, until: now + leaseMs };
+      try {
+        await log.save(record);
         this.#renewedAt = now;
-        this.#renewal = undefined;
-      },
-      (error: unknown) => {
-        this.#renewal = undefined;
+      } catch (error) {
         // On the primary, not on its replicas: the renewal stands there, and the next one may
         // be acknowledged. (Store errors by code: the store may be built on another copy of core.)
         if (hasCode(error, 'TCC_REPLICATION_TIMEOUT')) {
@@ -196,7 +233,9 @@ export class Claim {
           this.#lost = new LeaseLostError(record.xid, error);
           this.claims.unwatch(this);
         }
-      },
-    );
+      }
+    } finally {
+      this.guard?.unlock();
+    }
   }
 }

@@ -106,7 +106,10 @@ export class RecordLog {
    * that nobody drives (one that failed), a lease from now.
    */
   private dueAt(record: TransactionRecord, now: number): number {
-    if (record.claim !== undefined) return record.claim.until;
+    if (record.claim !== undefined) {
+      // A try's claim: recovery has nothing to do before the deadline either way.
+      return record.status === 'TRYING' ? Math.max(record.claim.until, record.deadline) : record.claim.until;
+    }
     switch (record.status) {
       case 'TRYING':
         return record.deadline;

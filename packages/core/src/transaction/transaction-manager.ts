@@ -286,6 +286,7 @@ export class TransactionManager {
   private async reserve(tx: ActiveTransaction): Promise<void> {
     const { log, clock } = this.config;
     const record = tx.newRecord(clock.now());
+    const claim = this.#claimTry(tx, record);
     try {
       await log.create(record);
     } catch (error) {
@@ -294,6 +295,16 @@ export class TransactionManager {
       throw new DuplicateTransactionError(tx.xid, first?.status);
     }
     tx.record = record;
+    tx.claim = claim;
+    claim.written();
+  }
+
+  /**
+   * The claim a try holds on its record from the create on (see `ActiveTransaction.claim`). A new
+   * record has no holder, so this never throws.
+   */
+  #claimTry(tx: ActiveTransaction, record: TransactionRecord): Claim {
+    return this.config.claims.claimFor(record, tx);
   }
 
   private async root<R>(
@@ -397,8 +408,12 @@ export class TransactionManager {
     try {
       if (tx.record === undefined) {
         tx.record = tx.newRecord(clock.now());
+        const claim = this.#claimTry(tx, tx.record);
         await log.create(tx.record);
+        tx.claim = claim;
+        claim.written();
       } else {
+        tx.claim?.extend();
         await log.save(tx.record);
       }
     } catch (error) {
@@ -431,7 +446,8 @@ export class TransactionManager {
       );
     }
     // The commit point carries this process's claim: it drives the confirms, and no recovery
-    // or operator does while it renews that claim.
+    // or operator does while it renews that claim. It takes over from the try's claim.
+    await tx.endTry();
     const before = record.version;
     let claim = this.config.claims.claimFor(record);
     record.status = 'CONFIRMING';
@@ -526,7 +542,11 @@ export class TransactionManager {
     tx.state = 'settling';
     const record = tx.record;
     if (record === undefined) return;
-    if (tx.options.delayCancelOn.some((errorClass) => error instanceof errorClass)) return;
+    if (tx.options.delayCancelOn.some((errorClass) => error instanceof errorClass)) {
+      // Left to recovery: the try's claim lapses instead of being renewed.
+      await tx.endTry();
+      return;
+    }
     await this.cancel(tx, record);
   }
 
@@ -539,6 +559,7 @@ export class TransactionManager {
     tx: ActiveTransaction,
     record: TransactionRecord,
   ): Promise<'cancelled' | 'lost' | 'unreachable'> {
+    await tx.endTry();
     record.status = 'CANCELLING';
     let claim: Claim;
     try {
