@@ -29,7 +29,8 @@ import { openRedis, type RedisHarness } from './support/redis.js';
  *   jump past the claim explains are counted apart: that is a driver frozen beyond its claim);
  * - a participant is confirmed only if its order ended confirmed, cancelled only if it ended
  *   cancelled, never both, and confirmed at least once if it did;
- * - no try runs once a cancel of its branch began (hanging refused);
+ * - no try runs once a cancel of its branch began (hanging refused), and no cancel begins while
+ *   a try of its branch still runs (the try's claim), but after a clock jump past that claim;
  * - a root that wrote its commit point ends confirmed;
  * - once recovery has run to quiescence, every record is terminal.
  *

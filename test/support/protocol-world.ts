@@ -15,8 +15,11 @@ import {
  * move, and counting participants with no barrier, whose calls are the evidence.
  */
 
-/** The claim length (and a branch's grace past its deadline), in the test clock's ms. */
-export const LEASE_MS = 5_000;
+/**
+ * The claim length (and a branch's grace past its deadline), in the test clock's ms. Longer than
+ * the deadline, so that a jump can pass the deadline while a try's claim still holds.
+ */
+export const LEASE_MS = 30_000;
 /** The try deadline of every order, in the test clock's ms. */
 export const DEADLINE_MS = 20_000;
 /** Bounds a hang only: a healthy world finishes in a fraction of it. */
@@ -152,7 +155,7 @@ export class Business {
   readonly effects = new Map<string, { confirm: number; cancel: number }>();
   readonly violations: string[] = [];
   readonly #cancelBegun = new Set<string>();
-  readonly #running = new Map<string, { phase: string; epoch: number }[]>();
+  readonly #running = new Map<string, { phase: string; epoch: number; offset: number }[]>();
   /** Overlaps a clock jump past the claim explains (a driver frozen longer than its claim). */
   excusedOverlaps = 0;
 
@@ -166,17 +169,38 @@ export class Business {
     this.tries.set(key, (this.tries.get(key) ?? 0) + 1);
   }
 
+  /**
+   * A try that takes a while: from its start to its end no confirm or cancel of the same key may
+   * begin (`settle` finds it running), or the cancel would run first and the try's effect stay.
+   */
+  async trying(key: string, body: () => Promise<void>): Promise<void> {
+    this.tried(key);
+    const running = this.#running.get(key) ?? [];
+    this.#running.set(key, running);
+    const me = { phase: 'try', epoch: this.clock.epoch, offset: this.clock.offset };
+    running.push(me);
+    try {
+      await body();
+    } finally {
+      running.splice(running.indexOf(me), 1);
+    }
+  }
+
   async settle(phase: 'confirm' | 'cancel', key: string): Promise<void> {
     if (phase === 'cancel') this.#cancelBegun.add(key);
     const running = this.#running.get(key) ?? [];
     this.#running.set(key, running);
     const epoch = this.clock.epoch;
     for (const other of running) {
-      if (other.epoch === epoch)
-        this.violations.push(`${phase} of ${key} began while its ${other.phase} ran (no clock jump between)`);
+      // A try's claim is written just before it starts, so only jumps that add up to a whole
+      // claim since then let it lapse; a confirm's or cancel's may be older (any jump excuses).
+      const excused =
+        other.phase === 'try' ? this.clock.offset - other.offset >= LEASE_MS : other.epoch !== epoch;
+      if (!excused)
+        this.violations.push(`${phase} of ${key} began while its ${other.phase} ran (no claim lapsed between)`);
       else this.excusedOverlaps++;
     }
-    const me = { phase, epoch };
+    const me = { phase, epoch, offset: this.clock.offset };
     running.push(me);
     try {
       const ms = this.delayOf(key);
@@ -389,10 +413,10 @@ export class World {
     });
     const hold = tcc.compensable('capital.hold', {
       propagation: 'MANDATORY',
-      try: async (key: string, delayMs: number) => {
-        this.business.tried(key);
-        if (delayMs > 0) await sleep(delayMs);
-      },
+      try: (key: string, delayMs: number) =>
+        this.business.trying(key, async () => {
+          if (delayMs > 0) await sleep(delayMs);
+        }),
       confirm: (key: string) => this.business.settle('confirm', key),
       cancel: (key: string) => this.business.settle('cancel', key),
     });
