@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- recovery`: records recovered per second when BullMQ recovery workers drain
  * 10,000 stuck transactions (CONFIRMING, one participant), with 1 and with 3 worker processes;
- * and what one scan costs with and without finished transactions kept for retention.
+ * and what one scan costs with and without finished transactions kept for retention. Each drain
+ * must confirm every record exactly once within a time limit, or the benchmark fails.
  * `--help` lists the options.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
