@@ -1,17 +1,20 @@
 /**
  * `npm run bench`: what a root transaction with two local participants costs on MemoryStorage,
- * next to the same business calls without tcc, at concurrency 1 and 64; and whether the heap
- * stays flat over 200,000 transactions. Prints a table and saves it as JSON in bench/results.
- * `--help` lists the options.
+ * next to the same business calls without tcc, at concurrency 1 and 64, one transaction in five
+ * cancelled; and whether the heap stays flat over 200,000 transactions. Afterwards the books must
+ * be exactly what the transactions run make them, or it fails. Prints a table and saves it as
+ * JSON in bench/results. `--help` lists the options.
  */
 import { fileURLToPath } from 'node:url';
-import { type LoadResult, median, obtainGc, runLoad, settledHeap } from './harness.js';
+import { assertAudit } from './audit.js';
+import { type LoadOptions, type LoadResult, median, obtainGc, runLoad, settledHeap } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import {
   type AlsTax,
   formatReport,
   type HeapCheckpoint,
   type HeapResult,
+  int,
   machine,
   type Report,
   type RowResult,
@@ -20,6 +23,7 @@ import {
   type TargetResult,
 } from './report.js';
 import { type Mode, type Scenario, scenario, tccScenario } from './scenario.js';
+import { CANCEL_ONE_IN_FIVE, type Workload } from './workload.js';
 
 const USAGE = `usage: node --expose-gc bench/dist/core.bench.js [options]
 
@@ -29,6 +33,8 @@ const USAGE = `usage: node --expose-gc bench/dist/core.bench.js [options]
   --duration <ms>    length of one run of a row (default 3000, quick 250)
   --repeats <n>      runs per row, the median is reported (default 3, quick 1)
   --heap-tx <n>      transactions of the heap check (default 200000, quick 20000)
+  --cancel-every <n> every n-th transaction is cancelled, in every row (default 5; 0: none,
+                     the load of the figures before 2026-12-02)
   --save / --no-save write bench/results/core-<date>.json and core-latest.json
                      (default: save a full run, not a quick or --only one)
   --check            exit with status 1 if a target is missed
@@ -51,6 +57,8 @@ interface Args {
   readonly durationMs: number;
   readonly repeats: number;
   readonly heapTransactions: number;
+  /** Every row, tcc and plain alike, runs it: which transactions are cancelled. */
+  readonly work: Workload;
   readonly save: boolean;
   readonly check: boolean;
 }
@@ -63,6 +71,7 @@ function parse(argv: readonly string[]): Args {
       duration: { type: 'string' },
       repeats: { type: 'string' },
       'heap-tx': { type: 'string' },
+      'cancel-every': { type: 'string' },
     },
     argv,
   );
@@ -80,17 +89,40 @@ function parse(argv: readonly string[]): Args {
     durationMs: args.positive('duration', quick ? 250 : 3000),
     repeats: args.positive('repeats', quick ? 1 : 3),
     heapTransactions: args.positive('heap-tx', quick ? 20_000 : 200_000),
+    work: workOf(args.values['cancel-every'], args.fail),
     save: args.save(!quick && only === undefined),
     check: args.check,
   };
 }
 
+function workOf(given: string | undefined, fail: (message: string) => never): Workload {
+  if (given === undefined) return CANCEL_ONE_IN_FIVE;
+  const n = Number(given);
+  if (!Number.isInteger(n) || n < 0) fail(`--cancel-every must be 0 or a positive integer, got ${given}`);
+  return { cancelEvery: n };
+}
+
 const progress = (line: string): void => void process.stderr.write(`${line}\n`);
 
-function statsOf(result: LoadResult): RunStats {
-  const { count, wallNs, cpuUs, histogram } = result;
+/**
+ * Transactions each scenario ran, counted by the load loops (apart from the scenario's own
+ * counters), for the audit after the rows.
+ */
+const ran = new Map<Scenario, number>();
+
+/** One run of `s` under `options`; `cancelled`: how many of its transactions were cancelled. */
+async function load(s: Scenario, options: LoadOptions): Promise<LoadResult & { cancelled: number }> {
+  const cancelledBefore = s.tally.cancelled;
+  const result = await runLoad(s.op, options);
+  ran.set(s, (ran.get(s) ?? 0) + result.count);
+  return { ...result, cancelled: s.tally.cancelled - cancelledBefore };
+}
+
+function statsOf(result: LoadResult & { cancelled: number }): RunStats {
+  const { count, wallNs, cpuUs, histogram, cancelled } = result;
   return {
     transactions: count,
+    cancelled,
     wallMs: wallNs / 1e6,
     txPerSec: count / (wallNs / 1e9),
     p50Us: histogram.quantile(0.5) / 1000,
@@ -98,6 +130,23 @@ function statsOf(result: LoadResult): RunStats {
     maxUs: histogram.maxNs / 1000,
     cpuUsPerTx: cpuUs / count,
   };
+}
+
+/** Cancelled ÷ transactions over all of a row's runs. */
+const shareOf = (list: readonly RunStats[]): number =>
+  list.reduce((a, r) => a + r.cancelled, 0) / list.reduce((a, r) => a + r.transactions, 0);
+
+/**
+ * Fails the benchmark, naming every breach, unless the scenario's books and tally are exactly
+ * what the transactions the load loops ran must leave; otherwise says what was checked.
+ */
+function checked(label: string, s: Scenario): string {
+  const total = ran.get(s) ?? 0;
+  assertAudit(label, s, total);
+  return (
+    `${label}: ${int(s.tally.confirmed)} confirmed + ${int(s.tally.cancelled)} cancelled = ${int(total)} run;` +
+    ` spent and shipped exact, account by account; nothing frozen${s.mode === 'tcc' ? '; store empty' : ''}`
+  );
 }
 
 const rowName = (concurrency: number, mode: Mode): string => `memory c=${concurrency} ${mode}`;
@@ -111,7 +160,7 @@ const runLine = (label: string, name: string, stats: RunStats): string =>
 async function warmUp(list: readonly Scenario[], totalMs: number): Promise<void> {
   const slice = totalMs / (list.length * CONCURRENCIES.length);
   for (const s of list) {
-    for (const concurrency of CONCURRENCIES) await runLoad(s.op, { concurrency, durationMs: slice });
+    for (const concurrency of CONCURRENCIES) await load(s, { concurrency, durationMs: slice });
   }
 }
 
@@ -130,7 +179,7 @@ async function main(): Promise<void> {
   // One long-lived environment per mode, shared by all runs: the steady state of a service.
   const scenarios = new Map<Mode, Scenario>();
   for (const mode of MODES) {
-    if (rowIds.some((id) => id.endsWith(`-${mode}`))) scenarios.set(mode, scenario(mode));
+    if (rowIds.some((id) => id.endsWith(`-${mode}`))) scenarios.set(mode, scenario(mode, args.work));
   }
 
   // Plain first, before any transaction has run: the first `als.run` switches on Node's promise
@@ -143,7 +192,7 @@ async function main(): Promise<void> {
     for (const concurrency of CONCURRENCIES) {
       if (!rowIds.includes(`c${concurrency}-plain`)) continue;
       settledHeap(gc);
-      const before = statsOf(await runLoad(plain.op, { concurrency, durationMs: args.durationMs / 2 }));
+      const before = statsOf(await load(plain, { concurrency, durationMs: args.durationMs / 2 }));
       alsTax.push({
         concurrency,
         before,
@@ -155,7 +204,7 @@ async function main(): Promise<void> {
     }
   }
   // With only the heap row, a throwaway tcc environment warms the JIT up.
-  const throwaway = scenarios.size === 0 && wanted('heap') ? tccScenario() : undefined;
+  const throwaway = scenarios.size === 0 && wanted('heap') ? tccScenario(undefined, args.work) : undefined;
   const warm = throwaway !== undefined ? [throwaway] : [...scenarios.values()];
   if (warm.length > 0) {
     progress(`warm-up ${warmupMs} ms`);
@@ -174,17 +223,15 @@ async function main(): Promise<void> {
         const bucket = runs.get(id);
         if (s === undefined || bucket === undefined) continue;
         settledHeap(gc);
-        const stats = statsOf(await runLoad(s.op, { concurrency, durationMs: args.durationMs }));
+        const stats = statsOf(await load(s, { concurrency, durationMs: args.durationMs }));
         bucket.push(stats);
         progress(runLine(`run ${rep + 1}/${args.repeats}`, rowName(concurrency, mode), stats));
       }
     }
   }
+  const checks: string[] = [];
   for (const [mode, s] of scenarios) {
-    s.books.check(`${mode} rows`);
-    const left = s.storedRecords();
-    if (left !== undefined && left !== 0)
-      throw new Error(`${mode} rows: the store still holds ${left} records`);
+    checks.push(checked(`${mode} rows`, s));
     await s.close();
   }
   scenarios.clear();
@@ -204,6 +251,7 @@ async function main(): Promise<void> {
       p50Us: median(list.map((r) => r.p50Us)),
       p99Us: median(list.map((r) => r.p99Us)),
       cpuUsPerTx: median(list.map((r) => r.cpuUsPerTx)),
+      cancelShare: shareOf(list),
       ratio: undefined,
       sdkCpuUsPerTx: undefined,
       runs: list,
@@ -224,7 +272,7 @@ async function main(): Promise<void> {
     tax.taxUsPerTx = after.cpuUsPerTx - tax.before.cpuUsPerTx;
   }
 
-  const heap = wanted('heap') ? await heapCheck(args.heapTransactions, gc) : undefined;
+  const heap = wanted('heap') ? await heapCheck(args.heapTransactions, args.work, gc, checks) : undefined;
 
   const targets: TargetResult[] = [];
   for (const row of rows) {
@@ -272,11 +320,13 @@ async function main(): Promise<void> {
       repeats: args.repeats,
       warmupMs,
       heapTransactions: args.heapTransactions,
+      cancelEvery: args.work.cancelEvery,
       gcExposed: exposed,
     },
     rows,
     alsTax,
     heap,
+    checks,
     targets,
     durationSec: Number(process.hrtime.bigint() - started) / 1e9,
   };
@@ -293,15 +343,20 @@ async function main(): Promise<void> {
  * 200,000 transactions at concurrency 64 on a fresh Tcc and store, paused at each checkpoint
  * (all loops idle, so nothing in flight is counted) for full collections and `heapUsed`.
  */
-async function heapCheck(transactions: number, gc: () => void): Promise<HeapResult> {
-  const s = tccScenario();
+async function heapCheck(
+  transactions: number,
+  work: Workload,
+  gc: () => void,
+  checks: string[],
+): Promise<HeapResult> {
+  const s = tccScenario(undefined, work);
   const checkpoints: HeapCheckpoint[] = [];
   let done = 0;
   let wallNs = 0;
   for (const percent of HEAP_CHECKPOINTS) {
     const until = Math.round((transactions * percent) / 100);
     if (until > done) {
-      const result = await runLoad(s.op, { concurrency: HEAP_CONCURRENCY, count: until - done });
+      const result = await load(s, { concurrency: HEAP_CONCURRENCY, count: until - done });
       done += result.count;
       wallNs += result.wallNs;
     }
@@ -311,8 +366,9 @@ async function heapCheck(transactions: number, gc: () => void): Promise<HeapResu
       `heap  ${String(percent).padStart(3)} %  ${done.toLocaleString('en-US').padStart(9)} tx  ${(heapUsedBytes / 2 ** 20).toFixed(2)} MB`,
     );
   }
-  s.books.check('heap run');
   const storedRecordsAtEnd = s.storedRecords() ?? 0;
+  checks.push(checked('heap run', s));
+  const cancelShare = s.tally.cancelled / done;
   await s.close();
   const first = checkpoints[0]!.heapUsedBytes;
   const last = checkpoints[checkpoints.length - 1]!.heapUsedBytes;
@@ -324,6 +380,7 @@ async function heapCheck(transactions: number, gc: () => void): Promise<HeapResu
     checkpoints,
     growthPct: ((last - first) / first) * 100,
     txPerSec: done / (wallNs / 1e9),
+    cancelShare,
     storedRecordsAtEnd,
   };
 }

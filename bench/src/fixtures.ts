@@ -28,13 +28,16 @@ export class Books {
   shipped = 0;
   readonly initialFunds: number;
   readonly initialStock: number;
+  /** What each account and each sku (but the sold-out one) holds at the start. */
+  readonly opening = 1e12;
 
   constructor(keys: number) {
-    const plenty = 1e12;
+    const plenty = this.opening;
     for (let i = 0; i < keys; i++) {
       this.balances.set(accountOf(i), plenty);
       this.stock.set(skuOf(i), plenty);
     }
+    this.stock.set(SOLD_OUT, 0);
     this.initialFunds = plenty * keys;
     this.initialStock = plenty * keys;
   }
@@ -60,6 +63,13 @@ const ACCOUNTS = Array.from({ length: 64 }, (_, i) => `acct-${i}`);
 const SKUS = Array.from({ length: 64 }, (_, i) => `sku-${i}`);
 export const accountOf = (i: number): string => ACCOUNTS[i & 63]!;
 export const skuOf = (i: number): string => SKUS[i & 63]!;
+/** A sku with no stock: the reservation a cancelled transaction asks for. */
+export const SOLD_OUT = 'sku-sold-out';
+
+/** The business failure of a try; a scenario cancels on it and on nothing else. */
+export class OutOfStockError extends Error {
+  override readonly name = 'OutOfStockError';
+}
 
 export class Funds {
   constructor(readonly books: Books) {}
@@ -92,7 +102,7 @@ export class Stock {
 
   async reserve(r: Reservation): Promise<unknown> {
     const available = this.books.stock.get(r.sku) ?? 0;
-    if (available < r.quantity) throw new Error(`${r.sku}: out of stock`);
+    if (available < r.quantity) throw new OutOfStockError(`${r.sku}: out of stock`);
     this.books.stock.set(r.sku, available - r.quantity);
     this.books.reserved.set(r.id, r.quantity);
     return available - r.quantity;

@@ -1,9 +1,11 @@
 /**
  * One recovery worker process of `recovery.bench.ts`: a Tcc of domain `bench` on RedisStorage
- * (prefix from BENCH_PREFIX) with a no-op `bench.pay` participant, and a RecoveryWorker on the
- * bench's queue. Prints READY once it takes jobs; SIGTERM drains and closes it, and it prints
- * `CPU <µs>`: the process's CPU time (user + system) from READY to closed; `SCANNED <epoch ms>`
- * when a scan it ran ended. BENCH_RECOVERY=/path/to/recovery/dist/index.js runs another build.
+ * (prefix from BENCH_PREFIX) with a `bench.pay` participant whose confirm and cancel only note
+ * which record they ran for, and a RecoveryWorker on the bench's queue. Prints READY once it
+ * takes jobs; SIGTERM drains and closes it, and it prints `CPU <µs>`: the process's CPU time
+ * (user + system) from READY to closed; `CONFIRMED <n,n,...>` and `CANCELLED <n,...>`: the
+ * record numbers each ran for, once per run (a number twice if it ran twice); `SCANNED <epoch
+ * ms>` when a scan it ran ended. BENCH_RECOVERY=/path/to/recovery/dist/index.js runs another build.
  */
 import { Tcc } from '@tcc/core';
 import type * as Recovery from '@tcc/recovery';
@@ -22,10 +24,14 @@ const tcc = new Tcc({
   storage: new RedisStorage({ client: store, prefix }),
   recovery: { recoverAfterMs: 1_000 },
 });
+// Kept in memory and told at exit, not written to Redis: the bench's Redis figures stay those
+// of recovery alone.
+const confirmed: number[] = [];
+const cancelled: number[] = [];
 tcc.compensable('bench.pay', {
   try: async (_n: number) => {},
-  confirm: async () => {},
-  cancel: async () => {},
+  confirm: async (n: number) => void confirmed.push(n),
+  cancel: async (n: number) => void cancelled.push(n),
 });
 
 const worker = new RecoveryWorker({
@@ -44,6 +50,7 @@ worker.once('scanned', () => process.stdout.write(`SCANNED ${Date.now()}\n`));
 worker.once('closed', () => {
   const cpu = process.cpuUsage(cpuAtReady);
   process.stdout.write(`CPU ${cpu.user + cpu.system}\n`);
+  process.stdout.write(`CONFIRMED ${confirmed.join(',')}\nCANCELLED ${cancelled.join(',')}\n`);
   store.disconnect();
   queue.disconnect();
 });

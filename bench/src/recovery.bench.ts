@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- recovery`: records recovered per second when BullMQ recovery workers drain
  * 10,000 stuck transactions (CONFIRMING, one participant), with 1 and with 3 worker processes;
- * and what one scan costs with and without finished transactions kept for retention.
+ * and what one scan costs with and without finished transactions kept for retention. Each drain
+ * must confirm every record exactly once within a time limit, or the benchmark fails.
  * `--help` lists the options.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
@@ -11,6 +12,7 @@ import { JsonCodec, type TransactionRecord } from '@tcc/core';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { checkEffects, type Effects, parseEffects } from './effects.js';
 import { median } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { int, machine, saveResults, table } from './report.js';
@@ -27,10 +29,15 @@ const USAGE = `usage: node bench/dist/recovery.bench.js [options]
                      apart); ties in the stuck index make RedisStorage.findStuck re-read them
   --commands         also print the Redis commands per record, by command
   --profile <dir>    run the worker processes with node --cpu-prof, profiles written to <dir>
+  --time-limit <s>   a drain that has not emptied the store by then fails (default 60 s +
+                     10 ms per record: 160 s for 10,000, 25 times slower than the target)
   --save / --no-save write bench/results/recovery-<date>.json and recovery-latest.json
                      (default: save a full run, not a quick one)
   --check            exit with status 1 if a target is missed (>= 5,000 records/s, 1 worker)
   --help
+
+Checks, or exits 1: every record's business confirm ran exactly once (counted per record
+over all worker processes) and no cancel ran; each drain ends within the time limit.
 
 Needs Redis at REDIS_URL (default redis://127.0.0.1:6379); keys under tcc-bench-recovery:<pid>:.
 Per record: CPU time of the worker processes, and Redis's commands (INFO commandstats, the
@@ -49,6 +56,7 @@ const args = parseBenchArgs(USAGE, {
   'same-time': { type: 'boolean' },
   commands: { type: 'boolean' },
   profile: { type: 'string' },
+  'time-limit': { type: 'string' },
 });
 const { values, quick } = args;
 const records = args.positive('records', quick ? 500 : 10_000);
@@ -60,6 +68,9 @@ const workerCounts = (values.workers ?? '1,3').split(',').map(Number);
 if (!workerCounts.every((n) => Number.isInteger(n) && n > 0))
   args.fail('--workers must be positive integers separated by commas');
 const save = args.save(!quick);
+const timeLimitSec = args.positive('time-limit', 60 + Math.ceil(records / 100));
+/** How long a worker process may take to start (connect, load scripts) before the run fails. */
+const READY_LIMIT_MS = 60_000;
 
 const base = `tcc-bench-recovery:${process.pid}:`;
 const admin = new Redis(url, { maxRetriesPerRequest: 3, enableAutoPipelining: true });
@@ -67,13 +78,15 @@ const queueClient = new Redis(url, { maxRetriesPerRequest: null });
 const codec = new JsonCodec();
 let run = 0;
 
+const stuckXid = (drainRun: number, i: number): string => `stuck-${drainRun}-${i}`;
+
 /** Creates `n` records of domain bench in `status`, last written a minute ago and before. */
 async function fill(storage: RedisStorage, n: number, status: 'CONFIRMING' | 'CONFIRMED'): Promise<void> {
   const at = Date.now() - 60_000;
   for (let from = 0; from < n; from += 1_000) {
     const batch: Promise<void>[] = [];
     for (let i = from; i < Math.min(n, from + 1_000); i++) {
-      const xid = `${status === 'CONFIRMED' ? 'done' : 'stuck'}-${run}-${i}`;
+      const xid = status === 'CONFIRMED' ? `done-${run}-${i}` : stuckXid(run, i);
       const record: TransactionRecord = {
         globalId: xid,
         xid,
@@ -115,6 +128,8 @@ interface StartedWorker {
   readonly cpuUs: Promise<number>;
   /** When its scan ended (epoch ms), if it ran one. */
   readonly scannedAt: Promise<number | undefined>;
+  /** The confirms and cancels its participant ran, told as it exits. */
+  readonly effects: Promise<Effects>;
 }
 
 function startWorker(prefix: string): StartedWorker {
@@ -137,14 +152,16 @@ function startWorker(prefix: string): StartedWorker {
     });
     child.once('exit', (code) => reject(new Error(`worker exited (${code}) before it was ready`)));
   });
-  // The worker prints `CPU <µs>` (from READY to closed) as it exits.
-  const exited = once(child, 'exit');
-  const cpuUs = exited.then(() => Number(/CPU (\d+)/.exec(out)?.[1] ?? Number.NaN));
-  const scannedAt = exited.then(() => {
+  // The worker prints `CPU <µs>` (from READY to closed) and its effects as it exits; `close`,
+  // not `exit`: the whole of its output has been read then.
+  const closed = once(child, 'close');
+  const cpuUs = closed.then(() => Number(/CPU (\d+)/.exec(out)?.[1] ?? Number.NaN));
+  const scannedAt = closed.then(() => {
     const at = /SCANNED (\d+)/.exec(out)?.[1];
     return at === undefined ? undefined : Number(at);
   });
-  return { child, ready, cpuUs, scannedAt };
+  const effects = closed.then(() => parseEffects(out));
+  return { child, ready, cpuUs, scannedAt, effects };
 }
 
 /** Redis's command counts (`INFO commandstats`, without INFO itself) and its CPU time in µs. */
@@ -179,6 +196,8 @@ interface Drain {
   readonly redisCpuUs: number;
   /** From resume to the end of the scan (findStuck pages and addBulk), ms. */
   readonly scanMs: number;
+  /** Records whose business confirm ran exactly once (the drain fails unless that is all of them). */
+  readonly confirmedOnce: number;
   readonly commands: Record<string, number>;
 }
 
@@ -188,6 +207,7 @@ interface Drain {
  */
 async function drain(workers: number): Promise<Drain> {
   run++;
+  const drainRun = run;
   const prefix = `${base}${run}:`;
   const storage = new RedisStorage({ client: admin, prefix });
   await fill(storage, records, 'CONFIRMING');
@@ -195,46 +215,80 @@ async function drain(workers: number): Promise<Drain> {
   const queue = new Queue('tcc-recovery-bench', { connection: queueClient, prefix: `${prefix}{q}` });
   await queue.pause();
   const started = Array.from({ length: workers }, () => startWorker(prefix));
-  await Promise.all(started.map((w) => w.ready));
-  // What one poll of the record count costs Redis, taken out of the command count below.
-  const p0 = await redisStats();
-  await storage.count({ domain: 'bench' });
-  const pollCalls = callsBetween(p0.calls, (await redisStats()).calls);
-  const before = await redisStats();
-  const t0 = performance.now();
-  const resumedAt = Date.now();
-  await queue.resume();
-  let polls = 1;
-  while ((await storage.count({ domain: 'bench' })) > 0) {
-    polls++;
-    await new Promise((r) => setTimeout(r, 20));
+  const label = `drain with ${workers} worker process${workers > 1 ? 'es' : ''}`;
+  try {
+    await within(
+      Promise.all(started.map((w) => w.ready)),
+      READY_LIMIT_MS,
+      () => `${label}: the workers were not ready after ${READY_LIMIT_MS / 1_000} s`,
+    );
+    // What one poll of the record count costs Redis, taken out of the command count below.
+    const p0 = await redisStats();
+    await storage.count({ domain: 'bench' });
+    const pollCalls = callsBetween(p0.calls, (await redisStats()).calls);
+    const before = await redisStats();
+    const t0 = performance.now();
+    const resumedAt = Date.now();
+    await queue.resume();
+    let polls = 1;
+    let left = await storage.count({ domain: 'bench' });
+    while (left > 0) {
+      // A drain that stalls must fail, not hang: a run that did not finish measured nothing.
+      if (performance.now() - t0 > timeLimitSec * 1_000) {
+        throw new Error(
+          `${label}: ${int(left)} of ${int(records)} records still stuck after the time limit of ` +
+            `${timeLimitSec} s (--time-limit)`,
+        );
+      }
+      await new Promise((r) => setTimeout(r, 20));
+      polls++;
+      left = await storage.count({ domain: 'bench' });
+    }
+    const seconds = (performance.now() - t0) / 1_000;
+    const after = await redisStats();
+    for (const { child } of started) child.kill('SIGTERM');
+    const cpus = await Promise.all(started.map((w) => w.cpuUs));
+    const scannedAt = (await Promise.all(started.map((w) => w.scannedAt))).find((at) => at !== undefined);
+    const effects = await Promise.all(started.map((w) => w.effects));
+    const problems = checkEffects(records, (i) => stuckXid(drainRun, i), effects);
+    if (problems.length > 0) throw new Error(`${label}: ${problems.join('; ')}`);
+    const calls = callsBetween(before.calls, after.calls);
+    for (const [name, n] of pollCalls) calls.set(name, (calls.get(name) ?? 0) - n * polls);
+    const commands: Record<string, number> = {};
+    for (const [name, n] of [...calls].sort((a, b) => b[1] - a[1])) {
+      if (n / records >= 0.005) commands[name] = round2(n / records);
+    }
+    return {
+      perSec: records / seconds,
+      workerCpuUs: cpus.reduce((a, b) => a + b, 0) / records,
+      redisCommands: total(calls) / records,
+      redisCpuUs: (after.cpuUs - before.cpuUs) / records,
+      scanMs: scannedAt === undefined ? Number.NaN : scannedAt - resumedAt,
+      confirmedOnce: records,
+      commands,
+    };
+  } finally {
+    // After a failure the workers may still hold jobs: they are stopped, not drained.
+    for (const { child } of started) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    await queue.obliterate({ force: true }).catch(() => {});
+    await queue.close();
+    await clear(prefix);
   }
-  const seconds = (performance.now() - t0) / 1_000;
-  const after = await redisStats();
-  const cpus = await Promise.all(
-    started.map(async ({ child, cpuUs }) => {
-      child.kill('SIGTERM');
-      return cpuUs;
-    }),
-  );
-  const scannedAt = (await Promise.all(started.map((w) => w.scannedAt))).find((at) => at !== undefined);
-  await queue.obliterate({ force: true }).catch(() => {});
-  await queue.close();
-  await clear(prefix);
-  const calls = callsBetween(before.calls, after.calls);
-  for (const [name, n] of pollCalls) calls.set(name, (calls.get(name) ?? 0) - n * polls);
-  const commands: Record<string, number> = {};
-  for (const [name, n] of [...calls].sort((a, b) => b[1] - a[1])) {
-    if (n / records >= 0.005) commands[name] = round2(n / records);
+}
+
+/** `promise`, or a rejection with `message()` once `ms` have passed. */
+async function within<T>(promise: Promise<T>, ms: number, message: () => string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message())), ms);
+  });
+  try {
+    return await Promise.race([promise, limit]);
+  } finally {
+    clearTimeout(timer);
   }
-  return {
-    perSec: records / seconds,
-    workerCpuUs: cpus.reduce((a, b) => a + b, 0) / records,
-    redisCommands: total(calls) / records,
-    redisCpuUs: (after.cpuUs - before.cpuUs) / records,
-    scanMs: scannedAt === undefined ? Number.NaN : scannedAt - resumedAt,
-    commands,
-  };
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
@@ -288,6 +342,8 @@ const rows: {
   redisCommandsPerRecord: number;
   redisCpuUsPerRecord: number;
   scanMs: number;
+  /** Per run: records whose business confirm ran exactly once (all of them, or the run failed). */
+  confirmedOnce: number[];
   commandsPerRecord: Record<string, number>;
 }[] = [];
 try {
@@ -305,6 +361,7 @@ try {
       redisCommandsPerRecord: median(drains.map((d) => d.redisCommands)),
       redisCpuUsPerRecord: median(drains.map((d) => d.redisCpuUs)),
       scanMs: median(drains.map((d) => d.scanMs)),
+      confirmedOnce: drains.map((d) => d.confirmedOnce),
       commandsPerRecord: middle.commands,
     });
   }
@@ -358,6 +415,11 @@ try {
       ]),
     ),
   );
+  const drained = rows.reduce((sum, r) => sum + r.runs.length, 0);
+  console.log(
+    `\nchecked: in each of the ${drained} drains every one of the ${int(records)} records was confirmed exactly once` +
+      ` (counted per record over the worker processes) and none cancelled; each drained within ${timeLimitSec} s`,
+  );
   if (values.commands) {
     for (const r of rows) {
       const list = Object.entries(r.commandsPerRecord).map(([name, n]) => `${name} ${n}`);
@@ -386,7 +448,16 @@ try {
         benchmark: 'recovery',
         date,
         machine: m,
-        settings: { records, repeats, concurrency, batchSize, workers: workerCounts, sameTime, quick },
+        settings: {
+          records,
+          repeats,
+          concurrency,
+          batchSize,
+          workers: workerCounts,
+          sameTime,
+          quick,
+          timeLimitSec,
+        },
         rows,
         scans,
         targets,

@@ -5,6 +5,8 @@ import type { Mode } from './scenario.js';
 
 export interface RunStats {
   readonly transactions: number;
+  /** Of which cancelled (the workload's share: their second try failed). */
+  readonly cancelled: number;
   readonly wallMs: number;
   readonly txPerSec: number;
   readonly p50Us: number;
@@ -26,6 +28,8 @@ export interface RowResult {
   readonly p50Us: number;
   readonly p99Us: number;
   readonly cpuUsPerTx: number;
+  /** Cancelled ÷ transactions over all runs. */
+  readonly cancelShare: number;
   /** Time per transaction relative to plain at the same concurrency (plain tx/s ÷ this tx/s). */
   ratio: number | undefined;
   /** tcc CPU µs/tx − plain CPU µs/tx: what the SDK itself costs per transaction. */
@@ -63,6 +67,8 @@ export interface HeapResult {
   /** heapUsed at 100 % vs at 10 %, after full collections. */
   readonly growthPct: number;
   readonly txPerSec: number;
+  /** Cancelled ÷ transactions. */
+  readonly cancelShare: number;
   /** Records the store still held at the end (must be 0: every root is deleted when confirmed). */
   readonly storedRecordsAtEnd: number;
 }
@@ -93,6 +99,8 @@ export interface Settings {
   readonly repeats: number;
   readonly warmupMs: number;
   readonly heapTransactions: number;
+  /** Every n-th transaction cancelled (0: none). */
+  readonly cancelEvery: number;
   readonly gcExposed: boolean;
 }
 
@@ -104,6 +112,8 @@ export interface Report {
   readonly rows: readonly RowResult[];
   readonly alsTax: readonly AlsTax[];
   readonly heap: HeapResult | undefined;
+  /** What the audits after the rows and the heap run verified (a breach fails the run instead). */
+  readonly checks: readonly string[];
   readonly targets: readonly TargetResult[];
   readonly durationSec: number;
 }
@@ -128,6 +138,7 @@ export const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).to
 export const fixed = (n: number | undefined, digits = 1): string =>
   n === undefined || !Number.isFinite(n) ? '–' : n.toFixed(digits);
 const mb = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(2)} MB`;
+const percent = (share: number): string => (Number.isFinite(share) ? `${(share * 100).toFixed(1)} %` : '–');
 export const verdict = (ok: boolean): string => (ok ? 'ok' : 'MISS');
 
 export type Align = 'l' | 'r';
@@ -171,14 +182,15 @@ export function formatReport(report: Report): string {
   if (report.rows.length > 0) {
     out.push(
       table(
-        ['row', 'tx/s', 'p50 µs', 'p99 µs', 'CPU µs/tx', 'tcc/plain', 'SDK µs/tx', 'target'],
-        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+        ['row', 'tx/s', 'p50 µs', 'p99 µs', 'CPU µs/tx', 'cancelled', 'tcc/plain', 'SDK µs/tx', 'target'],
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
         report.rows.map((r) => [
           r.name,
           int(r.txPerSec),
           fixed(r.p50Us),
           fixed(r.p99Us),
           fixed(r.cpuUsPerTx, 2),
+          percent(r.cancelShare),
           r.mode === 'plain' ? '1.00x' : r.ratio === undefined ? '–' : `${r.ratio.toFixed(2)}x`,
           fixed(r.sdkCpuUsPerTx, 2),
           note(r.name),
@@ -212,13 +224,24 @@ export function formatReport(report: Report): string {
     out.push(
       '',
       table(
-        ['heap', 'tx', 'tx/s', 'heap at 10%', 'heap at 100%', 'growth', 'left in store', 'target'],
-        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+        [
+          'heap',
+          'tx',
+          'tx/s',
+          'cancelled',
+          'heap at 10%',
+          'heap at 100%',
+          'growth',
+          'left in store',
+          'target',
+        ],
+        ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
         [
           [
             h.name,
             int(h.transactions),
             int(h.txPerSec),
+            percent(h.cancelShare),
             mb(at(10)),
             mb(at(100)),
             `${h.growthPct >= 0 ? '+' : ''}${h.growthPct.toFixed(2)} %`,
@@ -230,6 +253,7 @@ export function formatReport(report: Report): string {
     );
   }
 
+  if (report.checks.length > 0) out.push('', ...report.checks.map((c) => `checked ${c}`));
   if (report.targets.length > 0) {
     const missed = report.targets.filter((t) => !t.ok);
     out.push(
@@ -242,6 +266,7 @@ export function formatReport(report: Report): string {
   }
   out.push(
     'SDK µs/tx = tcc CPU µs/tx - plain CPU µs/tx at the same concurrency; tcc/plain = plain tx/s / tcc tx/s.',
+    'cancelled: transactions whose reservation was sold out (one in five, tcc and plain alike), cancelled.',
     ...(taxes.length > 0
       ? [
           'ALS tax: the plain row before the first transaction (1 short run) vs after (promise hooks on for the' +
