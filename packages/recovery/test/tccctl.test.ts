@@ -242,5 +242,5 @@ describe('tccctl worker: log lines and /healthz', () => {
       client?.disconnect();
       await servers?.stop();
     }
-  });
+  }, 120_000);
 });

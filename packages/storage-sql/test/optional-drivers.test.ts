@@ -125,5 +125,5 @@ describe('@tcc/storage-sql with one driver installed', () => {
       left: 0,
       pg: 'ERR_MODULE_NOT_FOUND',
     });
-  });
+  }, 120_000);
 });
