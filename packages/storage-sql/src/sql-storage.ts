@@ -73,10 +73,12 @@ const COLUMNS =
  *
  * Call `await storage.migrate()` once before use: every other method refuses a database
  * whose schema version is missing, older or newer than `TCC_SCHEMA_VERSION`. Every write is
- * one statement, a compare-and-set on `version`. An embedded directory is locked for one
- * process at a time (`StoreLockedError` for the next). On PGlite, statements issued while another
- * is running are sent together in one trip into the engine (each still its own statement,
- * with its own outcome). Failures to reach the database are
+ * a compare-and-set on `version`. On `pg`, the writes issued during one turn of the event
+ * loop are one statement (one round trip, one commit), each write with its own outcome; a
+ * lone write is its own statement. An embedded directory is locked for one process at a time
+ * (`StoreLockedError` for the next). On PGlite, statements issued while another is running are
+ * sent together in one trip into the engine (each still its own statement, with its own
+ * outcome). Failures to reach the database are
  * `StorageError`s (code `TCC_STORAGE`) naming the operation, the driver's error as `cause`.
  */
 export class SqlStorage implements TransactionStorage {
