@@ -114,6 +114,29 @@ describe('SqlStorage on PostgreSQL: the writes of one turn in one statement', ()
     }
   });
 
+  it('replaces an expired tombstone in a batch, and refuses a create over one not yet expired', async () => {
+    const schema = pg.schema();
+    const clock = { now: () => 1_000_000 };
+    const storage = new SqlStorage({ client: pg.pool, schema, clock });
+    await storage.migrate();
+    const [expiring, lasting] = [makeRecord(), makeRecord()];
+    await Promise.all([storage.create(expiring), storage.create(lasting)]);
+    await storage.complete(finished(expiring, 1_000_500), 1);
+    await storage.complete(finished(lasting, 2_000_000), 1);
+    clock.now = () => 1_000_501; // expiring's tombstone has expired, lasting's has not
+    const again = makeRecord({ xid: expiring.xid, globalId: 'again' });
+    const outcomes = await Promise.all([
+      errorOf(storage.create(again)),
+      errorOf(storage.create(makeRecord({ xid: lasting.xid }))),
+      errorOf(storage.create(makeRecord())),
+    ]);
+    expect(outcomes[0]).toBeUndefined();
+    expect(outcomes[1]).toBeInstanceOf(DuplicateTransactionError);
+    expect(outcomes[2]).toBeUndefined();
+    expect(await storage.get(expiring.xid)).toStrictEqual(again);
+    expect(await storage.get(lasting.xid)).toMatchObject({ status: 'CONFIRMED', version: 2 });
+  });
+
   it('sends a lone write as its own statement, as before', async () => {
     const { pool, storage, sent } = await openStore();
     try {
@@ -124,6 +147,36 @@ describe('SqlStorage on PostgreSQL: the writes of one turn in one statement', ()
       expect(sent).toEqual(['create', 'update', 'remove']);
     } finally {
       await pool.end();
+    }
+  });
+
+  it('batches on a pg.Client given as client too', async () => {
+    const schema = pg.schema();
+    const client = new pgDriver.Client({ connectionString: pg.url });
+    await client.connect();
+    try {
+      const storage = new SqlStorage({ client, schema });
+      await storage.migrate();
+      const records = [makeRecord(), makeRecord(), makeRecord()];
+      await storage.create(records[0]!);
+      const sent: string[] = [];
+      const query = client.query.bind(client) as (config: unknown) => Promise<unknown>;
+      (client as unknown as { query: unknown }).query = (config: { name?: string }) => {
+        if (typeof config === 'object' && config.name !== undefined)
+          sent.push(config.name.replace(/^tcc_[0-9a-f]+_/, ''));
+        return query(config);
+      };
+      const outcomes = await Promise.all([
+        errorOf(storage.create(records[1]!)),
+        errorOf(storage.create(records[2]!)),
+        errorOf(storage.create(records[0]!)),
+      ]);
+      expect(outcomes.slice(0, 2)).toEqual([undefined, undefined]);
+      expect(outcomes[2]).toBeInstanceOf(DuplicateTransactionError);
+      expect(sent).toEqual(['batch']);
+      for (const r of records) expect(await storage.get(r.xid)).toStrictEqual(r);
+    } finally {
+      await client.end();
     }
   });
 
