@@ -55,20 +55,20 @@ export class WriteBatch {
     }
   }
 
-  async #send(round: Batched<LogWrite, number>[]): Promise<void> {
-    if (round.length === 1) return this.#alone(round[0]!);
+  async #send(piece: Batched<LogWrite, number>[]): Promise<void> {
+    if (piece.length === 1) return this.#alone(piece[0]!);
     let written: Set<string>;
     try {
-      written = new Set(await this.runner.batch(batchParams(round.map((b) => b.item))));
+      written = new Set(await this.runner.batch(batchParams(piece.map((b) => b.item))));
     } catch (error) {
       if (isConnectionLost(error)) {
-        for (const b of round) b.reject(error);
+        for (const b of piece) b.reject(error);
         return;
       }
-      await Promise.all(round.map((b) => this.#alone(b)));
+      await Promise.all(piece.map((b) => this.#alone(b)));
       return;
     }
-    for (const b of round) b.resolve(written.has(String(b.item.params[0])) ? 1 : 0);
+    for (const b of piece) b.resolve(written.has(String(b.item.params[0])) ? 1 : 0);
   }
 
   async #alone(b: Batched<LogWrite, number>): Promise<void> {
