@@ -3,9 +3,11 @@
  * tcc builds it: a root transaction sets a red packet aside and freezes the order's cash, then
  * confirms both; about one order in five asks for more cash than the account holds, so its
  * cash try fails and both are cancelled. Business tables `accounts` and `red_packets`, every
- * try, confirm and cancel through `barrier(pool, tcc.current(), …)`, the log on `SqlStorage`
- * in the same database, one `pg.Pool` of 16, at concurrency 64 and 1. Next to it, in the same
- * run and interleaved, the raw single-row upsert rate of the same pool on the same server.
+ * try, confirm and cancel one UPDATE through `barrierQuery(pool, tcc.current(), …)` (fence and
+ * UPDATE in one statement), at concurrency 64 and 1; and at 64 the same participants through
+ * the multi-statement `barrier(pool, tcc.current(), …)`, for comparison. The log on
+ * `SqlStorage` in the same database, one `pg.Pool` of 16. Next to them, in the same run and
+ * interleaved, the raw single-row upsert rate of the same pool on the same server.
  * Statements and commits are counted per order as the server answers them (see `counting`).
  * After every run the books are checked (money conserved, nothing left frozen, every order's
  * record finished, every branch fenced, no error, the cancel share as planned); any breach
@@ -13,7 +15,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { Tcc } from '@tcc/core';
-import { barrier, SqlStorage } from '@tcc/storage-sql';
+import { barrier, barrierQuery, SqlStorage } from '@tcc/storage-sql';
 import pg from 'pg';
 import { type LoadResult, median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
@@ -84,12 +86,24 @@ function parse(argv: readonly string[]): Args {
 //   in one query), BEGIN, COMMIT and ROLLBACK included.
 // commits: what the server commits that could have written: a COMMIT the server answered
 //   `COMMIT` (not one answered `ROLLBACK`, the silent end of a failed transaction), plus every
-//   statement outside BEGIN … COMMIT whose command tag is INSERT, UPDATE, DELETE or MERGE (an
-//   autocommitted write, its own transaction). Autocommitted reads (SELECT) and ROLLBACKs are
-//   not commits: they write nothing durable and wait for no WAL flush.
+//   statement outside BEGIN … COMMIT whose command tag is INSERT, UPDATE, DELETE or MERGE, or
+//   a SELECT with a data-modifying WITH (barrierQuery's empty rollback): an autocommitted
+//   write, its own transaction. Autocommitted reads and ROLLBACKs are not commits: they write
+//   nothing durable and wait for no WAL flush.
 
-type Kind = 'begin' | 'commit' | 'rollback' | 'log' | 'fence' | 'business' | 'raw' | 'other';
-const KINDS: readonly Kind[] = ['begin', 'commit', 'rollback', 'log', 'fence', 'business', 'raw', 'other'];
+// fenced: barrierQuery's business statement with its fence as a CTE, one statement for both.
+type Kind = 'begin' | 'commit' | 'rollback' | 'log' | 'fence' | 'fenced' | 'business' | 'raw' | 'other';
+const KINDS: readonly Kind[] = [
+  'begin',
+  'commit',
+  'rollback',
+  'log',
+  'fence',
+  'fenced',
+  'business',
+  'raw',
+  'other',
+];
 
 interface Counts {
   statements: number;
@@ -112,14 +126,21 @@ function kindOf(text: string): Kind {
   if (head.startsWith('BEGIN')) return 'begin';
   if (head.startsWith('COMMIT')) return 'commit';
   if (head.startsWith('ROLLBACK')) return 'rollback';
-  if (text.includes('_barrier')) return 'fence';
+  const business = text.includes('.accounts') || text.includes('.red_packets');
+  if (text.includes('_barrier')) return business ? 'fenced' : 'fence';
   if (text.includes('tcc_transactions')) return 'log';
-  if (text.includes('.accounts') || text.includes('.red_packets')) return 'business';
+  if (business) return 'business';
   if (text.includes('.raw')) return 'raw';
   return 'other';
 }
 
 const WRITE_TAGS = new Set(['INSERT', 'UPDATE', 'DELETE', 'MERGE']);
+const WRITING_WITH = /^\s*WITH\b[\s\S]*\b(INSERT|UPDATE|DELETE|MERGE)\b/i;
+
+/** An autocommitted statement that could have written: its tag, or a SELECT's data-modifying WITH. */
+function writes(text: string, tag: string): boolean {
+  return WRITE_TAGS.has(tag) || (tag === 'SELECT' && WRITING_WITH.test(text));
+}
 const inTransaction = new WeakSet<object>();
 
 function countStatements(): void {
@@ -142,7 +163,7 @@ function countStatements(): void {
         kind !== 'begin' &&
         kind !== 'rollback' &&
         tag !== undefined &&
-        WRITE_TAGS.has(tag)
+        writes(text, tag)
       ) {
         counts.commits++;
       }
@@ -179,13 +200,19 @@ class OverBudgetError extends Error {
   override readonly name = 'OverBudgetError';
 }
 
+/** SQLSTATE of a CHECK violation: barrierQuery's try refused by the table. */
+const CHECK_VIOLATION = '23514';
+
+/** How a participant's phase reaches the database: `barrierQuery` (one statement) or `barrier`. */
+type Style = 'query' | 'barrier';
+
 interface Shop {
   readonly schema: string;
   readonly pool: pg.Pool;
   readonly storage: SqlStorage;
   readonly tcc: Tcc;
   /** One order: `true` confirmed, `false` cancelled over budget; anything else throws. */
-  placeOrder(n: number): Promise<boolean>;
+  placeOrder(n: number, style: Style): Promise<boolean>;
   /** The raw single-row upsert the flow is measured against. */
   rawUpsert(): Promise<unknown>;
   close(): Promise<void>;
@@ -195,9 +222,12 @@ async function openShop(args: Args): Promise<Shop> {
   const schema = `tcc_po_${process.pid}`;
   const pool = await openSchema(args.pool, schema);
   for (const table of ['accounts', 'red_packets']) {
+    // The CHECK is the try's rule for barrierQuery: an over-budget UPDATE fails as a statement,
+    // so its fence never commits (barrier's UPDATE checks the balance in its WHERE instead).
     await pool.query(
       `CREATE TABLE ${schema}.${table} (id int PRIMARY KEY, balance bigint NOT NULL,
-         frozen bigint NOT NULL DEFAULT 0, spent bigint NOT NULL DEFAULT 0)`,
+         frozen bigint NOT NULL DEFAULT 0, spent bigint NOT NULL DEFAULT 0,
+         CHECK (balance >= 0 AND frozen >= 0))`,
     );
     await pool.query(
       `INSERT INTO ${schema}.${table} (id, balance) SELECT i, $1::bigint FROM generate_series(0, $2 - 1) AS i`,
@@ -210,38 +240,57 @@ async function openShop(args: Args): Promise<Shop> {
   const tcc = new Tcc({ domain: 'shop', storage });
   const fence = { schema };
 
-  // TODO(barrierQuery): @tcc/storage-sql now exports the one-round-trip `barrierQuery`; run
-  // these six phases through it (fence and business UPDATE in one statement, no BEGIN/COMMIT)
-  // in a second row next to this `barrier` one, so the table shows what it saves.
   /**
    * One wallet as a participant: the try moves `amount` from balance to frozen (refused when
    * the balance cannot cover it), confirm from frozen to spent, cancel back to the balance;
-   * each phase one UPDATE in the barrier.
+   * each phase one UPDATE. `query`: fence and UPDATE in one statement (`barrierQuery`; the
+   * table's CHECK refuses the try); `barrier`: a local transaction around the UPDATE.
    */
-  const wallet = (name: string, table: string, amountOf: (o: Order) => number, what: string) => {
-    const phase = (set: string, check?: (rows: unknown[], o: Order) => void) => (o: Order) =>
-      barrier(
-        pool,
-        tcc.current(),
-        async (tx) => {
-          const rows = await tx.query(
-            `UPDATE ${schema}.${table} SET ${set} WHERE id = $1${check ? ' AND balance >= $2 RETURNING 1 AS ok' : ''}`,
-            [o.user, amountOf(o)],
-          );
-          check?.(rows, o);
-        },
-        fence,
-      );
+  const wallet = (
+    style: Style,
+    name: string,
+    table: string,
+    amountOf: (o: Order) => number,
+    what: string,
+  ) => {
+    const update = (set: string, guarded: boolean) =>
+      `UPDATE ${schema}.${table} SET ${set} WHERE id = $1${guarded ? ' AND balance >= $2 RETURNING 1 AS ok' : ''}`;
+    const overBudget = (o: Order) => new OverBudgetError(`${what} ${o.user} cannot cover ${amountOf(o)}`);
+    const phase = (set: string, isTry = false) => {
+      if (style === 'query') {
+        const text = update(set, false);
+        return async (o: Order) => {
+          try {
+            await barrierQuery(pool, tcc.current(), text, [o.user, amountOf(o)], fence);
+          } catch (error) {
+            if (isTry && (error as { code?: unknown }).code === CHECK_VIOLATION) throw overBudget(o);
+            throw error;
+          }
+        };
+      }
+      const text = update(set, isTry);
+      return (o: Order) =>
+        barrier(
+          pool,
+          tcc.current(),
+          async (tx) => {
+            const rows = await tx.query(text, [o.user, amountOf(o)]);
+            if (isTry && rows.length === 0) throw overBudget(o);
+          },
+          fence,
+        );
+    };
     return tcc.compensable(name, {
-      try: phase('balance = balance - $2, frozen = frozen + $2', (rows, o) => {
-        if (rows.length === 0) throw new OverBudgetError(`${what} ${o.user} cannot cover ${amountOf(o)}`);
-      }),
+      try: phase('balance = balance - $2, frozen = frozen + $2', true),
       confirm: phase('frozen = frozen - $2, spent = spent + $2'),
       cancel: phase('frozen = frozen - $2, balance = balance + $2'),
     });
   };
-  const usePacket = wallet('red-packet.use', 'red_packets', (o) => o.packet, 'red packet');
-  const freezeCash = wallet('capital.freeze', 'accounts', (o) => o.cash, 'account');
+  const participants = (style: Style, suffix: string) => ({
+    usePacket: wallet(style, `red-packet.use${suffix}`, 'red_packets', (o) => o.packet, 'red packet'),
+    freezeCash: wallet(style, `capital.freeze${suffix}`, 'accounts', (o) => o.cash, 'account'),
+  });
+  const byStyle = { query: participants('query', ''), barrier: participants('barrier', '.tx') };
 
   const upsert = {
     name: 'tcc-bench-po-raw-upsert',
@@ -253,7 +302,8 @@ async function openShop(args: Args): Promise<Shop> {
     pool,
     storage,
     tcc,
-    async placeOrder(n: number): Promise<boolean> {
+    async placeOrder(n: number, style: Style): Promise<boolean> {
+      const { usePacket, freezeCash } = byStyle[style];
       const overBudget = n % OVER_BUDGET_EVERY === OVER_BUDGET_AT;
       const order: Order = {
         id: `o-${n}`,
@@ -288,12 +338,15 @@ async function openShop(args: Args): Promise<Shop> {
 // ---------------------------------------------------------------------------------------------
 // Measuring
 
-type RowId = 'po-c64' | 'po-c1' | 'raw-c64' | 'raw-c1';
-const ROWS: readonly { id: RowId; name: string; what: 'order' | 'raw'; concurrency: number }[] = [
+type RowId = 'po-c64' | 'po-barrier-c64' | 'po-c1' | 'raw-c64' | 'raw-c1';
+/** What a row runs: place orders with participants of one style, or the raw upsert. */
+type What = Style | 'raw';
+const ROWS: readonly { id: RowId; name: string; what: What; concurrency: number }[] = [
   // In this order (and its reverse), each place-order run has its raw run right next to it.
-  { id: 'po-c64', name: 'postgres place-order c=64', what: 'order', concurrency: 64 },
+  { id: 'po-c64', name: 'postgres place-order c=64', what: 'query', concurrency: 64 },
   { id: 'raw-c64', name: 'postgres raw upsert c=64', what: 'raw', concurrency: 64 },
-  { id: 'po-c1', name: 'postgres place-order c=1', what: 'order', concurrency: 1 },
+  { id: 'po-barrier-c64', name: 'postgres place-order (barrier) c=64', what: 'barrier', concurrency: 64 },
+  { id: 'po-c1', name: 'postgres place-order c=1', what: 'query', concurrency: 1 },
   { id: 'raw-c1', name: 'postgres raw upsert c=1', what: 'raw', concurrency: 1 },
 ];
 
@@ -319,7 +372,10 @@ const tally = { orders: 0, confirmed: 0, cancelled: 0, overBudgetPlanned: 0, err
 const errorSamples: string[] = [];
 let orderSeq = 0;
 
-function orderOp(shop: Shop): { op: () => Promise<void>; confirmed: () => number; cancelled: () => number } {
+function orderOp(
+  shop: Shop,
+  style: Style,
+): { op: () => Promise<void>; confirmed: () => number; cancelled: () => number } {
   let confirmed = 0;
   let cancelled = 0;
   const op = async (): Promise<void> => {
@@ -327,7 +383,7 @@ function orderOp(shop: Shop): { op: () => Promise<void>; confirmed: () => number
     tally.orders++;
     if (n % OVER_BUDGET_EVERY === OVER_BUDGET_AT) tally.overBudgetPlanned++;
     try {
-      if (await shop.placeOrder(n)) {
+      if (await shop.placeOrder(n, style)) {
         confirmed++;
         tally.confirmed++;
       } else {
@@ -345,15 +401,10 @@ function orderOp(shop: Shop): { op: () => Promise<void>; confirmed: () => number
   return { op, confirmed: () => confirmed, cancelled: () => cancelled };
 }
 
-async function measure(
-  shop: Shop,
-  what: 'order' | 'raw',
-  concurrency: number,
-  durationMs: number,
-): Promise<Run> {
+async function measure(shop: Shop, what: What, concurrency: number, durationMs: number): Promise<Run> {
   const before = snapshot();
-  const order = orderOp(shop);
-  const op = what === 'order' ? order.op : shop.rawUpsert;
+  const order = orderOp(shop, what === 'raw' ? 'query' : what);
+  const op = what === 'raw' ? shop.rawUpsert : order.op;
   const result: LoadResult = await runLoad(op, { concurrency, durationMs });
   const after = snapshot();
   const n = result.count;
@@ -367,7 +418,7 @@ async function measure(
     statementsPerOp: (after.statements - before.statements) / n,
     commitsPerOp: (after.commits - before.commits) / n,
     byKindPerOp,
-    cancelShare: what === 'order' ? order.cancelled() / n : 0,
+    cancelShare: what === 'raw' ? 0 : order.cancelled() / n,
     clientCpuUsPerOp: result.cpuUs / n,
   };
 }
@@ -535,7 +586,7 @@ function format(
   rows: readonly Row[],
   targets: readonly Target[],
 ): string {
-  const order = ['po-c64', 'raw-c64', 'po-c1', 'raw-c1'] as const;
+  const order = ['po-c64', 'po-barrier-c64', 'raw-c64', 'po-c1', 'raw-c1'] as const;
   const sorted = order.map((id) => rows.find((r) => r.id === id)!);
   const body = sorted.map((r) => [
     r.name,
@@ -563,7 +614,7 @@ function format(
   return [
     `tcc place-order benchmark  ${date}`,
     `node ${m.node} | ${m.cpu} x ${m.cores} | ${m.os} | load ${m.loadAverageAtStart.join(' ')}`,
-    `each figure: median of ${args.repeats} runs of ${args.durationMs / 1000} s, the four rows interleaved` +
+    `each figure: median of ${args.repeats} runs of ${args.durationMs / 1000} s, the five rows interleaved` +
       ` | pg.Pool of ${args.pool}${args.quick ? ' | QUICK (smoke run, figures are rough)' : ''}`,
     '',
     table(
@@ -585,7 +636,7 @@ function format(
     '',
     table(
       ['statements per order', ...KINDS.filter((k) => k !== 'raw'), 'client CPU µs/order'],
-      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+      ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
       breakdown,
     ),
     '',
@@ -594,7 +645,8 @@ function format(
       : `targets: ${missed.length} of ${targets.length} MISSED: ${missed.map((t) => `${t.row} ${t.text} (${fixed(t.value, 3)})`).join('; ')}`,
     "ratio to raw = place-order tx/s ÷ raw upsert ops/s at the same concurrency, median of the repeats' pairs.",
     'statements/s = tx/s × statements per order: the rate of statements the server ran for the row.',
-    'commits: COMMITs answered COMMIT + autocommitted INSERT/UPDATE/DELETE (bench/README.md, place-order).',
+    'commits: COMMITs answered COMMIT + autocommitted writes (INSERT/UPDATE/DELETE, a writing WITH; bench/README.md, place-order).',
+    "fenced: a business UPDATE with its fence in one statement (barrierQuery); fence: the barrier's own statements.",
     `checked after every run: money and red packets conserved, nothing frozen, every record finished, every branch fenced, 0 errors, 20 % cancelled (${int(tally.orders)} orders: ${int(tally.confirmed)} confirmed, ${int(tally.cancelled)} cancelled)`,
   ].join('\n');
 }
@@ -613,29 +665,30 @@ async function main(): Promise<void> {
     // Warm-up: connections open, statements prepared, JIT warm, tables and indexes in cache.
     const warm = Math.min(1000, args.durationMs);
     await runLoad(shop.rawUpsert, { concurrency: 64, durationMs: warm });
-    await runLoad(orderOp(shop).op, { concurrency: 64, durationMs: warm });
+    await runLoad(orderOp(shop, 'query').op, { concurrency: 64, durationMs: warm });
+    await runLoad(orderOp(shop, 'barrier').op, { concurrency: 64, durationMs: warm });
     await verify(shop, 'the warm-up');
     for (let i = 0; i < args.repeats; i++) {
-      // The order of the four rows turns round every repeat, so a drift of the shared
+      // The order of the five rows turns round every repeat, so a drift of the shared
       // machine's load colours each row alike.
       const sequence = i % 2 === 0 ? ROWS : [...ROWS].reverse();
       for (const spec of sequence) {
         const run = await measure(shop, spec.what, spec.concurrency, args.durationMs);
         runs.get(spec.id)!.push(run);
         progress(
-          `run ${i + 1}/${args.repeats}  ${spec.name.padEnd(26)} ${int(run.txPerSec).padStart(7)} /s` +
+          `run ${i + 1}/${args.repeats}  ${spec.name.padEnd(36)} ${int(run.txPerSec).padStart(7)} /s` +
             `  p50 ${fixed(run.p50Ms, 2).padStart(6)} ms  ${fixed(run.statementsPerOp, 2)} statements` +
             `  ${fixed(run.commitsPerOp, 2)} commits`,
         );
         // Outside the measured window, so its queries count for no row.
-        if (spec.what === 'order') await verify(shop, `run ${i + 1} of ${spec.name}`, run);
+        if (spec.what !== 'raw') await verify(shop, `run ${i + 1} of ${spec.name}`, run);
       }
     }
     rows = ROWS.map((spec) =>
       rowOf(
         spec,
         runs.get(spec.id)!,
-        spec.what === 'order' ? runs.get(spec.id === 'po-c64' ? 'raw-c64' : 'raw-c1') : undefined,
+        spec.what === 'raw' ? undefined : runs.get(spec.concurrency === 1 ? 'raw-c1' : 'raw-c64'),
       ),
     );
   } finally {

@@ -19,6 +19,8 @@ import {
 import { type SqlClient, type SqlClientInput, type SqlRow, sqlState, toSqlClient } from './client.js';
 import { checkSchemaVersion, type MigrationResult, runMigrations } from './migrations.js';
 import { resolveNames, type SqlNames } from './names.js';
+import { batchStatement, type WriteKind } from './pg/batch-statement.js';
+import { WriteBatch } from './pg/write-batch.js';
 import { type DirectoryLock, lockDirectory } from './pglite/directory-lock.js';
 import { localDirectory, lockOwnerOf, openPGlite } from './pglite/open-pglite.js';
 
@@ -71,10 +73,12 @@ const COLUMNS =
  *
  * Call `await storage.migrate()` once before use: every other method refuses a database
  * whose schema version is missing, older or newer than `TCC_SCHEMA_VERSION`. Every write is
- * one statement, a compare-and-set on `version`. An embedded directory is locked for one
- * process at a time (`StoreLockedError` for the next). On PGlite, statements issued while another
- * is running are sent together in one trip into the engine (each still its own statement,
- * with its own outcome). Failures to reach the database are
+ * a compare-and-set on `version`. On `pg`, the writes issued during one turn of the event
+ * loop are one statement (one round trip, one commit), each write with its own outcome; a
+ * lone write is its own statement. An embedded directory is locked for one process at a time
+ * (`StoreLockedError` for the next). On PGlite, statements issued while another is running are
+ * sent together in one trip into the engine (each still its own statement, with its own
+ * outcome). Failures to reach the database are
  * `StorageError`s (code `TCC_STORAGE`) naming the operation, the driver's error as `cause`.
  */
 export class SqlStorage implements TransactionStorage {
@@ -91,6 +95,8 @@ export class SqlStorage implements TransactionStorage {
   private readonly onCorrupt: CorruptRecordHandler;
   private readonly sql: ReturnType<typeof statements>;
   private readonly vacuumEvery: number;
+  /** On a server (pg), the writes of one turn in one statement; PGlite batches trips itself. */
+  private readonly writes: WriteBatch | undefined;
   private schemaChecked = false;
   private closed = false;
   private writesSinceVacuum = 0;
@@ -134,6 +140,7 @@ export class SqlStorage implements TransactionStorage {
     this.vacuumEvery = this.client === undefined || this.client.kind === 'pglite' ? vacuumEvery : 0;
     this.clock = options.clock ?? Date;
     this.sql = statements(this.names);
+    this.writes = this.client === undefined || this.client.kind === 'pglite' ? undefined : this.batch();
   }
 
   /**
@@ -390,9 +397,25 @@ export class SqlStorage implements TransactionStorage {
 
   /** Runs one of the fixed writes; returns how many rows it changed. */
   private execute(operation: string, statement: Statement, params: readonly unknown[]): Promise<number> {
+    const { writes } = this;
+    if (writes !== undefined && isBatched(statement)) {
+      return this.attempt(operation, () => writes.write({ kind: statement, params }));
+    }
     return this.attempt(operation, (client) =>
       client.executeNamed(`tcc_${this.names.tag}_${statement}`, this.sql[statement], params),
     );
+  }
+
+  /** The batch of a server's writes, through the statements of this store's table. */
+  private batch(): WriteBatch {
+    const client = this.client as SqlClient;
+    const name = (statement: string) => `tcc_${this.names.tag}_${statement}`;
+    const text = batchStatement(this.names);
+    return new WriteBatch({
+      single: ({ kind, params }) => client.executeNamed(name(kind), this.sql[kind], params),
+      batch: async (params) =>
+        (await client.queryNamed(name('batch'), text, params)).map((r) => String(r.xid)),
+    });
   }
 
   /** Runs one of the fixed statements, prepared once per connection on pg. */
@@ -425,6 +448,10 @@ export class SqlStorage implements TransactionStorage {
 }
 
 type Statement = keyof ReturnType<typeof statements>;
+
+function isBatched(statement: Statement): statement is WriteKind {
+  return statement === 'create' || statement === 'update' || statement === 'remove';
+}
 
 /** The SQL of the store, built once per table. */
 function statements(n: SqlNames) {

@@ -1,0 +1,285 @@
+import { randomBytes } from 'node:crypto';
+import {
+  DuplicateTransactionError,
+  OptimisticLockError,
+  StorageError,
+  type TransactionRecord,
+} from '@tcc/core';
+import { makeRecord } from '@tcc/core/testing';
+import { SqlStorage } from '@tcc/storage-sql';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgres, type PostgresHarness, pg as pgDriver } from '../../../test/support/postgres.js';
+
+// The log writes a store issues during one turn of the event loop (Promise.all, or under load
+// the writes of every request answered in that turn) go to a server as one statement.
+
+let pg: PostgresHarness;
+
+beforeAll(async () => {
+  pg = await openPostgres({ max: 4 });
+});
+afterAll(async () => {
+  await pg?.end();
+});
+
+/** A pool whose statements to the log are recorded by their name, and a migrated store on it. */
+async function openStore(options: { applicationName?: string } = {}) {
+  const schema = pg.schema();
+  const pool = new pgDriver.Pool({
+    connectionString: pg.url,
+    max: 4,
+    application_name: options.applicationName ?? 'tcc-write-batch-test',
+  });
+  pool.on('error', () => {});
+  const sent: string[] = [];
+  const query = pool.query.bind(pool) as (config: unknown) => Promise<unknown>;
+  (pool as unknown as { query: unknown }).query = (config: { name?: string; text?: string }) => {
+    if (typeof config === 'object' && config.name?.startsWith('tcc_'))
+      sent.push(config.name.replace(/^tcc_[0-9a-f]+_/, ''));
+    return query(config);
+  };
+  const storage = new SqlStorage({ client: pool, schema });
+  await storage.migrate();
+  return { schema, pool, storage, sent, table: `"${schema}".tcc_transactions` };
+}
+
+function next(record: TransactionRecord, overrides: Partial<TransactionRecord> = {}): TransactionRecord {
+  return {
+    ...record,
+    version: record.version + 1,
+    status: 'CONFIRMING',
+    retries: record.retries + 1,
+    ...overrides,
+  };
+}
+
+function finished(record: TransactionRecord, expiresAt: number): TransactionRecord {
+  return next(record, { status: 'CONFIRMED', expiresAt });
+}
+
+async function versions(pool: pgDriver.Pool, table: string): Promise<Record<string, number>> {
+  const { rows } = await pool.query<{ xid: string; version: number }>(`SELECT xid, version FROM ${table}`);
+  return Object.fromEntries(rows.map((r) => [r.xid, r.version]));
+}
+
+async function errorOf(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => undefined,
+    (error: unknown) => error,
+  );
+}
+
+describe('SqlStorage on PostgreSQL: the writes of one turn in one statement', () => {
+  it('gives each write of a batch its own outcome: lost CAS and duplicates fail alone', async () => {
+    const { pool, storage, sent, table } = await openStore();
+    try {
+      const [won, lost, removed, kept, dup, completed] = Array.from({ length: 6 }, () => makeRecord());
+      for (const r of [won, lost, removed, kept, dup, completed]) await storage.create(r!);
+      const fresh = makeRecord();
+      sent.length = 0;
+      const outcomes = await Promise.all([
+        errorOf(storage.update(next(won!), 1)),
+        errorOf(storage.update(next(lost!, { version: 3 }), 2)), // stored version is 1
+        errorOf(storage.remove(removed!.xid, 1)),
+        errorOf(storage.remove(kept!.xid, 5)),
+        errorOf(storage.create(dup!)),
+        errorOf(storage.create(fresh)),
+        errorOf(storage.complete(finished(completed!, Date.now() + 3_600_000), 1)),
+      ]);
+      expect(outcomes[0]).toBeUndefined();
+      expect(outcomes[1]).toBeInstanceOf(OptimisticLockError);
+      expect(outcomes[1]).toMatchObject({ code: 'TCC_OPTIMISTIC_LOCK', xid: lost!.xid, expectedVersion: 2 });
+      expect((outcomes[1] as Error).message).toContain('found version 1');
+      expect(outcomes[2]).toBeUndefined();
+      expect(outcomes[3]).toMatchObject({ code: 'TCC_OPTIMISTIC_LOCK', xid: kept!.xid, expectedVersion: 5 });
+      expect(outcomes[4]).toBeInstanceOf(DuplicateTransactionError);
+      expect(outcomes[4]).toMatchObject({ code: 'TCC_DUPLICATE_TRANSACTION' });
+      expect(outcomes[5]).toBeUndefined();
+      expect(outcomes[6]).toBeUndefined();
+      // One statement wrote all seven; the two lost CAS then read the version for their error.
+      expect(sent.filter((s) => s !== 'version')).toEqual(['batch']);
+      expect(await versions(pool, table)).toEqual({
+        [won!.xid]: 2,
+        [lost!.xid]: 1,
+        [kept!.xid]: 1,
+        [dup!.xid]: 1,
+        [fresh.xid]: 1,
+        [completed!.xid]: 2,
+      });
+      expect(await storage.get(won!.xid)).toStrictEqual(next(won!));
+      expect(await storage.get(dup!.xid)).toStrictEqual(dup);
+      expect(await storage.get(completed!.xid)).toMatchObject({ status: 'CONFIRMED', version: 2 });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('replaces an expired tombstone in a batch, and refuses a create over one not yet expired', async () => {
+    const schema = pg.schema();
+    const clock = { now: () => 1_000_000 };
+    const storage = new SqlStorage({ client: pg.pool, schema, clock });
+    await storage.migrate();
+    const [expiring, lasting] = [makeRecord(), makeRecord()];
+    await Promise.all([storage.create(expiring), storage.create(lasting)]);
+    await storage.complete(finished(expiring, 1_000_500), 1);
+    await storage.complete(finished(lasting, 2_000_000), 1);
+    clock.now = () => 1_000_501; // expiring's tombstone has expired, lasting's has not
+    const again = makeRecord({ xid: expiring.xid, globalId: 'again' });
+    const outcomes = await Promise.all([
+      errorOf(storage.create(again)),
+      errorOf(storage.create(makeRecord({ xid: lasting.xid }))),
+      errorOf(storage.create(makeRecord())),
+    ]);
+    expect(outcomes[0]).toBeUndefined();
+    expect(outcomes[1]).toBeInstanceOf(DuplicateTransactionError);
+    expect(outcomes[2]).toBeUndefined();
+    expect(await storage.get(expiring.xid)).toStrictEqual(again);
+    expect(await storage.get(lasting.xid)).toMatchObject({ status: 'CONFIRMED', version: 2 });
+  });
+
+  it('sends a lone write as its own statement, as before', async () => {
+    const { pool, storage, sent } = await openStore();
+    try {
+      const record = makeRecord();
+      await storage.create(record);
+      await storage.update(next(record), 1);
+      await storage.remove(record.xid, 2);
+      expect(sent).toEqual(['create', 'update', 'remove']);
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('batches on a pg.Client given as client too', async () => {
+    const schema = pg.schema();
+    const client = new pgDriver.Client({ connectionString: pg.url });
+    await client.connect();
+    try {
+      const storage = new SqlStorage({ client, schema });
+      await storage.migrate();
+      const records = [makeRecord(), makeRecord(), makeRecord()];
+      await storage.create(records[0]!);
+      const sent: string[] = [];
+      const query = client.query.bind(client) as (config: unknown) => Promise<unknown>;
+      (client as unknown as { query: unknown }).query = (config: { name?: string }) => {
+        if (typeof config === 'object' && config.name !== undefined)
+          sent.push(config.name.replace(/^tcc_[0-9a-f]+_/, ''));
+        return query(config);
+      };
+      const outcomes = await Promise.all([
+        errorOf(storage.create(records[1]!)),
+        errorOf(storage.create(records[2]!)),
+        errorOf(storage.create(records[0]!)),
+      ]);
+      expect(outcomes.slice(0, 2)).toEqual([undefined, undefined]);
+      expect(outcomes[2]).toBeInstanceOf(DuplicateTransactionError);
+      expect(sent).toEqual(['batch']);
+      for (const r of records) expect(await storage.get(r.xid)).toStrictEqual(r);
+    } finally {
+      await client.end();
+    }
+  });
+
+  it('keeps the order of writes to one xid in one turn; of two with one expected version one wins', async () => {
+    const { pool, storage, table } = await openStore();
+    try {
+      const [a, b] = [makeRecord(), makeRecord()];
+      const other = makeRecord();
+      await Promise.all([storage.create(a), storage.create(b)]);
+      const a2 = next(a);
+      const a3 = next(a2, { status: 'CANCELLING' });
+      const outcomes = await Promise.all([
+        errorOf(storage.update(a2, 1)),
+        errorOf(storage.update(next(b), 1)),
+        errorOf(storage.update(a3, 2)), // after a2, in the same turn
+        errorOf(storage.update(next(b, { retries: 9 }), 1)), // the same CAS as b's first: loses
+        errorOf(storage.create(other)),
+      ]);
+      expect(outcomes[0]).toBeUndefined();
+      expect(outcomes[1]).toBeUndefined();
+      expect(outcomes[2]).toBeUndefined();
+      expect(outcomes[3]).toMatchObject({ code: 'TCC_OPTIMISTIC_LOCK', xid: b.xid, expectedVersion: 1 });
+      expect(outcomes[4]).toBeUndefined();
+      expect(await storage.get(a.xid)).toStrictEqual(a3);
+      expect(await storage.get(b.xid)).toStrictEqual(next(b));
+      expect(await versions(pool, table)).toEqual({ [a.xid]: 3, [b.xid]: 2, [other.xid]: 1 });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('runs each write alone when the server refuses the batch: only the write that fails alone fails', async () => {
+    const { pool, storage, sent, table } = await openStore();
+    try {
+      // A rule of the database the store does not know of: refuses one record of the batch.
+      await pool.query(`ALTER TABLE ${table} ADD CONSTRAINT no_poison CHECK (domain <> 'poison')`);
+      const existing = makeRecord();
+      await storage.create(existing);
+      const good = makeRecord();
+      const poison = makeRecord({ domain: 'poison' });
+      sent.length = 0;
+      const outcomes = await Promise.all([
+        errorOf(storage.create(good)),
+        errorOf(storage.create(poison)),
+        errorOf(storage.update(next(existing), 1)),
+      ]);
+      expect(outcomes[0]).toBeUndefined();
+      expect(outcomes[1]).toBeInstanceOf(StorageError);
+      expect(outcomes[1]).toMatchObject({ code: 'TCC_STORAGE' });
+      expect((outcomes[1] as Error).message).toMatch(/SqlStorage\.create .*no_poison.*\[SQLSTATE 23514\]/);
+      expect(outcomes[2]).toBeUndefined();
+      expect(sent.sort()).toEqual(['batch', 'create', 'create', 'update']);
+      expect(await versions(pool, table)).toEqual({ [existing.xid]: 2, [good.xid]: 1 });
+    } finally {
+      await pool.end();
+    }
+  });
+
+  it('fails every write of a batch whose connection dies, and writes none of it', async () => {
+    const app = `tcc-write-batch-${randomBytes(4).toString('hex')}`;
+    const { pool, storage, table } = await openStore({ applicationName: app });
+    const locker = new pgDriver.Client({ connectionString: pg.url });
+    await locker.connect();
+    try {
+      const records = [makeRecord(), makeRecord(), makeRecord()];
+      for (const r of records) await storage.create(r);
+      const fresh = makeRecord();
+      // Hold one row, so the batch statement waits on it while its connection is terminated.
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM ${table} WHERE xid = $1 FOR UPDATE`, [records[2]!.xid]);
+      const writes = [
+        errorOf(storage.update(next(records[0]!), 1)),
+        errorOf(storage.remove(records[1]!.xid, 1)),
+        errorOf(storage.update(next(records[2]!), 1)),
+        errorOf(storage.create(fresh)),
+      ];
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        const { rows } = await pg.pool.query<{ pid: number }>(
+          `SELECT pid FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+          [app],
+        );
+        if (rows.length > 0) {
+          await pg.pool.query('SELECT pg_terminate_backend($1)', [rows[0]!.pid]);
+          break;
+        }
+        if (Date.now() > deadline) throw new Error('the batch never waited on the held row');
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      const outcomes = await Promise.all(writes);
+      await locker.query('ROLLBACK');
+      for (const error of outcomes) {
+        expect(error).toBeInstanceOf(StorageError);
+        expect(error).toMatchObject({ code: 'TCC_STORAGE' });
+        expect((error as Error).message).toMatch(/terminat/i);
+      }
+      expect(await versions(pg.pool, table)).toEqual(Object.fromEntries(records.map((r) => [r.xid, 1])));
+      // The store goes on with the pool's other connections.
+      await storage.update(next(records[0]!), 1);
+      expect(await storage.get(records[0]!.xid)).toStrictEqual(next(records[0]!));
+    } finally {
+      await locker.end();
+      await pool.end();
+    }
+  });
+});
