@@ -30,11 +30,13 @@ const COUNT_CHUNK = 500;
  * Every write is one Lua script (one round trip, `EVALSHA`) that does the compare-and-set on
  * `version` and the index maintenance together. Records live in hashes
  * `<prefix>{b<n>}:tx:<xid>` (fields `v` version, `d` domain, `c` createdAt, `r` the record
- * as JSON, `t` on tombstones); `n = fnv1a(xid) % buckets`. Per bucket, sorted sets index the
+ * as JSON, `t` on tombstones, `s` the stuck mark: where the stuck index has the record, as of
+ * which version); `n = fnv1a(xid) % buckets`. Per bucket, sorted sets index the
  * records: `stuck:<domain>` by `dueAt` (unfinished records, not parked),
  * `all` and `dom:<domain>` by `createdAt`, `exp` by `expiresAt` (tombstones). Tombstones
  * expire through `PEXPIREAT`; `list`/`count` drop their index entries lazily. Nothing ever
- * uses `SCAN` or `KEYS`.
+ * uses `SCAN` or `KEYS`. On a standalone client, the writes of one tick leave in one socket
+ * write.
  *
  * Durability is Redis's: configure persistence (AOF), `maxmemory-policy noeviction`, and use
  * `replicas` with replication so that a failover cannot lose a write (see the README).
