@@ -52,15 +52,27 @@ export class NodeCalls {
    *
    * @throws {ReplicationTimeoutError} if the write was applied but too few replicas acknowledged it.
    */
-  async write(
+  write(
     operation: string,
     node: RedisNode,
     xid: string,
     name: CommandName,
     args: (string | number)[],
   ): Promise<unknown> {
+    // Not async: an async function returning the call's promise would add a promise and two
+    // microtasks to every write.
     if (this.#replicas === 0)
       return this.call(operation, node, xid, () => runCommand(node.client, name, args));
+    return this.#writeAndWait(operation, node, xid, name, args);
+  }
+
+  async #writeAndWait(
+    operation: string,
+    node: RedisNode,
+    xid: string,
+    name: CommandName,
+    args: (string | number)[],
+  ): Promise<unknown> {
     // The script and `WAIT replicas timeout` in one pipeline, so both reach the key's node.
     const started = performance.now();
     const replies = await this.call(operation, node, xid, () =>
