@@ -37,7 +37,8 @@ servers: REDIS_URL (default redis://127.0.0.1:6379), DATABASE_URL (default
 postgres://postgres@127.0.0.1:5432/test); the cluster is started on free loopback ports.`;
 
 const CONCURRENCY = 64;
-const REDIS_TARGET_TX_PER_SEC = 10_000;
+const REDIS_TARGET_TX_PER_SEC = 20_000;
+const REDIS_TARGET_RATIO = 0.8;
 const POSTGRES_TARGET_RATIO = 0.8;
 const STORES = ['redis', 'cluster', 'postgres'] as const;
 type StoreId = (typeof STORES)[number];
@@ -82,7 +83,9 @@ function parse(argv: readonly string[]): Args {
 // ---------------------------------------------------------------------------------------------
 // Round trips are counted where the clients send them: every command an ioredis connection
 // writes (a Cluster sends through one Redis connection per node), every query a pg connection
-// sends. Nothing on the hot path pipelines, so one command or query is one round trip.
+// sends. Each is one request answered by one reply; RedisStorage lets the commands of one tick
+// leave a standalone connection in one socket write, which this count does not see (nor needs
+// to: the server still runs each).
 
 const sent = { count: 0 };
 
@@ -327,6 +330,11 @@ function targetsOf(rows: readonly Row[]): Target[] {
         text: `>= ${int(REDIS_TARGET_TX_PER_SEC)} tx/s`,
         met: row.tcc.txPerSec >= REDIS_TARGET_TX_PER_SEC,
       });
+      targets.push({
+        row: 'redis',
+        text: `>= ${REDIS_TARGET_RATIO} of limit`,
+        met: row.ratioToLimit >= REDIS_TARGET_RATIO,
+      });
     }
     if (row.store === 'postgres') {
       targets.push({
@@ -342,7 +350,7 @@ function targetsOf(rows: readonly Row[]): Target[] {
 function format(date: string, args: Args, rows: readonly Row[], targets: readonly Target[]): string {
   const m = machine();
   const body = rows.map((r) => {
-    const target = targets.find((t) => t.row === r.store);
+    const mine = targets.filter((t) => t.row === r.store);
     return [
       `${r.store} c=${CONCURRENCY}`,
       int(r.tcc.txPerSec),
@@ -353,7 +361,7 @@ function format(date: string, args: Args, rows: readonly Row[], targets: readonl
       int(r.rawRun.txPerSec),
       int(r.limitTxPerSec),
       fixed(r.ratioToLimit, 2),
-      target === undefined ? '–' : `${target.text}: ${verdict(target.met)}`,
+      mine.length === 0 ? '–' : mine.map((t) => `${t.text}: ${verdict(t.met)}`).join(', '),
     ];
   });
   const raws = rows.map((r) => [

@@ -6,11 +6,11 @@ import type { RedisClient } from './topology.js';
  * per script version: two versions of this package sharing a client each run their own.
  */
 export const COMMAND = {
-  create: 'tccStorageCreateV1',
-  update: 'tccStorageUpdateV1',
-  complete: 'tccStorageCompleteV1',
-  remove: 'tccStorageRemoveV1',
-  sweep: 'tccStorageSweepV1',
+  create: 'tccStorageCreateV2',
+  update: 'tccStorageUpdateV2',
+  complete: 'tccStorageCompleteV2',
+  remove: 'tccStorageRemoveV2',
+  sweep: 'tccStorageSweepV2',
   range: 'tccStorageRangeV1',
 } as const;
 

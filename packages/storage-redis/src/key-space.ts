@@ -47,29 +47,14 @@ export class KeySpace {
     return domain === undefined ? `${bp}all` : `${bp}dom:${domain}`;
   }
 
-  /** KEYS of `create`, `update` and `complete` (7). */
-  writeKeys(bucket: number, xid: string, domain: string): string[] {
+  /** KEYS of `create`, `update`, `complete` and `remove`: the record's hash and its bucket's prefix. */
+  writeKeys(bucket: number, xid: string): string[] {
     const bp = this.#bucketPrefixes[bucket]!;
-    return [
-      `${bp}tx:${xid}`,
-      `${bp}stuck:${domain}`,
-      `${bp}all`,
-      `${bp}dom:${domain}`,
-      `${bp}exp`,
-      `${bp}expdom`,
-      bp,
-    ];
+    return [`${bp}tx:${xid}`, bp];
   }
 
-  /** KEYS of `remove` (5). */
-  removeKeys(bucket: number, xid: string): string[] {
-    const bp = this.#bucketPrefixes[bucket]!;
-    return [`${bp}tx:${xid}`, `${bp}all`, `${bp}exp`, `${bp}expdom`, bp];
-  }
-
-  /** KEYS of `sweep` (4). */
+  /** KEYS of `sweep`: the bucket's prefix. */
   sweepKeys(bucket: number): string[] {
-    const bp = this.#bucketPrefixes[bucket]!;
-    return [`${bp}exp`, `${bp}expdom`, `${bp}all`, bp];
+    return [this.#bucketPrefixes[bucket]!];
   }
 }

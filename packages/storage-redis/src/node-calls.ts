@@ -2,6 +2,7 @@ import { CorruptRecordError, ReplicationTimeoutError, StorageError, TccError } f
 import { COMMAND, type CommandName, runCommand } from './commands.js';
 import type { SchemaMarker } from './schema-marker.js';
 import type { RedisNode } from './topology.js';
+import { holdWritesUntilTickEnd } from './write-batch.js';
 
 /**
  * Runs the store's calls on its nodes: after the node's schema check, with driver failures
@@ -23,19 +24,19 @@ export class NodeCalls {
    * Runs one Redis call on `node`. `key`, where the call reads one record, turns a `WRONGTYPE`
    * reply into the `CorruptRecordError` of that key: something else was written there.
    */
-  async call<T>(
+  call<T>(
     operation: string,
     node: RedisNode,
     xid: string | undefined,
     run: () => Promise<T>,
     key?: string,
   ): Promise<T> {
-    if (!this.#marker.isChecked(node)) await this.#marker.check(node);
-    try {
-      return await run();
-    } catch (error) {
-      throw wrapError(operation, node, xid, error, key);
+    // Not async: on the hot path (marker checked) the driver's promise is passed on with one
+    // rejection handler, no extra promise and microtask per call.
+    if (!this.#marker.isChecked(node)) {
+      return this.#marker.check(node).then(() => send(operation, node, xid, run, key));
     }
+    return send(operation, node, xid, run, key);
   }
 
   /** Runs one script on `node`: its KEYS, then its ARGV. */
@@ -51,15 +52,27 @@ export class NodeCalls {
    *
    * @throws {ReplicationTimeoutError} if the write was applied but too few replicas acknowledged it.
    */
-  async write(
+  write(
     operation: string,
     node: RedisNode,
     xid: string,
     name: CommandName,
     args: (string | number)[],
   ): Promise<unknown> {
+    // Not async: an async function returning the call's promise would add a promise and two
+    // microtasks to every write.
     if (this.#replicas === 0)
       return this.call(operation, node, xid, () => runCommand(node.client, name, args));
+    return this.#writeAndWait(operation, node, xid, name, args);
+  }
+
+  async #writeAndWait(
+    operation: string,
+    node: RedisNode,
+    xid: string,
+    name: CommandName,
+    args: (string | number)[],
+  ): Promise<unknown> {
     // The script and `WAIT replicas timeout` in one pipeline, so both reach the key's node.
     const started = performance.now();
     const replies = await this.call(operation, node, xid, () =>
@@ -88,6 +101,26 @@ export class NodeCalls {
     }
     return result;
   }
+}
+
+/** Runs `run` with the node's writes held to the end of the tick, its failure wrapped. */
+function send<T>(
+  operation: string,
+  node: RedisNode,
+  xid: string | undefined,
+  run: () => Promise<T>,
+  key: string | undefined,
+): Promise<T> {
+  holdWritesUntilTickEnd(node.client);
+  let pending: Promise<T>;
+  try {
+    pending = run();
+  } catch (error) {
+    return Promise.reject(wrapError(operation, node, xid, error, key));
+  }
+  return pending.catch((error: unknown) => {
+    throw wrapError(operation, node, xid, error, key);
+  });
 }
 
 /** A driver failure as a `StorageError` naming the operation and the address; errors of ours pass through. */

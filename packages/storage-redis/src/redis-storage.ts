@@ -30,11 +30,13 @@ const COUNT_CHUNK = 500;
  * Every write is one Lua script (one round trip, `EVALSHA`) that does the compare-and-set on
  * `version` and the index maintenance together. Records live in hashes
  * `<prefix>{b<n>}:tx:<xid>` (fields `v` version, `d` domain, `c` createdAt, `r` the record
- * as JSON, `t` on tombstones); `n = fnv1a(xid) % buckets`. Per bucket, sorted sets index the
+ * as JSON, `t` on tombstones, `s` the stuck mark: where the stuck index has the record, as of
+ * which version); `n = fnv1a(xid) % buckets`. Per bucket, sorted sets index the
  * records: `stuck:<domain>` by `dueAt` (unfinished records, not parked),
  * `all` and `dom:<domain>` by `createdAt`, `exp` by `expiresAt` (tombstones). Tombstones
  * expire through `PEXPIREAT`; `list`/`count` drop their index entries lazily. Nothing ever
- * uses `SCAN` or `KEYS`.
+ * uses `SCAN` or `KEYS`. On a standalone client, the writes of one tick leave in one socket
+ * write.
  *
  * Durability is Redis's: configure persistence (AOF), `maxmemory-policy noeviction`, and use
  * `replicas` with replication so that a failover cannot lose a write (see the README).
@@ -102,16 +104,15 @@ export class RedisStorage implements TransactionStorage {
     const expiresAt = kit.checkCreate(record);
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
-    const result = await this.#calls.write('create', node, xid, COMMAND.create, [
-      ...this.#keys.writeKeys(bucket, xid, record.domain),
-      xid,
+    const args: (string | number)[] = this.#keys.writeKeys(bucket, xid);
+    args.push(
       JSON.stringify(record),
       record.domain,
       record.createdAt,
-      record.dueAt,
-      kit.isStuck(record) ? '1' : '0',
+      kit.isStuck(record) ? record.dueAt : '',
       expiresAt === undefined ? '' : expiresAt,
-    ]);
+    );
+    const result = await this.#calls.write('create', node, xid, COMMAND.create, args);
     if (result === 0) throw new DuplicateTransactionError(xid);
   }
 
@@ -121,11 +122,9 @@ export class RedisStorage implements TransactionStorage {
     kit.checkUpdate(record, expectedVersion);
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
-    const result = await this.#calls.write('update', node, xid, COMMAND.update, [
-      ...this.#casArgs(bucket, record, expectedVersion),
-      record.dueAt,
-      kit.isStuck(record) ? '1' : '0',
-    ]);
+    const args = this.#casArgs(bucket, record, expectedVersion);
+    args.push(kit.isStuck(record) ? record.dueAt : '');
+    const result = await this.#calls.write('update', node, xid, COMMAND.update, args);
     checkCas(xid, expectedVersion, result);
   }
 
@@ -135,10 +134,9 @@ export class RedisStorage implements TransactionStorage {
     const expiresAt = kit.checkComplete(record, expectedVersion);
     const { xid } = record;
     const { node, bucket } = this.#route(xid);
-    const result = await this.#calls.write('complete', node, xid, COMMAND.complete, [
-      ...this.#casArgs(bucket, record, expectedVersion),
-      expiresAt,
-    ]);
+    const args = this.#casArgs(bucket, record, expectedVersion);
+    args.push(expiresAt);
+    const result = await this.#calls.write('complete', node, xid, COMMAND.complete, args);
     checkCas(xid, expectedVersion, result);
   }
 
@@ -146,11 +144,9 @@ export class RedisStorage implements TransactionStorage {
     this.#assertOpen();
     kit.requireXid('remove', xid);
     const { node, bucket } = this.#route(xid);
-    const result = await this.#calls.write('remove', node, xid, COMMAND.remove, [
-      ...this.#keys.removeKeys(bucket, xid),
-      xid,
-      expectedVersion,
-    ]);
+    const args: (string | number)[] = this.#keys.writeKeys(bucket, xid);
+    args.push(expectedVersion);
+    const result = await this.#calls.write('remove', node, xid, COMMAND.remove, args);
     checkCas(xid, expectedVersion, result);
   }
 
@@ -245,16 +241,9 @@ export class RedisStorage implements TransactionStorage {
 
   /** KEYS and the leading ARGV that `update` and `complete` share (see their script headers). */
   #casArgs(bucket: number, record: TransactionRecord, expectedVersion: number): (string | number)[] {
-    const { xid } = record;
-    return [
-      ...this.#keys.writeKeys(bucket, xid, record.domain),
-      xid,
-      expectedVersion,
-      record.version,
-      JSON.stringify(record),
-      record.domain,
-      record.createdAt,
-    ];
+    const args: (string | number)[] = this.#keys.writeKeys(bucket, record.xid);
+    args.push(expectedVersion, record.version, JSON.stringify(record), record.domain, record.createdAt);
+    return args;
   }
 
   #route(xid: string): { node: RedisNode; bucket: number } {

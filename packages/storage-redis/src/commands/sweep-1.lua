@@ -4,10 +4,8 @@
   so the operator views never show (or count) an expired tombstone.
 
   Input:
-    KEYS[1] tombstone index     <p>{b<n>}:exp
-    KEYS[2] tombstone domains   <p>{b<n>}:expdom
-    KEYS[3] all records index   <p>{b<n>}:all
-    KEYS[4] bucket key prefix   <p>{b<n>}:
+    KEYS[1] bucket key prefix   <p>{b<n>}:  (its `exp`, `expdom`, `all` and `dom:<domain>`
+                                             keys are built from it, as in create-2.lua)
 
     ARGV[1] at most this many tombstones per call
 
@@ -16,4 +14,4 @@
 --- @include "serverNow"
 --- @include "dropExpired"
 
-return dropExpired(KEYS[1], KEYS[2], KEYS[3], KEYS[4], serverNow(), tonumber(ARGV[1]))
+return dropExpired(KEYS[1], serverNow(), tonumber(ARGV[1]))
