@@ -131,7 +131,13 @@ try {
   // Warm-up: JIT, connection pools, PGlite caches.
   await runLoad(op('tcc'), { concurrency: CONCURRENCY, durationMs: quick ? 200 : 3_000 });
   await runLoad(op('plain'), { concurrency: CONCURRENCY, durationMs: quick ? 200 : 3_000 });
-  type Stats = { statements: number; cpu: { user: number; system: number } };
+  type Stats = {
+    statements: number;
+    cpu: { user: number; system: number };
+    requests: number;
+    bytesIn: number;
+    bytesOut: number;
+  };
   // Each service's CPU time and SQL statements, read before and after a run: per order they
   // do not depend on what else the (shared) machine is running, unlike tx/s.
   const stats = async (): Promise<Record<Name, Stats>> =>
@@ -149,6 +155,10 @@ try {
     p99Ms: number;
     cpuMsPerOrder: Record<Name, number>;
     statementsPerOrder: Record<Name, number>;
+    /** Requests each service served per order (the stats reads taken out). */
+    requestsPerOrder: Record<Name, number>;
+    /** Bytes in and out of each service's connections per order. */
+    bytesPerOrder: Record<Name, number>;
   };
   const runs: Record<'tcc' | 'plain', Run[]> = { tcc: [], plain: [] };
   for (let i = 0; i < repeats; i++) {
@@ -168,6 +178,9 @@ try {
         p99Ms: r.histogram.quantile(0.99) / 1e6,
         cpuMsPerOrder: per((s) => (s.cpu.user + s.cpu.system) / 1000),
         statementsPerOrder: per((s) => s.statements),
+        // Less the `GET /stats` that read `after`: each read counts itself.
+        requestsPerOrder: per((s) => s.requests - (Object.values(after).includes(s) ? 1 : 0)),
+        bytesPerOrder: per((s) => s.bytesIn + s.bytesOut),
       });
     }
   }
@@ -179,6 +192,8 @@ try {
     p99Ms: median(runs[mode].map((r) => r.p99Ms)),
     cpuMsPerOrder: medianOf(runs[mode].map((r) => r.cpuMsPerOrder)),
     statementsPerOrder: medianOf(runs[mode].map((r) => r.statementsPerOrder)),
+    requestsPerOrder: medianOf(runs[mode].map((r) => r.requestsPerOrder)),
+    bytesPerOrder: medianOf(runs[mode].map((r) => r.bytesPerOrder)),
     runs: runs[mode],
   });
   // Figures of wrong work are worth nothing: the money must be where the orders put it.
@@ -213,8 +228,19 @@ try {
     r.p99Ms.toFixed(2),
     names.map((n) => r.cpuMsPerOrder[n].toFixed(2)).join(' / '),
     names.map((n) => r.statementsPerOrder[n].toFixed(1)).join(' / '),
+    names.map((n) => r.requestsPerOrder[n].toFixed(2)).join(' / '),
+    names.map((n) => (r.bytesPerOrder[n] / 1000).toFixed(1)).join(' / '),
   ]);
-  const header = ['row', 'tx/s', 'p50 ms', 'p99 ms', 'cpu ms/order o/c/r', 'sql/order o/c/r'];
+  const header = [
+    'row',
+    'tx/s',
+    'p50 ms',
+    'p99 ms',
+    'cpu ms/order o/c/r',
+    'sql/order o/c/r',
+    'http req/order o/c/r',
+    'kB/order o/c/r',
+  ];
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => c[i]!.length)));
   for (const line of [header, ...cells]) {
     console.log(line.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
