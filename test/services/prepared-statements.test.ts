@@ -17,7 +17,8 @@ describe('PreparedStatements (the shop wallets’ business SQL)', () => {
       return exec(text, options);
     }) as PGlite['exec'];
     sql = new PreparedStatements(db);
-  });
+    // Only a hang is cut off: starting PGlite's engine takes a minute on a loaded machine.
+  }, 300_000);
   afterAll(async () => {
     await db.close();
   });
