@@ -2,8 +2,9 @@
  * `npm run bench -- http`: the three-service shop (order, capital, red packet: three processes,
  * PGlite each, keep-alive HTTP) at concurrency 32, paying orders through a TCC transaction
  * (`POST /orders`: two remote tries at once, the commit point, two remote confirms) next to the same
- * HTTP calls without tcc (`POST /orders-plain`: two plain payments). Prints a table and saves
- * it as JSON in bench/results (http-<date>.json, http-latest.json). `--help` lists the options.
+ * HTTP calls without tcc (`POST /orders-plain`: two plain payments). Fails if the shop's books do
+ * not add up afterwards. Prints a table and saves it as JSON in bench/results (http-<date>.json,
+ * http-latest.json). `--help` lists the options.
  */
 
 import { type ChildProcess, spawnSync } from 'node:child_process';
@@ -138,8 +139,8 @@ try {
     bytesIn: number;
     bytesOut: number;
   };
-  // Each service's CPU time and SQL statements, read before and after a run: per order they
-  // do not depend on what else the (shared) machine is running, unlike tx/s.
+  // Each service's CPU time, SQL trips, requests and bytes, read before and after a run: per
+  // order they depend far less than tx/s on what else the (shared) machine is running.
   const stats = async (): Promise<Record<Name, Stats>> =>
     Object.fromEntries(
       await Promise.all(
