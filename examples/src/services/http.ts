@@ -1,5 +1,9 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import { statementCount } from './database.js';
+
+/** Requests this process has served, and the bytes of its connections, for `GET /stats`. */
+const traffic = { requests: 0, bytesIn: 0, bytesOut: 0, open: new Set<Socket>() };
 
 const MAX_BODY = 16 * 1024;
 
@@ -64,11 +68,34 @@ export function id(value: unknown, name: string): string {
 /** Listens on `url`'s host and port, with idle keep-alive connections kept 30 s. */
 export async function listen(server: Server, url: string): Promise<void> {
   server.keepAliveTimeout = 30_000;
+  server.on('request', () => traffic.requests++);
+  server.on('connection', (socket: Socket) => {
+    traffic.open.add(socket);
+    socket.once('close', () => {
+      traffic.open.delete(socket);
+      traffic.bytesIn += socket.bytesRead;
+      traffic.bytesOut += socket.bytesWritten;
+    });
+  });
   const { hostname, port } = new URL(url);
   await new Promise<void>((resolve) => server.listen(Number(port), hostname, resolve));
 }
 
-/** `GET /stats`: SQL trips sent to PGlite and CPU time used so far, read by the benchmark. */
+/**
+ * `GET /stats`: SQL trips sent to PGlite, CPU time used, requests served and the bytes of the
+ * connections they came on (requests and answers, headers included) so far, read by the benchmark.
+ */
 export function sendStats(res: ServerResponse): void {
-  sendJson(res, 200, { statements: statementCount.total, cpu: process.cpuUsage() });
+  let { bytesIn, bytesOut } = traffic;
+  for (const socket of traffic.open) {
+    bytesIn += socket.bytesRead;
+    bytesOut += socket.bytesWritten;
+  }
+  sendJson(res, 200, {
+    statements: statementCount.total,
+    cpu: process.cpuUsage(),
+    requests: traffic.requests,
+    bytesIn,
+    bytesOut,
+  });
 }

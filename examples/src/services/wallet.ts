@@ -4,6 +4,7 @@ import { Tcc } from '@tcc/core';
 import { dataDir, secret, TEST_HOOKS } from './config.js';
 import { openDatabase } from './database.js';
 import { HttpError, id, listen, positiveInt, readJson, sendError, sendJson, sendStats } from './http.js';
+import { PreparedStatements } from './prepared.js';
 
 export interface Hold {
   orderId: string;
@@ -32,6 +33,7 @@ export async function startWallet(
 ): Promise<{ server: Server; tcc: Tcc }> {
   const { db, storage } = await openDatabase(dataDir(name));
   await migrate(db, opening);
+  const sql = new PreparedStatements(db);
   const tcc = new Tcc({
     domain: name,
     storage,
@@ -42,10 +44,10 @@ export async function startWallet(
     propagation: 'MANDATORY',
     try: async (h: Hold) => {
       if (TEST_HOOKS && h.delayMs) await new Promise((r) => setTimeout(r, h.delayMs));
-      await freeze(db, h);
+      await freeze(sql, h);
     },
-    confirm: (h: Hold) => spend(db, h),
-    cancel: (h: Hold) => release(db, h),
+    confirm: (h: Hold) => spend(sql, h),
+    cancel: (h: Hold) => release(sql, h),
   });
   tcc.startRecovery();
   const tccHandler = tcc.httpHandler();
@@ -59,7 +61,7 @@ export async function startWallet(
         }
         if (req.method === 'POST' && req.url === '/pay') {
           const h = readHold(await readJson(req));
-          await pay(db, h);
+          await pay(sql, h);
           return sendJson(res, 200, { paid: h.amount });
         }
         if (req.method === 'GET' && req.url === '/stats') {
@@ -115,15 +117,17 @@ async function migrate(db: PGlite, opening: Record<string, number>): Promise<voi
  * Each business step is one SQL statement (atomic on its own), so no BEGIN/COMMIT around it:
  * with PGlite every statement is a round through its WebAssembly engine and its files, and
  * the try and the confirm were nine of them per wallet and order, the plain payment four.
+ * Each is prepared once and run as EXECUTE (`PreparedStatements`), the plain payment alike.
  */
 
 /** The try: holds `amount` of `userId` for the order, once per order, if the funds are there. */
-async function freeze(db: PGlite, h: Hold): Promise<void> {
+async function freeze(sql: PreparedStatements, h: Hold): Promise<void> {
   let result: { seen: number; held: number } | undefined;
   try {
     ({
       rows: [result],
-    } = await db.query<{ seen: number; held: number }>(
+    } = await sql.run<{ seen: number; held: number }>(
+      'shop_freeze',
       `WITH seen AS (SELECT 1 FROM holds WHERE order_id = $1),
        debit AS (
          UPDATE accounts SET balance = balance - $3, frozen = frozen + $3
@@ -152,8 +156,9 @@ async function freeze(db: PGlite, h: Hold): Promise<void> {
 }
 
 /** Confirm: the held amount goes to the shop. A repeated confirm finds no `held` row: no-op. */
-async function spend(db: PGlite, h: Hold): Promise<void> {
-  await db.query(
+async function spend(sql: PreparedStatements, h: Hold): Promise<void> {
+  await sql.run(
+    'shop_spend',
     `WITH moved AS (
        UPDATE holds SET state = 'spent' WHERE order_id = $1 AND state = 'held' RETURNING user_id, amount)
      UPDATE accounts a SET
@@ -168,8 +173,9 @@ async function spend(db: PGlite, h: Hold): Promise<void> {
  * Cancel: the held amount goes back. With nothing held (a repeated cancel, or a cancel whose
  * try never ran) a `released` row with no hold fences the order, so a late try does nothing.
  */
-async function release(db: PGlite, h: Hold): Promise<void> {
-  await db.query(
+async function release(sql: PreparedStatements, h: Hold): Promise<void> {
+  await sql.run(
+    'shop_release',
     `WITH moved AS (
        UPDATE holds SET state = 'released' WHERE order_id = $1 AND state = 'held' RETURNING user_id, amount),
      fence AS (
@@ -183,8 +189,9 @@ async function release(db: PGlite, h: Hold): Promise<void> {
 }
 
 /** The plain payment (no TCC): `amount` from `userId` to the shop, if the funds are there. */
-async function pay(db: PGlite, h: Hold): Promise<void> {
-  const updated = await db.query(
+async function pay(sql: PreparedStatements, h: Hold): Promise<void> {
+  const updated = await sql.run(
+    'shop_pay',
     `UPDATE accounts SET balance = balance + CASE WHEN user_id = $1 THEN -$2::int ELSE $2::int END
      WHERE user_id IN ($1, $3) AND (SELECT balance FROM accounts WHERE user_id = $1) >= $2::int`,
     [h.userId, h.amount, SHOP],
