@@ -197,7 +197,9 @@ export class Business {
       const excused =
         other.phase === 'try' ? this.clock.offset - other.offset >= LEASE_MS : other.epoch !== epoch;
       if (!excused)
-        this.violations.push(`${phase} of ${key} began while its ${other.phase} ran (no claim lapsed between)`);
+        this.violations.push(
+          `${phase} of ${key} began while its ${other.phase} ran (no claim lapsed between)`,
+        );
       else this.excusedOverlaps++;
     }
     const me = { phase, epoch, offset: this.clock.offset };
