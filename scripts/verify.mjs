@@ -8,9 +8,9 @@
 // instead of 2^25 (minutes, not seconds: more of the state space); --long then also runs the
 // long run of the runtime's property tests (test/protocol-property.test.ts, ten times the runs
 // of `npm test`'s). Any other flag is ignored.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -111,6 +111,18 @@ function run(cmd, argv, cwd) {
   return { code: r.status, out: `${r.stdout}${r.stderr}` };
 }
 
+/** `run`, without blocking: the checks are independent, so they run side by side. */
+function runAsync(cmd, argv, cwd) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, argv, { cwd });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (out += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, out }));
+  });
+}
+
 if (run('sh', ['-c', 'command -v spin && command -v gcc'], root).code !== 0) {
   console.error('[verify] spin and gcc are needed (Debian/Ubuntu: apt-get install -y spin gcc)');
   process.exit(2);
@@ -119,23 +131,17 @@ if (run('sh', ['-c', 'command -v spin && command -v gcc'], root).code !== 0) {
 const num = (out, re) => (out.match(re)?.[1] ?? '?').trim();
 let failed = 0;
 const started = Date.now();
-for (const c of checks) {
-  if (only !== undefined && !only.has(c.name)) continue;
+
+/** Runs one check; returns what it prints and whether it went as expected. */
+async function check(c) {
+  const lines = [];
   const dir = mkdtempSync(join(tmpdir(), `tcc-verify-${c.name}-`));
   const t0 = Date.now();
-  let res = run('spin', [...c.defines, '-a', model], dir);
-  if (res.code !== 0) {
-    console.log(`[verify] ${c.name}: spin -a failed\n${res.out}`);
-    failed++;
-    continue;
-  }
-  res = run('gcc', ['-O2', '-w', ...c.cc, '-o', 'pan', 'pan.c'], dir);
-  if (res.code !== 0) {
-    console.log(`[verify] ${c.name}: gcc failed\n${res.out}`);
-    failed++;
-    continue;
-  }
-  res = run('./pan', c.pan, dir);
+  let res = await runAsync('spin', [...c.defines, '-a', model], dir);
+  if (res.code !== 0) return { ok: false, lines: [`[verify] ${c.name}: spin -a failed\n${res.out}`] };
+  res = await runAsync('gcc', ['-O2', '-w', ...c.cc, '-o', 'pan', 'pan.c'], dir);
+  if (res.code !== 0) return { ok: false, lines: [`[verify] ${c.name}: gcc failed\n${res.out}`] };
+  res = await runAsync('./pan', c.pan, dir);
   const errors = Number(num(res.out, /errors:\s*(\d+)/));
   const stats = {
     states: num(res.out, /([\d.e+]+) states, stored/),
@@ -153,23 +159,40 @@ for (const c of checks) {
     : c.expect === 'pass'
       ? 'FAILED'
       : 'FAILED (no counterexample: the check does not catch this break)';
-  console.log(
+  lines.push(
     `[verify] ${c.name.padEnd(28)} ${verdict}\n` +
       `         ${c.what}\n` +
       `         states ${stats.states}, depth ${stats.depth}, errors ${errors}, time ${stats.time}` +
       (hf ? `, hash factor ${hf}` : ''),
   );
   const why = res.out.match(/pan:\d+:\s*(.*)/)?.[1];
-  if (found && why) console.log(`         first error: ${why}`);
-  if (!ok) {
-    failed++;
-    if (found) {
-      console.log(`         trail: cd ${dir} && spin ${c.defines.join(' ')} -t -p ${model}`);
-    }
-  }
+  if (found && why) lines.push(`         first error: ${why}`);
+  if (!ok && found) lines.push(`         trail: cd ${dir} && spin ${c.defines.join(' ')} -t -p ${model}`);
   if (!keep && ok) rmSync(dir, { recursive: true, force: true });
-  else console.log(`         kept: ${dir}`);
+  else lines.push(`         kept: ${dir}`);
+  return { ok, lines };
 }
+
+// One check per core at a time (each is one single-threaded gcc, then one pan); the results
+// are printed in the table's order, each as soon as it and those before it are done.
+const chosen = checks.filter((c) => only === undefined || only.has(c.name));
+const results = new Array(chosen.length);
+let next = 0;
+const worker = async () => {
+  while (next < chosen.length) {
+    const i = next++;
+    results[i] = check(chosen[i]);
+    await results[i];
+  }
+};
+const pool = Array.from({ length: Math.max(1, Math.min(availableParallelism(), chosen.length)) }, worker);
+for (let i = 0; i < chosen.length; i++) {
+  while (results[i] === undefined) await new Promise((resolve) => setTimeout(resolve, 50));
+  const { ok, lines } = await results[i];
+  for (const line of lines) console.log(line);
+  if (!ok) failed++;
+}
+await Promise.all(pool);
 if (args.includes('--long')) {
   console.log('[verify] the long run of the property tests (npm run test:properties:long)');
   const r = spawnSync('npm', ['run', 'test:properties:long'], { cwd: root, stdio: 'inherit' });
