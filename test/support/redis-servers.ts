@@ -100,15 +100,31 @@ async function waitForPing(port: number, ping: boolean): Promise<void> {
   throw new Error(`redis-server on port ${port} did not answer`);
 }
 
+/** Attempts at a server whose free ports were taken before it bound them. */
+const BIND_ATTEMPTS = 5;
+
 async function startServer(
   dir: string,
-  args: (port: number) => string[],
+  args: (port: number) => string[] | Promise<string[]>,
   ping = true,
   knownPort?: number,
 ): Promise<RedisServer> {
-  const port = knownPort ?? (await freePort());
-  const argv = args(port);
-  let child = await launch(argv, dir, port, ping);
+  let port: number;
+  let argv: string[];
+  let child: ChildProcess;
+  for (let attempt = 1; ; attempt++) {
+    port = knownPort ?? (await freePort());
+    argv = await args(port);
+    try {
+      child = await launch(argv, dir, port, ping);
+      break;
+    } catch (error) {
+      // A port found free can be taken before the server binds it (by another test's server,
+      // or as the source port of some outgoing connection): choose again.
+      const taken = error instanceof Error && error.message.includes('Address already in use');
+      if (!taken || knownPort !== undefined || attempt >= BIND_ATTEMPTS) throw error;
+    }
+  }
   return {
     host: HOST,
     port,
@@ -158,17 +174,16 @@ export function startStandalone(n: number): Promise<RedisServers> {
 export function startCluster(masters = 3): Promise<RedisServers> {
   return servers('cluster', async (dir, list) => {
     // The cluster bus listens on a port of its own, by default the node's port + 10000, which
-    // nothing checked was free: a free one is chosen for it too.
-    const busPorts = await Promise.all(Array.from({ length: masters }, () => freePort()));
+    // nothing checked was free: a free one is chosen for it too (again on each attempt).
     list.push(
       ...(await Promise.all(
-        busPorts.map((busPort) =>
-          startServer(dir, (port) => [
+        Array.from({ length: masters }, () =>
+          startServer(dir, async (port) => [
             ...baseArgs(port),
             '--cluster-enabled',
             'yes',
             '--cluster-port',
-            `${busPort}`,
+            `${await freePort()}`,
             '--cluster-config-file',
             `nodes-${port}.conf`,
             '--cluster-node-timeout',
