@@ -8,22 +8,7 @@ import {
 import { CountingStorage } from '@tcc/core/testing';
 import { describe, expect, it } from 'vitest';
 import { Ledger, registerShop } from './support/shop.js';
-
-function manualClock(start = Date.now()) {
-  const clock = { t: start, now: () => clock.t };
-  return clock;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `condition` until it holds; fails after a bound no healthy run comes near. */
-async function eventually(condition: () => Promise<boolean>, boundMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > boundMs) throw new Error(`condition not met within ${boundMs} ms`);
-    await sleep(5);
-  }
-}
+import { eventually, manualClock, sleep } from './support/waits.js';
 
 /** A store whose next matching update is applied and then reported as failed (or not applied). */
 class FlakyStorage extends CountingStorage {

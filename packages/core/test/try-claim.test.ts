@@ -1,26 +1,12 @@
 import { MemoryStorage, Tcc } from '@tcc/core';
 import { CountingStorage } from '@tcc/core/testing';
 import { describe, expect, it } from 'vitest';
+import { eventually, manualClock, sleep } from './support/waits.js';
 
 // A try holds a claim on its record (written with the create, renewed while a participant's
 // try runs, released by the write that ends the try), so that no other driver cancels a
 // transaction whose try is still running: the cancel would run first and the try's effect
 // would stay. These cases are the root's; `http/http-try-claim.test.ts` has the branch's.
-
-function manualClock(start = Date.now()) {
-  const clock = { t: start, now: () => clock.t };
-  return clock;
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function eventually(condition: () => Promise<boolean>, boundMs = 20_000): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > boundMs) throw new Error(`condition not met within ${boundMs} ms`);
-    await sleep(5);
-  }
-}
 
 function gate() {
   let open!: () => void;
