@@ -1,6 +1,7 @@
 import { InvalidOptionError, StorageError, TccError, TransactionHangingError } from '@tcc/core/storage';
 import { type BarrierContext, type BarrierOptions, barrierError, barrierNames, fenceOf } from './barrier.js';
-import { spliceCte, statementShape } from './barrier-text.js';
+import { knownText, type NamedStatement } from './barrier-statements.js';
+import { checkPlaceholders, spliceCte } from './barrier-text.js';
 import {
   isConnectionLost,
   isServerError,
@@ -64,7 +65,12 @@ const ROUNDS = 5;
  * is unknown: `ConnectionLostError`; run the phase again, the fence makes that safe.
  *
  * `client`, `ctx` and `options` are `barrier`'s. On a `pg.Pool` each statement may use a
- * different connection; none holds one between statements.
+ * different connection; none holds one between statements, and a statement the server refuses
+ * (the try's CHECK, the empty rollback's probe) leaves its connection in the pool. On pg each
+ * phase statement is prepared once per connection, named by a hash of its text; past 256
+ * distinct texts (texts built on the fly) the rest are sent unnamed. A table altered under a
+ * running pool can then fail a phase with `cached plan must not change result type`, as any
+ * prepared statement of pg would: run it again.
  */
 export async function barrierQuery<R extends SqlRow = SqlRow>(
   client: SqlClientInput,
@@ -82,7 +88,8 @@ export async function barrierQuery<R extends SqlRow = SqlRow>(
       `${where}: values must be an array (one value per $n placeholder), got ${values === null ? 'null' : typeof values}`,
     );
   }
-  const shape = statementShape(text, values.length, where);
+  const known = knownText(names.barrier, text, where);
+  checkPlaceholders(known.shape, values.length, where);
   // The fence's key follows the caller's values: $n+1 the global id, $n+2 the branch.
   const g = `$${values.length + 1}::text`;
   const b = `$${values.length + 2}::text`;
@@ -91,7 +98,8 @@ export async function barrierQuery<R extends SqlRow = SqlRow>(
     sql,
     names,
     what: `${fence.phase} of ${fence.globalId} ${fence.branch}`,
-    statement: (cte: string) => spliceCte(text, shape, `tcc_barrier_fence AS (${cte})`),
+    statement: (phase, cte) =>
+      known.statement(phase, () => spliceCte(text as string, known.shape, `tcc_barrier_fence AS (${cte()})`)),
     params,
     key: [fence.globalId, fence.branch],
     g,
@@ -118,8 +126,8 @@ interface Run {
   sql: SqlClient;
   names: SqlNames;
   what: string;
-  /** The business statement with `cte` spliced in front. */
-  statement(cte: string): string;
+  /** The business statement with the phase's fence `cte` spliced in front (built once per text). */
+  statement(phase: 'try' | 'confirm' | 'cancel', cte: () => string): NamedStatement;
   /** The caller's values, then the fence key. */
   params: unknown[];
   /** The fence key alone, for the statements of the barrier's own ($1, $2). */
@@ -133,12 +141,19 @@ function fenceInsert(run: Run, phase: 'try' | 'confirm'): string {
   return `INSERT INTO ${run.names.barrier} (global_id, branch_id, phase, reason) VALUES (${run.g}, ${run.b}, '${phase}', '${phase}')`;
 }
 
+function send<R extends SqlRow>(run: Run, statement: NamedStatement): Promise<BarrierQueryResult<R>> {
+  return run.sql.queryResult<R>(statement.text, run.params, statement.name);
+}
+
 async function tryPhase<R extends SqlRow>(run: Run): Promise<BarrierQueryResult<R> | undefined> {
   for (let round = 1; ; round++) {
     try {
       // A try fence already there (committed, or committed while this waited on it) fails the
       // whole statement with a unique violation: the business effect never commits.
-      return await run.sql.queryResult<R>(run.statement(fenceInsert(run, 'try')), run.params);
+      return await send<R>(
+        run,
+        run.statement('try', () => fenceInsert(run, 'try')),
+      );
     } catch (error) {
       if (!isServerError(error) || isConnectionLost(error)) throw error;
       const reason = await readFence(run, 'try');
@@ -157,7 +172,10 @@ async function tryPhase<R extends SqlRow>(run: Run): Promise<BarrierQueryResult<
 async function confirmPhase<R extends SqlRow>(run: Run): Promise<BarrierQueryResult<R> | undefined> {
   for (let round = 1; ; round++) {
     try {
-      return await run.sql.queryResult<R>(run.statement(fenceInsert(run, 'confirm')), run.params);
+      return await send<R>(
+        run,
+        run.statement('confirm', () => fenceInsert(run, 'confirm')),
+      );
     } catch (error) {
       if (!isServerError(error) || isConnectionLost(error)) throw error;
       if (isFenceViolation(run, error, '23505')) return undefined; // the confirm already ran
@@ -178,13 +196,16 @@ async function confirmPhase<R extends SqlRow>(run: Run): Promise<BarrierQueryRes
  */
 async function cancelPhase<R extends SqlRow>(run: Run): Promise<BarrierQueryResult<R> | undefined> {
   const { barrier } = run.names;
-  const guarded =
-    `INSERT INTO ${barrier} (global_id, branch_id, phase, reason) ` +
-    `SELECT ${run.g}, ${run.b}, 'cancel', CASE WHEN EXISTS (SELECT FROM ${barrier} ` +
-    `WHERE global_id = ${run.g} AND branch_id = ${run.b} AND phase = 'try' AND reason = 'try') THEN 'cancel' END`;
+  const statement = run.statement(
+    'cancel',
+    () =>
+      `INSERT INTO ${barrier} (global_id, branch_id, phase, reason) ` +
+      `SELECT ${run.g}, ${run.b}, 'cancel', CASE WHEN EXISTS (SELECT FROM ${barrier} ` +
+      `WHERE global_id = ${run.g} AND branch_id = ${run.b} AND phase = 'try' AND reason = 'try') THEN 'cancel' END`,
+  );
   for (let round = 1; ; round++) {
     try {
-      return await run.sql.queryResult<R>(run.statement(guarded), run.params);
+      return await send<R>(run, statement);
     } catch (error) {
       if (!isServerError(error) || isConnectionLost(error)) throw error;
       if (isFenceViolation(run, error, '23505')) return undefined; // the cancel already ran
@@ -223,7 +244,7 @@ function isRetryable(error: unknown): boolean {
 async function cancelFencesAlone(run: Run): Promise<'empty-rollback' | 'cancelled' | 'try-ran'> {
   const { barrier } = run.names;
   try {
-    const [row] = await run.sql.query<{ emptied: boolean; cancelled: boolean }>(
+    const { rows } = await run.sql.queryResult<{ emptied: boolean; cancelled: boolean }>(
       `WITH try_fence AS (
          INSERT INTO ${barrier} (global_id, branch_id, phase, reason) VALUES ($1, $2, 'try', 'cancel')
          ON CONFLICT DO NOTHING RETURNING 1),
@@ -233,7 +254,9 @@ async function cancelFencesAlone(run: Run): Promise<'empty-rollback' | 'cancelle
        SELECT EXISTS (SELECT FROM try_fence) AS emptied,
               EXISTS (SELECT FROM ${barrier} WHERE global_id = $1 AND branch_id = $2 AND phase = 'cancel') AS cancelled`,
       run.key,
+      `tcc_${run.names.tag}_bq_empty_rollback`,
     );
+    const [row] = rows;
     if (row?.emptied) return 'empty-rollback';
     return row?.cancelled ? 'cancelled' : 'try-ran';
   } catch (error) {
@@ -245,9 +268,12 @@ async function cancelFencesAlone(run: Run): Promise<'empty-rollback' | 'cancelle
 /** The `reason` of the branch's `phase` fence, `undefined` when there is none. */
 async function readFence(run: Run, phase: 'try' | 'confirm'): Promise<string | undefined> {
   try {
-    const [row] = await run.sql.query<{ reason: string }>(
+    const {
+      rows: [row],
+    } = await run.sql.queryResult<{ reason: string }>(
       `SELECT reason FROM ${run.names.barrier} WHERE global_id = $1 AND branch_id = $2 AND phase = '${phase}'`,
       run.key,
+      `tcc_${run.names.tag}_bq_fence_${phase}`,
     );
     return row?.reason;
   } catch (error) {

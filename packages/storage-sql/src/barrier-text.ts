@@ -18,14 +18,15 @@ const IDENT_PART = /[A-Za-z0-9_$\u0080-\uffff]/;
 
 /**
  * Reads just enough of `text` to splice a CTE in front of it: its first keyword (after
- * comments), its `$n` placeholders and whether a second statement follows a `;`. String
+ * comments), its highest `$n` placeholder and whether a second statement follows a `;`. String
  * literals, quoted identifiers, dollar quotes and comments are skipped, so a `$1` or a `;`
  * inside them counts for nothing. The server parses the statement for real; this only refuses
- * what splicing would silently change: a statement that cannot take a `WITH`, a second
- * statement (it would run outside the fence), placeholders that do not match `values` (the
- * fence's own parameters follow the caller's, so a `$3` too many would read the fence's).
+ * what splicing would silently change: a statement that cannot take a `WITH`, or a second
+ * statement (it would run outside the fence). `checkPlaceholders` then holds the placeholders
+ * to the values (the fence's own parameters follow the caller's, so a `$3` too many would
+ * read the fence's).
  */
-export function statementShape(text: unknown, valueCount: number, where: string): StatementShape {
+export function statementShape(text: unknown, where: string): StatementShape {
   if (typeof text !== 'string' || text.trim() === '') {
     throw new InvalidOptionError(
       `${where}: text must be one SQL statement (a string), got ${typeof text === 'string' ? JSON.stringify(text) : String(text)}`,
@@ -107,15 +108,19 @@ export function statementShape(text: unknown, valueCount: number, where: string)
         `fine), which can take the fence as a CTE; got ${excerpt(text, 0)}`,
     );
   }
-  if (maxParam !== valueCount) {
-    throw new InvalidOptionError(
-      `${where}: values must hold one value per placeholder: text uses $1…$${maxParam}, values has ${valueCount}`,
-    );
-  }
   const hasWith = first.word === 'WITH';
   const second = words[1];
   const spliceAt = !hasWith ? 0 : second?.word === 'RECURSIVE' ? second.end : first.end;
   return { spliceAt, hasWith, maxParam };
+}
+
+/** Refuses `values` that do not hold exactly one value per `$n` of the statement. */
+export function checkPlaceholders(shape: StatementShape, valueCount: number, where: string): void {
+  if (shape.maxParam !== valueCount) {
+    throw new InvalidOptionError(
+      `${where}: values must hold one value per placeholder: text uses $1…$${shape.maxParam}, values has ${valueCount}`,
+    );
+  }
 }
 
 /** `text` with the CTE `cte` (`name AS (…)`) in front, as the first entry of its WITH list. */

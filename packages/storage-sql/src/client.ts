@@ -32,10 +32,12 @@ export interface SqlClient extends SqlExecutor {
   /**
    * One autocommitted statement with its rows and its row count as pg reports it (rows a write
    * changed, rows a SELECT returned): what `barrierQuery` hands back of the business statement.
+   * With a `name`, pg prepares it once per connection (PGlite ignores the name).
    */
   queryResult<R extends SqlRow = SqlRow>(
     text: string,
     params: readonly unknown[],
+    name?: string,
   ): Promise<{ rows: R[]; rowCount: number }>;
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
 }
@@ -166,20 +168,45 @@ async function inTransaction<T>(
   return result;
 }
 
+/**
+ * `pool.query`, except that a statement the server refused leaves its connection in the pool.
+ * pg-pool's own `query` discards the connection on any error, and the next statement then
+ * waits for a new backend (a fork, authentication, cold caches): a CHECK that refuses a try,
+ * or barrierQuery's empty rollback, which fails a statement on purpose, must not cost that.
+ * A lost connection, or an error that did not come from the server, still discards it.
+ */
+async function onPool(pool: PgPoolLike, query: PgQueryConfig): Promise<PgResult> {
+  const connection = await pool.connect();
+  let lost: Error | undefined;
+  const onError = (error: Error): void => {
+    lost ??= error;
+  };
+  connection.on?.('error', onError);
+  try {
+    return await connection.query(query);
+  } catch (error) {
+    if (!isServerError(error) || isConnectionLost(error)) lost ??= error as Error;
+    throw error;
+  } finally {
+    connection.removeListener?.('error', onError);
+    connection.release(lost ?? false);
+  }
+}
+
 function poolAdapter(pool: PgPoolLike): SqlClient {
   return {
     kind: 'pg-pool',
     async query<R extends SqlRow>(text: string, params?: readonly unknown[]) {
-      return (await pool.query(config(text, params))).rows as R[];
+      return (await onPool(pool, config(text, params))).rows as R[];
     },
     async queryNamed<R extends SqlRow>(name: string, text: string, params: readonly unknown[]) {
-      return (await pool.query(config(text, params, name))).rows as R[];
+      return (await onPool(pool, config(text, params, name))).rows as R[];
     },
     async executeNamed(name: string, text: string, params: readonly unknown[]) {
-      return (await pool.query(config(text, params, name))).rowCount ?? 0;
+      return (await onPool(pool, config(text, params, name))).rowCount ?? 0;
     },
-    async queryResult<R extends SqlRow>(text: string, params: readonly unknown[]) {
-      const { rows, rowCount } = await pool.query(config(text, params));
+    async queryResult<R extends SqlRow>(text: string, params: readonly unknown[], name?: string) {
+      const { rows, rowCount } = await onPool(pool, config(text, params, name));
       return { rows: rows as R[], rowCount: rowCount ?? rows.length };
     },
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
@@ -235,9 +262,9 @@ function pgClientAdapter(client: PgClientLike): SqlClient {
     executeNamed(name: string, text: string, params: readonly unknown[]) {
       return exclusive(() => count(text, params, name));
     },
-    queryResult<R extends SqlRow>(text: string, params: readonly unknown[]) {
+    queryResult<R extends SqlRow>(text: string, params: readonly unknown[], name?: string) {
       return exclusive(async () => {
-        const { rows, rowCount } = await run(text, params);
+        const { rows, rowCount } = await run(text, params, name);
         return { rows: rows as R[], rowCount: rowCount ?? rows.length };
       });
     },

@@ -65,9 +65,19 @@ function countPool(pool: PgPool): Counted {
         counted.trips++;
         return pool.query(config);
       },
-      connect: () => {
-        counted.transactions++;
-        return pool.connect();
+      // Single statements too check a connection out (a refused one keeps it), so a trip is
+      // counted per statement sent on it, and a transaction per BEGIN.
+      connect: async () => {
+        const connection = await pool.connect();
+        const query = connection.query.bind(connection) as (config: QueryConfig) => Promise<unknown>;
+        return Object.assign(Object.create(connection) as object, {
+          query: (config: QueryConfig) => {
+            counted.trips++;
+            if (config.text === 'BEGIN') counted.transactions++;
+            return query(config);
+          },
+          release: (error?: Error | boolean) => connection.release(error),
+        });
       },
       get totalCount() {
         return pool.totalCount;

@@ -32,12 +32,19 @@ async function openStore(options: { applicationName?: string } = {}) {
   });
   pool.on('error', () => {});
   const sent: string[] = [];
-  const query = pool.query.bind(pool) as (config: unknown) => Promise<unknown>;
-  (pool as unknown as { query: unknown }).query = (config: { name?: string; text?: string }) => {
-    if (typeof config === 'object' && config.name?.startsWith('tcc_'))
-      sent.push(config.name.replace(/^tcc_[0-9a-f]+_/, ''));
-    return query(config);
-  };
+  // The store checks a connection out for each statement (see client.ts, onPool): the names
+  // of the statements sent on them are what it sent.
+  pool.on('acquire', (connection) => {
+    const wrapped = connection as unknown as { query: unknown; tccSeen?: true };
+    if (wrapped.tccSeen) return;
+    wrapped.tccSeen = true;
+    const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
+    wrapped.query = (config: { name?: string } | string, ...rest: unknown[]) => {
+      if (typeof config === 'object' && config.name?.startsWith('tcc_'))
+        sent.push(config.name.replace(/^tcc_[0-9a-f]+_/, ''));
+      return query(config, ...rest);
+    };
+  });
   const storage = new SqlStorage({ client: pool, schema });
   await storage.migrate();
   return { schema, pool, storage, sent, table: `"${schema}".tcc_transactions` };

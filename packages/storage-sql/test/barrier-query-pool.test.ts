@@ -1,0 +1,194 @@
+import { randomUUID } from 'node:crypto';
+import type { TransactionContext } from '@tcc/core';
+import { barrierQuery, migrateBarrier, SqlStorage } from '@tcc/storage-sql';
+import type { Pool as PgPool, PoolClient } from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openPostgres, type PostgresHarness } from '../../../test/support/postgres.js';
+
+// barrierQuery and the store on a pg.Pool: what they do to the pool's connections, and the
+// statements they prepare. (barrier-query.test.ts holds the protocol, on pg and PGlite alike.)
+
+let pg: PostgresHarness;
+let schema: string;
+let accounts: string;
+
+beforeAll(async () => {
+  pg = await openPostgres();
+  schema = pg.schema();
+  accounts = `"${schema}".accounts`;
+  await migrateBarrier(pg.pool, { schema });
+  await pg.pool.query(
+    `CREATE TABLE ${accounts} (id text PRIMARY KEY, balance integer NOT NULL CHECK (balance >= 0))`,
+  );
+});
+afterAll(async () => {
+  await pg?.end();
+});
+
+function context(phase: TransactionContext['phase'], globalId = randomUUID()): TransactionContext {
+  return {
+    globalId,
+    xid: globalId,
+    domain: 'order',
+    rootDomain: 'order',
+    type: 'ROOT',
+    deadline: Date.now() + 60_000,
+    phase,
+    participantId: 'p1',
+  };
+}
+
+async function open(balance: number): Promise<string> {
+  const id = randomUUID();
+  await pg.pool.query(`INSERT INTO ${accounts} (id, balance) VALUES ($1, $2)`, [id, balance]);
+  return id;
+}
+
+/** The backend process of the pool's one connection: a new one means the old was discarded. */
+async function backend(pool: PgPool): Promise<number> {
+  const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  return rows[0]!.pid;
+}
+
+/** Records the name (or none) of every statement sent on the pool's connections. */
+function recordNames(pool: PgPool): { text: string; name: string | undefined }[] {
+  const sent: { text: string; name: string | undefined }[] = [];
+  pool.on('acquire', (connection: PoolClient) => {
+    const seen = connection as PoolClient & { recorded?: true };
+    if (seen.recorded) return;
+    seen.recorded = true;
+    const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
+    (connection as { query: unknown }).query = (config: unknown, ...rest: unknown[]) => {
+      if (typeof config === 'object' && config !== null) {
+        const { text, name } = config as { text: string; name?: string };
+        sent.push({ text, name });
+      }
+      return query(config, ...rest);
+    };
+  });
+  return sent;
+}
+
+describe('barrierQuery on a pg.Pool', () => {
+  it('keeps the connection of a statement the server refused: a try over budget, an empty rollback', async () => {
+    const pool = pg.newPool(1);
+    const pid = await backend(pool);
+    const id = await open(10);
+    const globalId = randomUUID();
+    const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1`;
+    // The CHECK refuses the try: the driver's error, nothing written.
+    await expect(
+      barrierQuery(pool, context('try', globalId), debit, [id, 50], { schema }),
+    ).rejects.toMatchObject({
+      code: '23514',
+    });
+    // Its cancel finds no try: a statement that fails by design, then the empty rollback.
+    const credit = `UPDATE ${accounts} SET balance = balance + $2 WHERE id = $1`;
+    expect(
+      await barrierQuery(pool, context('cancel', globalId), credit, [id, 50], { schema }),
+    ).toBeUndefined();
+    // pg-pool's own query() would have closed the connection after each refusal.
+    expect(await backend(pool)).toBe(pid);
+    expect(pool.totalCount).toBe(1);
+    const { rows } = await pool.query(`SELECT balance FROM ${accounts} WHERE id = $1`, [id]);
+    expect(rows).toEqual([{ balance: 10 }]);
+  });
+
+  it('discards a connection that was lost under a statement, and the next statement gets a new one', async () => {
+    const pool = pg.newPool(1);
+    const pid = await backend(pool);
+    const id = await open(10);
+    const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1 AND pg_sleep(30) IS NOT NULL`;
+    const running = barrierQuery(pool, context('try'), debit, [id, 1], { schema });
+    const other = pg.pool;
+    // Terminate the backend once the statement is running on it.
+    for (;;) {
+      const { rows } = await other.query<{ n: number }>(
+        `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`,
+        [pid],
+      );
+      if (rows[0]!.n === 1) break;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await other.query('SELECT pg_terminate_backend($1)', [pid]);
+    await expect(running).rejects.toMatchObject({ code: 'TCC_CONNECTION_LOST' });
+    expect(await backend(pool)).not.toBe(pid);
+    const { rows } = await pool.query(`SELECT balance FROM ${accounts} WHERE id = $1`, [id]);
+    expect(rows).toEqual([{ balance: 10 }]);
+  });
+
+  it('prepares each phase statement once per connection, under a name made of its whole text', async () => {
+    const pool = pg.newPool(1);
+    const sent = recordNames(pool);
+    const id = await open(100);
+    const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1 /* prepared */`;
+    const credit = `UPDATE ${accounts} SET balance = balance + $2 WHERE id = $1 /* prepared */`;
+    for (const n of [1, 2, 3]) {
+      const globalId = randomUUID();
+      await barrierQuery(pool, context('try', globalId), debit, [id, n], { schema });
+      await barrierQuery(pool, context('confirm', globalId), credit, [id, n], { schema });
+    }
+    const names = sent.filter((s) => s.text.includes('/* prepared */')).map((s) => s.name);
+    expect(names).toHaveLength(6);
+    expect(names.every((name) => name !== undefined && /^tcc_bq_[0-9a-f]{32}$/.test(name))).toBe(true);
+    // try and confirm: two texts, two names, each the same on every call.
+    expect(new Set(names).size).toBe(2);
+    expect(names[0]).toBe(names[2]);
+    expect(names[1]).toBe(names[3]);
+    const { rows } = await pool.query(`SELECT balance FROM ${accounts} WHERE id = $1`, [id]);
+    expect(rows).toEqual([{ balance: 100 }]);
+  });
+
+  it('names no more than a bounded number of texts: texts built on the fly are sent unnamed, and still work', async () => {
+    const pool = pg.newPool(2);
+    const sent = recordNames(pool);
+    const id = await open(100_000);
+    let firstUnnamed: number | undefined;
+    // Each text is new (its comment differs), as when an application splices values into SQL.
+    for (let i = 0; i < 300; i++) {
+      const text = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1 /* on the fly ${i} */`;
+      await barrierQuery(pool, context('try'), text, [id, 1], { schema });
+      const last = sent.filter((s) => s.text.includes(`/* on the fly ${i} */`)).at(-1);
+      if (last?.name === undefined) firstUnnamed ??= i;
+      else expect(firstUnnamed).toBeUndefined(); // once the bound is reached, nothing new is named
+    }
+    // Texts of this file's other tests count too, so the bound (256) is reached a little early.
+    expect(firstUnnamed).toBeGreaterThan(200);
+    expect(firstUnnamed).toBeLessThanOrEqual(256);
+    const { rows } = await pool.query(`SELECT balance FROM ${accounts} WHERE id = $1`, [id]);
+    expect(rows).toEqual([{ balance: 100_000 - 300 }]);
+  });
+});
+
+describe('SqlStorage on a pg.Pool', () => {
+  it('keeps its connection when a write is refused by the server', async () => {
+    const pool = pg.newPool(1);
+    const storeSchema = pg.schema();
+    const storage = new SqlStorage({ client: pool, schema: storeSchema });
+    await storage.migrate();
+    const pid = await backend(pool);
+    // A rule of the database the store does not know of refuses the write.
+    await pool.query(
+      `ALTER TABLE "${storeSchema}".tcc_transactions ADD CONSTRAINT no_poison CHECK (domain <> 'poison')`,
+    );
+    const now = Date.now();
+    const record = {
+      xid: randomUUID(),
+      globalId: randomUUID(),
+      domain: 'poison',
+      type: 'ROOT' as const,
+      status: 'TRYING' as const,
+      version: 1,
+      retries: 0,
+      createdAt: now,
+      updatedAt: now,
+      deadline: now + 60_000,
+      dueAt: now + 60_000,
+      participants: [],
+    };
+    await expect(storage.create(record)).rejects.toMatchObject({ code: 'TCC_STORAGE' });
+    expect(await storage.count({ domain: 'poison' })).toBe(0);
+    expect(await backend(pool)).toBe(pid);
+    await storage.close();
+  });
+});
