@@ -32,6 +32,7 @@ async function openStore(options: { applicationName?: string } = {}) {
   });
   pool.on('error', () => {});
   const sent: string[] = [];
+  const texts = new Map<string, string>();
   // The store checks a connection out for each statement (see client.ts, onPool): the names
   // of the statements sent on them are what it sent.
   pool.on('acquire', (connection) => {
@@ -40,14 +41,17 @@ async function openStore(options: { applicationName?: string } = {}) {
     wrapped.tccSeen = true;
     const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
     wrapped.query = (config: { name?: string } | string, ...rest: unknown[]) => {
-      if (typeof config === 'object' && config.name?.startsWith('tcc_'))
-        sent.push(config.name.replace(/^tcc_[0-9a-f]+_/, ''));
+      if (typeof config === 'object' && config.name?.startsWith('tcc_')) {
+        const name = config.name.replace(/^tcc_[0-9a-f]+_/, '');
+        sent.push(name);
+        if (config.text !== undefined) texts.set(name, config.text);
+      }
       return query(config, ...rest);
     };
   });
   const storage = new SqlStorage({ client: pool, schema });
   await storage.migrate();
-  return { schema, pool, storage, sent, table: `"${schema}".tcc_transactions` };
+  return { schema, pool, storage, sent, texts, table: `"${schema}".tcc_transactions` };
 }
 
 function next(record: TransactionRecord, overrides: Partial<TransactionRecord> = {}): TransactionRecord {
@@ -286,6 +290,48 @@ describe('SqlStorage on PostgreSQL: the writes of one turn in one statement', ()
       expect(await storage.get(records[0]!.xid)).toStrictEqual(next(records[0]!));
     } finally {
       await locker.end();
+      await pool.end();
+    }
+  });
+  it('plans the batch statement once: its generic plan looks each write up by the primary key', async () => {
+    const { pool, storage, texts, table } = await openStore();
+    try {
+      // A log of some size, so that a plan that reads the whole table would be seen.
+      await pool.query(
+        `INSERT INTO ${table} (xid, global_id, domain, type, status, version, retries, created_at, updated_at, deadline, due_at, record)
+         SELECT 'old-' || i, 'old-' || i, 'bench', 'ROOT', 'TRYING', 1, 0, 0, 0, 0, 0, '{}' FROM generate_series(1, 5000) AS i`,
+      );
+      await pool.query(`ANALYZE ${table}`);
+      const records = [makeRecord(), makeRecord(), makeRecord()];
+      await Promise.all(records.map((r) => storage.create(r)));
+      const text = texts.get('batch');
+      expect(text).toBeDefined();
+      const connection = await pool.connect();
+      try {
+        await connection.query({ name: 'plan_probe', text: text!, values: ['[]', '[]', '[]'] });
+        const write = (xid: string, expected: number) => JSON.stringify([{ xid, expected, now: 1 }]);
+        // PostgreSQL plans a prepared statement for its values five times, then keeps a generic
+        // plan if that is no costlier; a batch sized by its values would be planned every time.
+        for (let i = 0; i < 6; i++) {
+          await connection.query({
+            name: 'plan_probe',
+            text: text!,
+            values: ['[]', write(`none-${i}`, 1), '[]'],
+          });
+        }
+        const { rows } = await connection.query<{ 'QUERY PLAN': string }>(
+          `EXPLAIN (VERBOSE) EXECUTE plan_probe('[]', '${write('none', 1)}', '${write('none', 1)}')`,
+        );
+        const plan = rows.map((r) => r['QUERY PLAN']).join('\n');
+        // The generic plan shows the parameters, a plan for these values their JSON.
+        expect(plan).toMatch(/json_to_recordset\(\$2\)/);
+        expect(plan).not.toMatch(/Seq Scan on \S*tcc_transactions/);
+        expect(plan.match(/Index Scan using tcc_transactions_pkey/g)).toHaveLength(2); // update, remove
+      } finally {
+        await connection.query('DEALLOCATE plan_probe');
+        connection.release();
+      }
+    } finally {
       await pool.end();
     }
   });

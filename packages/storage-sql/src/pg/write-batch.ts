@@ -12,11 +12,11 @@ export interface LogWrite {
 export interface WriteRunner {
   /** Runs one write as its single statement; resolves to the rows it changed (0 or 1). */
   single(write: LogWrite): Promise<number>;
-  /** Runs the batch statement with these parameter arrays; resolves to the xids it wrote. */
-  batch(params: unknown[][]): Promise<string[]>;
+  /** Runs the batch statement with these parameters (see batchParams); resolves to the xids it wrote. */
+  batch(params: readonly string[]): Promise<string[]>;
 }
 
-/** Most writes in one statement: bounds its parameter arrays. */
+/** Most writes in one statement: bounds its parameters. */
 const MAX_BATCH = 128;
 
 /**
