@@ -1,5 +1,11 @@
 import { InvalidOptionError, StorageError, TccError, TransactionHangingError } from '@tcc/core/storage';
-import { type SqlClientInput, type SqlExecutor, sqlState, toSqlClient } from './client.js';
+import {
+  type SqlClientInput,
+  type SqlExecutor,
+  sqlState,
+  type TransactionExecutor,
+  toSqlClient,
+} from './client.js';
 import { ConnectionLostError } from './errors.js';
 import { barrierTable, lockSchema } from './migrations.js';
 import { resolveNames, type SqlNames } from './names.js';
@@ -75,8 +81,10 @@ export async function barrier<T>(
       throw error;
     }
   };
-  const insert = async (tx: SqlExecutor, fencePhase: string, reason: string): Promise<boolean> => {
-    const rows = await tx.query(
+  // The barrier's own statements are prepared once per connection (named by the table's tag).
+  const insert = async (tx: TransactionExecutor, fencePhase: string, reason: string): Promise<boolean> => {
+    const rows = await tx.queryNamed(
+      `tcc_${names.tag}_b_fence`,
       `INSERT INTO ${names.barrier} (global_id, branch_id, phase, reason) VALUES ($1, $2, $3, $4)
        ON CONFLICT DO NOTHING RETURNING 1 AS ok`,
       [globalId, branch, fencePhase, reason],
@@ -88,7 +96,8 @@ export async function barrier<T>(
     return await sql.transaction(async (tx): Promise<T | undefined> => {
       if (phase === 'try') {
         if (await insert(tx, 'try', 'try')) return runFn(tx);
-        const [row] = await tx.query<{ reason: string }>(
+        const [row] = await tx.queryNamed<{ reason: string }>(
+          `tcc_${names.tag}_b_try_reason`,
           `SELECT reason FROM ${names.barrier} WHERE global_id = $1 AND branch_id = $2 AND phase = 'try'`,
           [globalId, branch],
         );

@@ -14,6 +14,15 @@ export interface SqlExecutor {
 }
 
 /**
+ * What a local transaction's statements run through inside the package: `query`, and
+ * `queryNamed` for the barrier's own fixed statements, which pg then prepares once per
+ * connection (PGlite ignores the name). `barrier`'s callback sees it as a `SqlExecutor`.
+ */
+export interface TransactionExecutor extends SqlExecutor {
+  queryNamed<R extends SqlRow = SqlRow>(name: string, text: string, params: readonly unknown[]): Promise<R[]>;
+}
+
+/**
  * The one adapter over pg and PGlite: single statements, and a local transaction whose
  * statements all run on one connection (`BEGIN` … `COMMIT`, `ROLLBACK` when `fn` throws).
  */
@@ -39,7 +48,7 @@ export interface SqlClient extends SqlExecutor {
     params: readonly unknown[],
     name?: string,
   ): Promise<{ rows: R[]; rowCount: number }>;
-  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  transaction<T>(fn: (tx: TransactionExecutor) => Promise<T>): Promise<T>;
 }
 
 /** What pg answers: the rows, how many rows a write changed, and the command tag. */
@@ -143,14 +152,16 @@ function config(text: string, params: readonly unknown[] | undefined, name?: str
 }
 
 async function inTransaction<T>(
-  run: (text: string, params?: readonly unknown[]) => Promise<PgResult>,
-  fn: (tx: SqlExecutor) => Promise<T>,
+  run: (text: string, params?: readonly unknown[], name?: string) => Promise<PgResult>,
+  fn: (tx: TransactionExecutor) => Promise<T>,
 ): Promise<T> {
   await run('BEGIN');
   let result: T;
   try {
     result = await fn({
       query: (async (text, params) => (await run(text, params)).rows) as SqlExecutor['query'],
+      queryNamed: (async (name, text, params) =>
+        (await run(text, params, name)).rows) as TransactionExecutor['queryNamed'],
     });
   } catch (error) {
     try {
@@ -209,16 +220,16 @@ function poolAdapter(pool: PgPoolLike): SqlClient {
       const { rows, rowCount } = await onPool(pool, config(text, params, name));
       return { rows: rows as R[], rowCount: rowCount ?? rows.length };
     },
-    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: TransactionExecutor) => Promise<T>): Promise<T> {
       const connection = await pool.connect();
       const watch = new LossWatch();
       let suspect: Error | undefined;
       connection.on?.('error', watch.onError);
       try {
         return await watch.run(() =>
-          inTransaction(async (text, params) => {
+          inTransaction(async (text, params, name) => {
             try {
-              return await connection.query(config(text, params));
+              return await connection.query(config(text, params, name));
             } catch (error) {
               watch.saw(error);
               // A failed COMMIT/ROLLBACK or an error not from the server: do not hand it out again.
@@ -268,16 +279,16 @@ function pgClientAdapter(client: PgClientLike): SqlClient {
         return { rows: rows as R[], rowCount: rowCount ?? rows.length };
       });
     },
-    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    transaction<T>(fn: (tx: TransactionExecutor) => Promise<T>): Promise<T> {
       const watch = new LossWatch();
       return exclusive(async () => {
         // Only while the transaction holds it: outside, the client's errors are its owner's.
         client.on?.('error', watch.onError);
         try {
           return await watch.run(() =>
-            inTransaction(async (text, params) => {
+            inTransaction(async (text, params, name) => {
               try {
-                return await run(text, params);
+                return await run(text, params, name);
               } catch (error) {
                 watch.saw(error);
                 throw error;
@@ -313,14 +324,13 @@ function pgliteAdapter(db: PGliteLike): SqlClient {
       // affectedRows alone is 0 for a SELECT: the larger of the two is pg's rowCount.
       return { rows: rows as R[], rowCount: rowCount ?? Math.max(affectedRows ?? 0, rows.length) };
     },
-    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+    async transaction<T>(fn: (tx: TransactionExecutor) => Promise<T>): Promise<T> {
       try {
-        return await db.transaction((tx) =>
-          fn({
-            query: async <R extends SqlRow>(text: string, params?: readonly unknown[]) =>
-              (await tx.query(text, params === undefined ? undefined : [...params])).rows as R[],
-          }),
-        );
+        return await db.transaction((tx) => {
+          const query = async <R extends SqlRow>(text: string, params?: readonly unknown[]) =>
+            (await tx.query(text, params === undefined ? undefined : [...params])).rows as R[];
+          return fn({ query, queryNamed: (_name, text, params) => query(text, params) });
+        });
       } catch (error) {
         // PGlite's own words for pg's silent ROLLBACK (see inTransaction): one error for both.
         if (error instanceof Error && /rolled back instead of committed/i.test(error.message)) {

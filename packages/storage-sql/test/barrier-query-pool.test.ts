@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TransactionContext } from '@tcc/core';
-import { barrierQuery, migrateBarrier, SqlStorage } from '@tcc/storage-sql';
+import { barrier, barrierQuery, migrateBarrier, SqlStorage } from '@tcc/storage-sql';
 import type { Pool as PgPool, PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPostgres, type PostgresHarness } from '../../../test/support/postgres.js';
@@ -157,6 +157,30 @@ describe('barrierQuery on a pg.Pool', () => {
     expect(firstUnnamed).toBeLessThanOrEqual(256);
     const { rows } = await pool.query(`SELECT balance FROM ${accounts} WHERE id = $1`, [id]);
     expect(rows).toEqual([{ balance: 100_000 - 300 }]);
+  });
+});
+
+describe('barrier on a pg.Pool', () => {
+  it("prepares its own fence statements once per connection; the callback's statements are the caller's", async () => {
+    const pool = pg.newPool(1);
+    const sent = recordNames(pool);
+    const id = await open(100);
+    const globalId = randomUUID();
+    const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1`;
+    for (const phase of ['try', 'try', 'confirm'] as const) {
+      await barrier(pool, context(phase, globalId), (tx) => tx.query(debit, [id, 10]), { schema });
+    }
+    const fences = sent.filter((s) => s.text.includes('tcc_transactions_barrier'));
+    // try: the fence; its repeat: the fence (a conflict) and the try's reason; confirm: the fence.
+    expect(fences.map((s) => s.name?.replace(/^tcc_[0-9a-f]+_/, ''))).toEqual([
+      'b_fence',
+      'b_fence',
+      'b_try_reason',
+      'b_fence',
+    ]);
+    expect(sent.filter((s) => s.text === debit).map((s) => s.name)).toEqual([undefined, undefined]);
+    const { rows } = await pool.query(`SELECT balance FROM ${accounts} WHERE id = $1`, [id]);
+    expect(rows).toEqual([{ balance: 80 }]);
   });
 });
 
