@@ -40,7 +40,7 @@ async function openStore(options: { applicationName?: string } = {}) {
     if (wrapped.tccSeen) return;
     wrapped.tccSeen = true;
     const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
-    wrapped.query = (config: { name?: string } | string, ...rest: unknown[]) => {
+    wrapped.query = (config: { name?: string; text?: string } | string, ...rest: unknown[]) => {
       if (typeof config === 'object' && config.name?.startsWith('tcc_')) {
         const name = config.name.replace(/^tcc_[0-9a-f]+_/, '');
         sent.push(name);
