@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { TransactionContext } from '@tcc/core';
+import { makeRecord } from '@tcc/core/testing';
 import { barrier, barrierQuery, migrateBarrier, SqlStorage } from '@tcc/storage-sql';
 import type { Pool as PgPool, PoolClient } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -195,21 +196,7 @@ describe('SqlStorage on a pg.Pool', () => {
     await pool.query(
       `ALTER TABLE "${storeSchema}".tcc_transactions ADD CONSTRAINT no_poison CHECK (domain <> 'poison')`,
     );
-    const now = Date.now();
-    const record = {
-      xid: randomUUID(),
-      globalId: randomUUID(),
-      domain: 'poison',
-      type: 'ROOT' as const,
-      status: 'TRYING' as const,
-      version: 1,
-      retries: 0,
-      createdAt: now,
-      updatedAt: now,
-      deadline: now + 60_000,
-      dueAt: now + 60_000,
-      participants: [],
-    };
+    const record = makeRecord({ domain: 'poison' });
     await expect(storage.create(record)).rejects.toMatchObject({ code: 'TCC_STORAGE' });
     expect(await storage.count({ domain: 'poison' })).toBe(0);
     expect(await backend(pool)).toBe(pid);
