@@ -66,11 +66,13 @@ const ROUNDS = 5;
  *
  * `client`, `ctx` and `options` are `barrier`'s. On a `pg.Pool` each statement may use a
  * different connection; none holds one between statements, and a statement the server refuses
- * (the try's CHECK, the empty rollback's probe) leaves its connection in the pool. On pg each
- * phase statement is prepared once per connection, named by a hash of its text; past 256
- * distinct texts (texts built on the fly) the rest are sent unnamed. A table altered under a
- * running pool can then fail a phase with `cached plan must not change result type`, as any
- * prepared statement of pg would: run it again.
+ * (the try's CHECK, the empty rollback's probe) leaves its connection in the pool. On a pool
+ * each phase statement is prepared once per connection, named by a hash of its text; past 256
+ * distinct texts (texts built on the fly) the rest are sent unnamed, as they always are on a
+ * lone `pg.Client`. A table altered under a running pool can fail a phase once per connection
+ * with `cached plan must not change result type` (the connection is then replaced): run it
+ * again. PostgreSQL may run a prepared statement with a generic plan after five runs; where
+ * that plan is poor for your data, use `barrier`, whose statements are yours to send.
  */
 export async function barrierQuery<R extends SqlRow = SqlRow>(
   client: SqlClientInput,
@@ -142,7 +144,11 @@ function fenceInsert(run: Run, phase: 'try' | 'confirm'): string {
 }
 
 function send<R extends SqlRow>(run: Run, statement: NamedStatement): Promise<BarrierQueryResult<R>> {
-  return run.sql.queryResult<R>(statement.text, run.params, statement.name);
+  // Named on a pool only: a pool drops a connection whose prepared statement went bad (a table
+  // altered under it), a lone pg.Client would keep failing it; and pg leaves a name it could
+  // not bind (a value it cannot serialize) broken on that client for good.
+  const name = run.sql.kind === 'pg-pool' ? statement.name : undefined;
+  return run.sql.queryResult<R>(statement.text, run.params, name);
 }
 
 async function tryPhase<R extends SqlRow>(run: Run): Promise<BarrierQueryResult<R> | undefined> {

@@ -184,8 +184,21 @@ async function inTransaction<T>(
  * pg-pool's own `query` discards the connection on any error, and the next statement then
  * waits for a new backend (a fork, authentication, cold caches): a CHECK that refuses a try,
  * or barrierQuery's empty rollback, which fails a statement on purpose, must not cost that.
- * A lost connection, or an error that did not come from the server, still discards it.
+ * A lost connection, an error that did not come from the server, or a named statement the
+ * connection can no longer run (`spoilsPrepared`) still discards it.
  */
+// A prepared statement the server no longer runs as pg thinks: its plan's result type changed
+// (a table altered under it), or the server lost or already has the name. pg keeps the name as
+// prepared on that connection, so every later use would fail the same way.
+const SPOILED_PREPARED = new Set(['0A000', '26000', '42P05']);
+
+/** `error` of the statement `name` means that connection can no longer run it. */
+function spoilsPrepared(name: string | undefined, error: unknown): boolean {
+  if (name === undefined) return false;
+  const state = sqlState(error);
+  return state !== undefined && SPOILED_PREPARED.has(state);
+}
+
 async function onPool(pool: PgPoolLike, query: PgQueryConfig): Promise<PgResult> {
   const connection = await pool.connect();
   let lost: Error | undefined;
@@ -196,7 +209,8 @@ async function onPool(pool: PgPoolLike, query: PgQueryConfig): Promise<PgResult>
   try {
     return await connection.query(query);
   } catch (error) {
-    if (!isServerError(error) || isConnectionLost(error)) lost ??= error as Error;
+    if (!isServerError(error) || isConnectionLost(error) || spoilsPrepared(query.name, error))
+      lost ??= error as Error;
     throw error;
   } finally {
     connection.removeListener?.('error', onError);
@@ -232,8 +246,14 @@ function poolAdapter(pool: PgPoolLike): SqlClient {
               return await connection.query(config(text, params, name));
             } catch (error) {
               watch.saw(error);
-              // A failed COMMIT/ROLLBACK or an error not from the server: do not hand it out again.
-              if (text === 'COMMIT' || text === 'ROLLBACK' || !isServerError(error))
+              // A failed COMMIT/ROLLBACK, an error not from the server, or a prepared statement
+              // the connection can no longer run: do not hand it out again.
+              if (
+                text === 'COMMIT' ||
+                text === 'ROLLBACK' ||
+                !isServerError(error) ||
+                spoilsPrepared(name, error)
+              )
                 suspect ??= error as Error;
               throw error;
             }

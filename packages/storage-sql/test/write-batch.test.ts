@@ -335,4 +335,21 @@ describe('SqlStorage on PostgreSQL: the writes of one turn in one statement', ()
       await pool.end();
     }
   });
+  it('refuses a number JSON cannot hold in a batch, so each write fails alone as its statement would', async () => {
+    const { pool, storage, sent, table } = await openStore();
+    try {
+      const good = makeRecord();
+      const bad = makeRecord({ parkedAt: Number.NaN });
+      sent.length = 0;
+      const outcomes = await Promise.all([errorOf(storage.create(good)), errorOf(storage.create(bad))]);
+      expect(outcomes[0]).toBeUndefined();
+      // Not written as NULL: the single statement refuses NaN for a bigint column.
+      expect(outcomes[1]).toBeInstanceOf(StorageError);
+      expect((outcomes[1] as Error).message).toMatch(/NaN/);
+      expect(sent.sort()).toEqual(['create', 'create']);
+      expect(await versions(pool, table)).toEqual({ [good.xid]: 1 });
+    } finally {
+      await pool.end();
+    }
+  });
 });

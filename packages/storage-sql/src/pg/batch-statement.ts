@@ -106,7 +106,15 @@ export function batchParams(writes: readonly { kind: WriteKind; params: readonly
     for (const write of writes) {
       if (write.kind !== kind) continue;
       const row: Record<string, unknown> = {};
-      for (let j = 0; j < fields.length; j++) row[fields[j]!] = write.params[j] ?? null;
+      for (let j = 0; j < fields.length; j++) {
+        const value = write.params[j];
+        // JSON writes NaN and ±Infinity as null, where the single statement refuses them:
+        // refused here too, so the batch fails and each write runs alone, as it would have.
+        if (typeof value === 'number' && !Number.isFinite(value)) {
+          throw new RangeError(`the log's batch statement cannot hold ${fields[j]} = ${value}`);
+        }
+        row[fields[j]!] = value ?? null;
+      }
       rows.push(row);
     }
     return JSON.stringify(rows);
