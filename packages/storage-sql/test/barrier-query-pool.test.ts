@@ -102,13 +102,15 @@ describe('barrierQuery on a pg.Pool', () => {
     const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1 AND pg_sleep(30) IS NOT NULL`;
     const running = barrierQuery(pool, context('try'), debit, [id, 1], { schema });
     const other = pg.pool;
-    // Terminate the backend once the statement is running on it.
+    // Terminate the backend once the statement is running on it (a generous bound for a busy machine).
+    const deadline = Date.now() + 20_000;
     for (;;) {
       const { rows } = await other.query<{ n: number }>(
         `SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = $1 AND state = 'active'`,
         [pid],
       );
       if (rows[0]!.n === 1) break;
+      if (Date.now() > deadline) throw new Error(`the statement never ran on backend ${pid}`);
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await other.query('SELECT pg_terminate_backend($1)', [pid]);
