@@ -1,73 +1,37 @@
 import { randomUUID } from 'node:crypto';
-import type { TransactionContext } from '@tcc/core';
 import { makeRecord } from '@tcc/core/testing';
-import { barrier, barrierQuery, migrateBarrier, SqlStorage } from '@tcc/storage-sql';
-import type { Pool as PgPool, PoolClient } from 'pg';
+import { barrier, barrierQuery, SqlStorage } from '@tcc/storage-sql';
+import type { Pool as PgPool } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openPostgres, type PostgresHarness, pg as pgDriver } from '../../../test/support/postgres.js';
+import { type PostgresHarness, pg as pgDriver } from '../../../test/support/postgres.js';
+import {
+  type AccountsDatabase,
+  openAccounts,
+  phaseContext,
+  recordStatements,
+} from './fixtures/barrier-fixtures.js';
 
 // barrierQuery and the store on a pg.Pool: what they do to the pool's connections, and the
 // statements they prepare. (barrier-query.test.ts holds the protocol, on pg and PGlite alike.)
 
+let db: AccountsDatabase;
 let pg: PostgresHarness;
 let schema: string;
 let accounts: string;
+let open: AccountsDatabase['open'];
 
 beforeAll(async () => {
-  pg = await openPostgres();
-  schema = pg.schema();
-  accounts = `"${schema}".accounts`;
-  await migrateBarrier(pg.pool, { schema });
-  await pg.pool.query(
-    `CREATE TABLE ${accounts} (id text PRIMARY KEY, balance integer NOT NULL CHECK (balance >= 0))`,
-  );
+  db = await openAccounts();
+  ({ pg, schema, accounts, open } = db);
 });
 afterAll(async () => {
-  await pg?.end();
+  await db?.end();
 });
-
-function context(phase: TransactionContext['phase'], globalId = randomUUID()): TransactionContext {
-  return {
-    globalId,
-    xid: globalId,
-    domain: 'order',
-    rootDomain: 'order',
-    type: 'ROOT',
-    deadline: Date.now() + 60_000,
-    phase,
-    participantId: 'p1',
-  };
-}
-
-async function open(balance: number): Promise<string> {
-  const id = randomUUID();
-  await pg.pool.query(`INSERT INTO ${accounts} (id, balance) VALUES ($1, $2)`, [id, balance]);
-  return id;
-}
 
 /** The backend process of the pool's one connection: a new one means the old was discarded. */
 async function backend(pool: PgPool): Promise<number> {
   const { rows } = await pool.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
   return rows[0]!.pid;
-}
-
-/** Records the name (or none) of every statement sent on the pool's connections. */
-function recordNames(pool: PgPool): { text: string; name: string | undefined }[] {
-  const sent: { text: string; name: string | undefined }[] = [];
-  pool.on('acquire', (connection: PoolClient) => {
-    const seen = connection as PoolClient & { recorded?: true };
-    if (seen.recorded) return;
-    seen.recorded = true;
-    const query = connection.query.bind(connection) as (...args: unknown[]) => unknown;
-    (connection as { query: unknown }).query = (config: unknown, ...rest: unknown[]) => {
-      if (typeof config === 'object' && config !== null) {
-        const { text, name } = config as { text: string; name?: string };
-        sent.push({ text, name });
-      }
-      return query(config, ...rest);
-    };
-  });
-  return sent;
 }
 
 describe('barrierQuery on a pg.Pool', () => {
@@ -79,14 +43,14 @@ describe('barrierQuery on a pg.Pool', () => {
     const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1`;
     // The CHECK refuses the try: the driver's error, nothing written.
     await expect(
-      barrierQuery(pool, context('try', globalId), debit, [id, 50], { schema }),
+      barrierQuery(pool, phaseContext('try', globalId), debit, [id, 50], { schema }),
     ).rejects.toMatchObject({
       code: '23514',
     });
     // Its cancel finds no try: a statement that fails by design, then the empty rollback.
     const credit = `UPDATE ${accounts} SET balance = balance + $2 WHERE id = $1`;
     expect(
-      await barrierQuery(pool, context('cancel', globalId), credit, [id, 50], { schema }),
+      await barrierQuery(pool, phaseContext('cancel', globalId), credit, [id, 50], { schema }),
     ).toBeUndefined();
     // pg-pool's own query() would have closed the connection after each refusal.
     expect(await backend(pool)).toBe(pid);
@@ -100,7 +64,7 @@ describe('barrierQuery on a pg.Pool', () => {
     const pid = await backend(pool);
     const id = await open(10);
     const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1 AND pg_sleep(30) IS NOT NULL`;
-    const running = barrierQuery(pool, context('try'), debit, [id, 1], { schema });
+    const running = barrierQuery(pool, phaseContext('try'), debit, [id, 1], { schema });
     const other = pg.pool;
     // Terminate the backend once the statement is running on it (a generous bound for a busy machine).
     const deadline = Date.now() + 20_000;
@@ -122,14 +86,14 @@ describe('barrierQuery on a pg.Pool', () => {
 
   it('prepares each phase statement once per connection, under a name made of its whole text', async () => {
     const pool = pg.newPool(1);
-    const sent = recordNames(pool);
+    const sent = recordStatements(pool);
     const id = await open(100);
     const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1 /* prepared */`;
     const credit = `UPDATE ${accounts} SET balance = balance + $2 WHERE id = $1 /* prepared */`;
     for (const n of [1, 2, 3]) {
       const globalId = randomUUID();
-      await barrierQuery(pool, context('try', globalId), debit, [id, n], { schema });
-      await barrierQuery(pool, context('confirm', globalId), credit, [id, n], { schema });
+      await barrierQuery(pool, phaseContext('try', globalId), debit, [id, n], { schema });
+      await barrierQuery(pool, phaseContext('confirm', globalId), credit, [id, n], { schema });
     }
     const names = sent.filter((s) => s.text.includes('/* prepared */')).map((s) => s.name);
     expect(names).toHaveLength(6);
@@ -151,16 +115,16 @@ describe('barrierQuery and altered tables, on a pool and on a lone pg.Client', (
     const pool = pg.newPool(1);
     const pid = await backend(pool);
     const debit = `UPDATE ${table} SET balance = balance - $2 WHERE id = $1 RETURNING *`;
-    expect(await barrierQuery(pool, context('try'), debit, ['a', 1], { schema })).toMatchObject({
+    expect(await barrierQuery(pool, phaseContext('try'), debit, ['a', 1], { schema })).toMatchObject({
       rows: [{ id: 'a', balance: 99 }],
     });
     // A migration adds a column: the prepared statement's result type no longer holds.
     await pg.pool.query(`ALTER TABLE ${table} ADD COLUMN note text`);
-    await expect(barrierQuery(pool, context('try'), debit, ['a', 1], { schema })).rejects.toMatchObject({
+    await expect(barrierQuery(pool, phaseContext('try'), debit, ['a', 1], { schema })).rejects.toMatchObject({
       code: '0A000',
     });
     expect(await backend(pool)).not.toBe(pid);
-    expect(await barrierQuery(pool, context('try'), debit, ['a', 1], { schema })).toMatchObject({
+    expect(await barrierQuery(pool, phaseContext('try'), debit, ['a', 1], { schema })).toMatchObject({
       rows: [{ id: 'a', balance: 98, note: null }],
     });
   });
@@ -180,9 +144,9 @@ describe('barrierQuery and altered tables, on a pool and on a lone pg.Client', (
       const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1 /* client */`;
       // A bigint inside an object: pg cannot serialize it and throws before the statement runs.
       await expect(
-        barrierQuery(client, context('try'), debit, [id, { n: 1n }], { schema }),
+        barrierQuery(client, phaseContext('try'), debit, [id, { n: 1n }], { schema }),
       ).rejects.toThrow();
-      expect(await barrierQuery(client, context('try'), debit, [id, 1], { schema })).toMatchObject({
+      expect(await barrierQuery(client, phaseContext('try'), debit, [id, 1], { schema })).toMatchObject({
         rowCount: 1,
       });
       expect(names.every((name) => name === undefined)).toBe(true);
@@ -197,12 +161,12 @@ describe('barrierQuery and altered tables, on a pool and on a lone pg.Client', (
 describe('barrier on a pg.Pool', () => {
   it("prepares its own fence statements once per connection; the callback's statements are the caller's", async () => {
     const pool = pg.newPool(1);
-    const sent = recordNames(pool);
+    const sent = recordStatements(pool);
     const id = await open(100);
     const globalId = randomUUID();
     const debit = `UPDATE ${accounts} SET balance = balance - $2 WHERE id = $1`;
     for (const phase of ['try', 'try', 'confirm'] as const) {
-      await barrier(pool, context(phase, globalId), (tx) => tx.query(debit, [id, 10]), { schema });
+      await barrier(pool, phaseContext(phase, globalId), (tx) => tx.query(debit, [id, 10]), { schema });
     }
     const fences = sent.filter((s) => s.text.includes('tcc_transactions_barrier'));
     // try: the fence; its repeat: the fence (a conflict) and the try's reason; confirm: the fence.

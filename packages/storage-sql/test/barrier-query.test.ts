@@ -13,6 +13,7 @@ import type { Pool as PgPool, QueryConfig } from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
 import { openPostgres, type PostgresHarness } from '../../../test/support/postgres.js';
+import { phaseContext } from './fixtures/barrier-fixtures.js';
 
 let pg: PostgresHarness;
 let lite: PGliteHarness;
@@ -35,19 +36,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([pg?.end(), lite?.close()]);
 });
-
-function context(phase: TransactionContext['phase'], globalId = randomUUID()): TransactionContext {
-  return {
-    globalId,
-    xid: globalId,
-    domain: 'order',
-    rootDomain: 'order',
-    type: 'ROOT',
-    deadline: Date.now() + 60_000,
-    phase,
-    participantId: 'p1',
-  };
-}
 
 /** The client, wrapped to count the statements sent and the local transactions opened. */
 interface Counted {
@@ -152,37 +140,40 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
   it('runs each phase exactly once, in one round trip, however often it is repeated', async () => {
     const id = await open(100);
     const globalId = randomUUID();
-    const tried = await phase(context('try', globalId), debit(), [id, 30]);
+    const tried = await phase(phaseContext('try', globalId), debit(), [id, 30]);
     expect(tried).toEqual({ result: { rows: [{ balance: 70 }], rowCount: 1 }, trips: 1 });
     // A repeat reads the fence to tell itself from a hanging try: two round trips.
-    expect(await phase(context('try', globalId), debit(), [id, 30])).toEqual({ result: undefined, trips: 2 });
-    await Promise.all([1, 2, 3].map(() => phase(context('try', globalId), debit(), [id, 30])));
+    expect(await phase(phaseContext('try', globalId), debit(), [id, 30])).toEqual({
+      result: undefined,
+      trips: 2,
+    });
+    await Promise.all([1, 2, 3].map(() => phase(phaseContext('try', globalId), debit(), [id, 30])));
     expect(await balance(id)).toBe(70);
 
-    expect(await phase(context('cancel', globalId), credit(), [id, 30])).toEqual({
+    expect(await phase(phaseContext('cancel', globalId), credit(), [id, 30])).toEqual({
       result: { rows: [], rowCount: 1 },
       trips: 1,
     });
-    expect(await phase(context('cancel', globalId), credit(), [id, 30])).toEqual({
+    expect(await phase(phaseContext('cancel', globalId), credit(), [id, 30])).toEqual({
       result: undefined,
       trips: 1,
     });
     const cancels = await Promise.all(
-      [1, 2, 3].map(() => phase(context('cancel', globalId), credit(), [id, 30])),
+      [1, 2, 3].map(() => phase(phaseContext('cancel', globalId), credit(), [id, 30])),
     );
     expect(cancels.map((c) => c.result)).toEqual([undefined, undefined, undefined]);
     expect(await balance(id)).toBe(100);
     expect(await fences(globalId)).toEqual(['cancel:cancel', 'try:try']);
 
     const other = randomUUID();
-    await phase(context('try', other), debit(), [id, 10]);
+    await phase(phaseContext('try', other), debit(), [id, 10]);
     const confirm = `UPDATE ${q()}accounts SET balance = balance + 0 WHERE id = $1`;
-    expect(await phase(context('confirm', other), confirm, [id])).toEqual({
+    expect(await phase(phaseContext('confirm', other), confirm, [id])).toEqual({
       result: { rows: [], rowCount: 1 },
       trips: 1,
     });
     const confirms = await Promise.all(
-      [1, 2, 3, 4].map(() => phase(context('confirm', other), confirm, [id])),
+      [1, 2, 3, 4].map(() => phase(phaseContext('confirm', other), confirm, [id])),
     );
     expect(confirms).toEqual(Array(4).fill({ result: undefined, trips: 1 }));
     expect(await balance(id)).toBe(90);
@@ -192,18 +183,18 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
   it('records a cancel whose try never ran (empty rollback) without running it, and refuses the later try', async () => {
     const id = await open(100);
     const globalId = randomUUID();
-    expect(await phase(context('cancel', globalId), credit(), [id, 30])).toEqual({
+    expect(await phase(phaseContext('cancel', globalId), credit(), [id, 30])).toEqual({
       result: undefined,
       trips: 2,
     });
     expect(await balance(id)).toBe(100);
     expect(await fences(globalId)).toEqual(['cancel:cancel', 'try:cancel']);
-    expect(await phase(context('cancel', globalId), credit(), [id, 30])).toEqual({
+    expect(await phase(phaseContext('cancel', globalId), credit(), [id, 30])).toEqual({
       result: undefined,
       trips: 2,
     });
 
-    const hanging = await phase(context('try', globalId), debit(), [id, 30]);
+    const hanging = await phase(phaseContext('try', globalId), debit(), [id, 30]);
     expect(hanging.error).toBeInstanceOf(TransactionHangingError);
     expect(hanging.error).toMatchObject({ code: 'TCC_TRANSACTION_HANGING', globalId });
     expect(hanging.trips).toBe(2);
@@ -214,14 +205,14 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
   it('a try that fails its statement writes nothing, throws the driver error, and is cancelled as empty', async () => {
     const id = await open(10);
     const globalId = randomUUID();
-    const failed = await phase(context('try', globalId), debit(), [id, 30]);
+    const failed = await phase(phaseContext('try', globalId), debit(), [id, 30]);
     expect(failed.error).toMatchObject({ code: '23514' }); // the CHECK (balance >= 0)
     expect(failed.trips).toBe(2);
     expect(await balance(id)).toBe(10);
     expect(await fences(globalId)).toEqual([]);
-    expect((await phase(context('cancel', globalId), credit(), [id, 30])).result).toBeUndefined();
+    expect((await phase(phaseContext('cancel', globalId), credit(), [id, 30])).result).toBeUndefined();
     expect(await balance(id)).toBe(10);
-    expect((await phase(context('try', globalId), debit(), [id, 5])).error).toBeInstanceOf(
+    expect((await phase(phaseContext('try', globalId), debit(), [id, 5])).error).toBeInstanceOf(
       TransactionHangingError,
     );
     expect(await balance(id)).toBe(10);
@@ -230,13 +221,19 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
   it('skips a repeat without throwing what its statement would now throw, as barrier skips fn', async () => {
     const id = await open(50);
     const globalId = randomUUID();
-    await phase(context('try', globalId), debit(), [id, 30]);
+    await phase(phaseContext('try', globalId), debit(), [id, 30]);
     // Run again now, the debit would break the CHECK; the fence says it already ran (the
     // statement fails first, then the fence is read).
-    expect(await phase(context('try', globalId), debit(), [id, 30])).toEqual({ result: undefined, trips: 2 });
+    expect(await phase(phaseContext('try', globalId), debit(), [id, 30])).toEqual({
+      result: undefined,
+      trips: 2,
+    });
     const bad = `UPDATE ${q()}accounts SET balance = -1 WHERE id = $1`;
-    await phase(context('confirm', globalId), `SELECT $1::text AS id`, [id]);
-    expect(await phase(context('confirm', globalId), bad, [id])).toEqual({ result: undefined, trips: 2 });
+    await phase(phaseContext('confirm', globalId), `SELECT $1::text AS id`, [id]);
+    expect(await phase(phaseContext('confirm', globalId), bad, [id])).toEqual({
+      result: undefined,
+      trips: 2,
+    });
     expect(await balance(id)).toBe(20);
   });
 
@@ -247,24 +244,24 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
       /* nested /* comment */ still; $8 */
       WITH debit AS (UPDATE ${q()}accounts SET balance = balance - $2 WHERE id = $1 RETURNING id, balance)
       SELECT id, balance, 'it''s $7;' AS note, $$dollar $6 ;$$ AS dollars, E'\\' $5' AS escaped FROM debit;`;
-    const tried = await phase(context('try', globalId), text, [id, 30]);
+    const tried = await phase(phaseContext('try', globalId), text, [id, 30]);
     expect(tried.result).toEqual({
       rows: [{ id, balance: 70, note: "it's $7;", dollars: 'dollar $6 ;', escaped: "' $5" }],
       rowCount: 1,
     });
     expect(tried.trips).toBe(1);
-    expect((await phase(context('try', globalId), text, [id, 30])).result).toBeUndefined();
+    expect((await phase(phaseContext('try', globalId), text, [id, 30])).result).toBeUndefined();
     expect(await balance(id)).toBe(70);
 
     const recursive = `WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) SELECT i FROM n`;
-    expect((await phase(context('confirm', globalId), recursive, [3])).result).toEqual({
+    expect((await phase(phaseContext('confirm', globalId), recursive, [3])).result).toEqual({
       rows: [{ i: 1 }, { i: 2 }, { i: 3 }],
       rowCount: 3,
     });
     const cancel = `(SELECT $1::integer AS a) UNION ALL (SELECT 2)`;
     const other = randomUUID();
-    await phase(context('try', other), `SELECT 1`, []);
-    expect((await phase(context('cancel', other), cancel, [1])).result).toEqual({
+    await phase(phaseContext('try', other), `SELECT 1`, []);
+    expect((await phase(phaseContext('cancel', other), cancel, [1])).result).toEqual({
       rows: [{ a: 1 }, { a: 2 }],
       rowCount: 2,
     });
@@ -292,7 +289,7 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
         const c = counted();
         const call = barrierQuery(
           c.client,
-          context(p, globalId),
+          phaseContext(p, globalId),
           text as string,
           values as unknown[],
           options(),
@@ -311,10 +308,10 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
       /barrierQuery: ctx must be .*\(no transaction in scope\)/,
     );
     await expect(
-      barrierQuery(c.client, { ...context('try'), participantId: undefined }, 'SELECT 1', [], options()),
+      barrierQuery(c.client, { ...phaseContext('try'), participantId: undefined }, 'SELECT 1', [], options()),
     ).rejects.toThrow(/barrierQuery: transaction .* no participant in scope.* call barrierQuery\(\)/);
     await expect(
-      barrierQuery(c.client, context('try'), 'SELECT 1', [], { table: 'no-such' }),
+      barrierQuery(c.client, phaseContext('try'), 'SELECT 1', [], { table: 'no-such' }),
     ).rejects.toThrow(/barrierQuery: table must be a SQL identifier .* got "no-such"/);
     expect(c.trips).toBe(0);
   });
@@ -322,7 +319,7 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
   it('names the missing fence table and how to create it, writing nothing', async () => {
     const id = await open(100);
     for (const p of ['try', 'confirm', 'cancel'] as const) {
-      const missing = await barrierQuery(raw(), context(p), credit(), [id, 1], {
+      const missing = await barrierQuery(raw(), phaseContext(p), credit(), [id, 1], {
         ...options(),
         table: 'missing',
       }).catch((e: unknown) => e);
@@ -334,21 +331,21 @@ describe.each<[string, () => Counted, () => SqlClientInput, () => BarrierOptions
   it('works with barrier() on the same branch: one fence per phase, whichever wrote it', async () => {
     const id = await open(100);
     const globalId = randomUUID();
-    await barrier(raw(), context('try', globalId), (tx) => tx.query(debit(), [id, 30]), options());
-    expect((await phase(context('try', globalId), debit(), [id, 30])).result).toBeUndefined();
-    expect((await phase(context('cancel', globalId), credit(), [id, 30])).result).toEqual({
+    await barrier(raw(), phaseContext('try', globalId), (tx) => tx.query(debit(), [id, 30]), options());
+    expect((await phase(phaseContext('try', globalId), debit(), [id, 30])).result).toBeUndefined();
+    expect((await phase(phaseContext('cancel', globalId), credit(), [id, 30])).result).toEqual({
       rows: [],
       rowCount: 1,
     });
     expect(
-      await barrier(raw(), context('cancel', globalId), (tx) => tx.query(credit(), [id, 30]), options()),
+      await barrier(raw(), phaseContext('cancel', globalId), (tx) => tx.query(credit(), [id, 30]), options()),
     ).toBe(undefined);
     expect(await balance(id)).toBe(100);
 
     const empty = randomUUID();
-    await phase(context('cancel', empty), credit(), [id, 30]);
+    await phase(phaseContext('cancel', empty), credit(), [id, 30]);
     await expect(
-      barrier(raw(), context('try', empty), (tx) => tx.query(debit(), [id, 30]), options()),
+      barrier(raw(), phaseContext('try', empty), (tx) => tx.query(debit(), [id, 30]), options()),
     ).rejects.toBeInstanceOf(TransactionHangingError);
     expect(await balance(id)).toBe(100);
   });
@@ -415,7 +412,7 @@ describe('barrierQuery under concurrency on PostgreSQL', () => {
 
   it('a cancel racing a running try waits on its fence row, then undoes exactly what it committed', async () => {
     const id = await open(100);
-    const ctx = context('try');
+    const ctx = phaseContext('try');
     const branch = `${ctx.xid}/${ctx.participantId}`;
     const running = heldTry(ctx, id, 30, 'commit');
     await running.inside;
@@ -433,7 +430,7 @@ describe('barrierQuery under concurrency on PostgreSQL', () => {
 
   it('a cancel racing a try that then rolls back records an empty rollback', async () => {
     const id = await open(100);
-    const ctx = context('try');
+    const ctx = phaseContext('try');
     const branch = `${ctx.xid}/${ctx.participantId}`;
     const running = heldTry(ctx, id, 30, 'rollback');
     await running.inside;
@@ -452,7 +449,7 @@ describe('barrierQuery under concurrency on PostgreSQL', () => {
     const id = await open(10_000);
     const outcomes = await Promise.all(
       Array.from({ length: 25 }, async (_, i) => {
-        const ctx = context('try');
+        const ctx = phaseContext('try');
         const branch = `${ctx.xid}/${ctx.participantId}`;
         const tryOnce = () =>
           barrierQuery(pg.pool, ctx, freeze(), [branch, id, 10], pgSchema).catch((e: unknown) => e);
@@ -484,7 +481,7 @@ describe('barrierQuery under concurrency on PostgreSQL', () => {
 
   it('a connection lost mid-statement throws ConnectionLostError, writes nothing, and the phase runs again', async () => {
     const id = await open(100);
-    const ctx = context('try');
+    const ctx = phaseContext('try');
     const branch = `${ctx.xid}/${ctx.participantId}`;
     const blocker = await pg.pool.connect();
     try {

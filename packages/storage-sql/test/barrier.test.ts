@@ -11,6 +11,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openPGlite, type PGliteHarness } from '../../../test/support/pglite.js';
 import { openPostgres, type PostgresHarness } from '../../../test/support/postgres.js';
+import { phaseContext } from './fixtures/barrier-fixtures.js';
 
 let pg: PostgresHarness;
 let lite: PGliteHarness;
@@ -30,19 +31,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all([pg?.end(), lite?.close()]);
 });
-
-function context(phase: TransactionContext['phase'], globalId = randomUUID()): TransactionContext {
-  return {
-    globalId,
-    xid: globalId,
-    domain: 'order',
-    rootDomain: 'order',
-    type: 'ROOT',
-    deadline: Date.now() + 60_000,
-    phase,
-    participantId: 'p1',
-  };
-}
 
 describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]>([
   ['PostgreSQL', () => pg.pool, () => pgSchema, () => `"${pgSchema.schema}".accounts`],
@@ -80,18 +68,18 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
     await open(id, 100);
     const globalId = randomUUID();
     const runs: string[] = [];
-    expect(await step(context('try', globalId), id, -30, runs)).toBe('try');
-    expect(await step(context('try', globalId), id, -30, runs)).toBeUndefined();
-    await Promise.all([1, 2, 3].map(() => step(context('try', globalId), id, -30, runs)));
+    expect(await step(phaseContext('try', globalId), id, -30, runs)).toBe('try');
+    expect(await step(phaseContext('try', globalId), id, -30, runs)).toBeUndefined();
+    await Promise.all([1, 2, 3].map(() => step(phaseContext('try', globalId), id, -30, runs)));
     expect(await balance(id)).toBe(70);
-    expect(await step(context('cancel', globalId), id, 30, runs)).toBe('cancel');
-    await Promise.all([1, 2, 3].map(() => step(context('cancel', globalId), id, 30, runs)));
+    expect(await step(phaseContext('cancel', globalId), id, 30, runs)).toBe('cancel');
+    await Promise.all([1, 2, 3].map(() => step(phaseContext('cancel', globalId), id, 30, runs)));
     expect(await balance(id)).toBe(100);
     expect(runs).toEqual(['try', 'cancel']);
 
     const other = randomUUID();
-    await step(context('try', other), id, -10, runs);
-    await Promise.all([1, 2, 3, 4].map(() => step(context('confirm', other), id, 0, runs)));
+    await step(phaseContext('try', other), id, -10, runs);
+    await Promise.all([1, 2, 3, 4].map(() => step(phaseContext('confirm', other), id, 0, runs)));
     expect(runs).toEqual(['try', 'cancel', 'try', 'confirm']);
     expect(await balance(id)).toBe(90);
   });
@@ -101,12 +89,12 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
     await open(id, 100);
     const globalId = randomUUID();
     const runs: string[] = [];
-    expect(await step(context('cancel', globalId), id, 30, runs)).toBeUndefined();
-    expect(await step(context('cancel', globalId), id, 30, runs)).toBeUndefined();
+    expect(await step(phaseContext('cancel', globalId), id, 30, runs)).toBeUndefined();
+    expect(await step(phaseContext('cancel', globalId), id, 30, runs)).toBeUndefined();
     expect(runs).toEqual([]);
     expect(await balance(id)).toBe(100);
 
-    const error = await step(context('try', globalId), id, -30, runs).catch((e: unknown) => e);
+    const error = await step(phaseContext('try', globalId), id, -30, runs).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TransactionHangingError);
     expect(error).toMatchObject({ code: 'TCC_TRANSACTION_HANGING', globalId });
     expect(runs).toEqual([]);
@@ -116,7 +104,7 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
   it('rolls back the business change and the fence when fn throws, so the phase can run again', async () => {
     const id = randomUUID();
     await open(id, 100);
-    const ctx = context('try');
+    const ctx = phaseContext('try');
     const failure = barrier(
       client(),
       ctx,
@@ -142,7 +130,7 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
   it('a failed try is cancelled as an empty rollback, and the try is refused afterwards', async () => {
     const id = randomUUID();
     await open(id, 100);
-    const ctx = context('try');
+    const ctx = phaseContext('try');
     await expect(
       barrier(client(), ctx, async () => Promise.reject(new Error('business rule')), options()),
     ).rejects.toThrow('business rule');
@@ -156,7 +144,7 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
   it('makes a cancel that races a running try wait for it, then undo exactly what it did', async () => {
     const id = randomUUID();
     await open(id, 100);
-    const ctx = context('try');
+    const ctx = phaseContext('try');
     let release: () => void = () => {};
     const held = new Promise<void>((resolve) => {
       release = resolve;
@@ -191,7 +179,7 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
   it('refuses to report a phase done when fn swallowed a failed statement (nothing is written)', async () => {
     const id = randomUUID();
     await open(id, 100);
-    const ctx = context('confirm');
+    const ctx = phaseContext('confirm');
     const swallowed = barrier(
       client(),
       ctx,
@@ -219,7 +207,7 @@ describe.each<[string, () => SqlClientInput, () => BarrierOptions, () => string]
       /no transaction in scope/,
     );
     await expect(
-      barrier(client(), { ...context('try'), participantId: undefined }, async () => 1, options()),
+      barrier(client(), { ...phaseContext('try'), participantId: undefined }, async () => 1, options()),
     ).rejects.toThrow(/no participant in scope/);
   });
 });
