@@ -155,10 +155,60 @@ describe('TurnBatcher', () => {
     expect(batches.at(-1)).toEqual([6]);
   });
 
+  it('concurrency: at most that many flushes at once; what comes while all run goes together when one ends', async () => {
+    const batches: number[][] = [];
+    let running = 0;
+    let most = 0;
+    const holds = new Map<number, () => void>();
+    const batcher = new TurnBatcher<number, number>(
+      async (batch) => {
+        running++;
+        most = Math.max(most, running);
+        batches.push(batch.map((b) => b.item));
+        const first = batch[0]!.item;
+        if (first <= 2) await new Promise<void>((resolve) => holds.set(first, resolve));
+        for (const b of batch) b.resolve(b.item);
+        running--;
+      },
+      { concurrency: 2 },
+    );
+    const calls = [batcher.add(1)];
+    await nextTurn();
+    // A slot is free: the next turn's item goes at once, in a batch of its own.
+    calls.push(batcher.add(2));
+    await nextTurn();
+    expect(batches).toEqual([[1], [2]]);
+    // Both slots taken: items of later turns wait, and leave together once one batch is back.
+    calls.push(batcher.add(3));
+    await nextTurn();
+    calls.push(batcher.add(4), batcher.add(5));
+    await nextTurn();
+    expect(batches).toEqual([[1], [2]]);
+    holds.get(2)!();
+    await calls[1];
+    await nextTurn();
+    expect(batches).toEqual([[1], [2], [3, 4, 5]]);
+    holds.get(1)!();
+    expect(await Promise.all(calls)).toEqual([1, 2, 3, 4, 5]);
+    expect(most).toBe(2);
+  });
+
+  it('refuses a concurrency that is not a whole number from 1', () => {
+    for (const concurrency of [0, -1, 1.5, Number.NaN]) {
+      expect(() => new TurnBatcher<number, number>(() => {}, { concurrency })).toThrow(
+        expect.objectContaining({
+          code: 'TCC_INVALID_OPTION',
+          message: expect.stringContaining(String(concurrency)),
+        }),
+      );
+    }
+  });
+
   it('answers every item exactly once, whatever the turns and failures', async () => {
     for (const options of [
       {},
       { serial: true, maxBatch: 4 },
+      { concurrency: 2, maxBatch: 2 },
       { after: 'microtasks' as const, maxBatch: 3 },
     ]) {
       const flushed: number[] = [];

@@ -54,6 +54,20 @@ async function openStore(options: { applicationName?: string } = {}) {
   return { schema, pool, storage, sent, texts, table: `"${schema}".tcc_transactions` };
 }
 
+/** Waits (within a generous bound) until `count` statements of `app` wait on a row lock. */
+async function waitForLockWaits(app: string, count: number): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { rows } = await pg.pool.query<{ n: number }>(
+      `SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event_type = 'Lock'`,
+      [app],
+    );
+    if (rows[0]!.n >= count) return;
+    if (Date.now() > deadline) throw new Error(`${count} statements of ${app} never waited on a lock`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
 function next(record: TransactionRecord, overrides: Partial<TransactionRecord> = {}): TransactionRecord {
   return {
     ...record,
@@ -349,6 +363,50 @@ describe('SqlStorage on PostgreSQL: the writes of one turn in one statement', ()
       expect(sent.sort()).toEqual(['create', 'create']);
       expect(await versions(pool, table)).toEqual({ [good.xid]: 1 });
     } finally {
+      await pool.end();
+    }
+  });
+  it('sends at most two statements at once: writes issued while both wait go together once one is back', async () => {
+    const app = `tcc-write-batch-two-${process.pid}`;
+    const { pool, storage, sent, table } = await openStore({ applicationName: app });
+    const locker = new pgDriver.Client({ connectionString: pg.url });
+    await locker.connect();
+    try {
+      const held = [makeRecord(), makeRecord()];
+      const others = [makeRecord(), makeRecord(), makeRecord()];
+      for (const r of [...held, ...others]) await storage.create(r);
+      // Hold two rows, so that the statements writing them wait on their locks.
+      await locker.query('BEGIN');
+      await locker.query(`SELECT 1 FROM ${table} WHERE xid = ANY($1) FOR UPDATE`, [held.map((r) => r.xid)]);
+      sent.length = 0;
+      const first = errorOf(storage.update(next(held[0]!), 1));
+      await waitForLockWaits(app, 1);
+      const second = errorOf(storage.update(next(held[1]!), 1));
+      await waitForLockWaits(app, 2);
+      // Both statements are out: these wait for one to come back, over several turns.
+      const later = [errorOf(storage.update(next(others[0]!), 1))];
+      await new Promise((resolve) => setImmediate(resolve));
+      later.push(errorOf(storage.update(next(others[1]!), 1)), errorOf(storage.remove(others[2]!.xid, 1)));
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(sent).toEqual(['update', 'update']);
+      await locker.query('ROLLBACK');
+      expect(await Promise.all([first, second, ...later])).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+        undefined,
+      ]);
+      // The three waiting writes left together, in one statement.
+      expect(sent).toEqual(['update', 'update', 'batch']);
+      expect(await versions(pool, table)).toEqual({
+        [held[0]!.xid]: 2,
+        [held[1]!.xid]: 2,
+        [others[0]!.xid]: 2,
+        [others[1]!.xid]: 2,
+      });
+    } finally {
+      await locker.end();
       await pool.end();
     }
   });

@@ -1,3 +1,5 @@
+import { InvalidOptionError } from './errors.js';
+
 /** One item of a batch, and the way to answer the caller that added it. */
 export interface Batched<T, R> {
   readonly item: T;
@@ -18,11 +20,17 @@ export interface TurnBatcherOptions {
   /** The most items handed to one `flush`; more are split over several, in order. */
   readonly maxBatch?: number;
   /**
-   * One `flush` at a time: items added while one runs wait for it to end, then go in the next
-   * batch at once (no wait for another turn). For a resource that takes one request at a time,
-   * where what piles up during a trip is best sent as the next one.
+   * One `flush` at a time (`concurrency: 1`): items added while one runs wait for it to end,
+   * then go in the next batch at once (no wait for another turn). For a resource that takes one
+   * request at a time, where what piles up during a trip is best sent as the next one.
    */
   readonly serial?: boolean;
+  /**
+   * At most this many `flush`es at once (default: no limit). Items added while that many run
+   * wait for one to end, then go together at once: under load the batches grow instead of the
+   * number of requests, where each request has a cost of its own.
+   */
+  readonly concurrency?: number;
 }
 
 /**
@@ -44,13 +52,16 @@ export interface TurnBatcherOptions {
  */
 export class TurnBatcher<T, R> {
   #items: Entry<T, R>[] = [];
+  /** A `#run` is scheduled for the end of this turn. */
   #scheduled = false;
+  /** Flushes started and not yet ended. */
+  #running = 0;
   readonly #schedule: (run: () => void) => void;
   readonly #maxBatch: number;
-  readonly #serial: boolean;
+  readonly #concurrency: number;
   readonly #run = (): void => {
-    if (this.#serial) void this.#drain();
-    else this.#flushAll();
+    this.#scheduled = false;
+    this.#start();
   };
 
   constructor(
@@ -59,34 +70,42 @@ export class TurnBatcher<T, R> {
   ) {
     this.#schedule = options.after === 'microtasks' ? queueMicrotask : setImmediate;
     this.#maxBatch = options.maxBatch ?? Number.POSITIVE_INFINITY;
-    this.#serial = options.serial ?? false;
+    const { concurrency } = options;
+    if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency >= 1)) {
+      throw new InvalidOptionError(
+        `TurnBatcher: concurrency must be a whole number from 1, got ${String(concurrency)}`,
+      );
+    }
+    this.#concurrency = options.serial ? 1 : (concurrency ?? Number.POSITIVE_INFINITY);
   }
 
   /** Adds `item` to this turn's batch; resolves or rejects with its answer. */
   add(item: T): Promise<R> {
     return new Promise<R>((resolve, reject) => {
       this.#items.push(new Entry(item, resolve, reject));
-      if (!this.#scheduled) {
+      // At the limit, the item waits for a flush to end (`#ended`) instead of for the turn.
+      if (!this.#scheduled && this.#running < this.#concurrency) {
         this.#scheduled = true;
         this.#schedule(this.#run);
       }
     });
   }
 
-  #flushAll(): void {
-    const items = this.#items;
-    this.#items = [];
-    this.#scheduled = false;
-    for (let i = 0; i < items.length; i += this.#maxBatch) {
-      void this.#flushOne(items.length <= this.#maxBatch ? items : items.slice(i, i + this.#maxBatch));
+  /** Starts flushes of what is waiting, up to `maxBatch` items each, while the limit allows. */
+  #start(): void {
+    while (this.#running < this.#concurrency && this.#items.length > 0) {
+      const batch = this.#items.length <= this.#maxBatch ? this.#items : this.#items.slice(0, this.#maxBatch);
+      this.#items = batch === this.#items ? [] : this.#items.slice(batch.length);
+      this.#running++;
+      void this.#flushOne(batch).then(this.#ended);
     }
   }
 
-  async #drain(): Promise<void> {
-    // `#scheduled` stays set while draining: what is added meanwhile joins the queue drained here.
-    while (this.#items.length > 0) await this.#flushOne(this.#items.splice(0, this.#maxBatch));
-    this.#scheduled = false;
-  }
+  readonly #ended = (): void => {
+    this.#running--;
+    // Items that waited for a free flush go now; those of a turn still open keep its schedule.
+    if (!this.#scheduled) this.#start();
+  };
 
   async #flushOne(batch: Entry<T, R>[]): Promise<void> {
     let failure: { readonly error: unknown } | undefined;

@@ -20,6 +20,15 @@ export interface WriteRunner {
 const MAX_BATCH = 128;
 
 /**
+ * Batches on their way at once. The writes issued while both are out wait for one to come back
+ * and then go together, so under load the statements grow instead of their number: on the
+ * place-order benchmark at c=64, 0.31 log statements per order instead of 0.74 and 6 to 20 %
+ * more orders per second in alternating runs. One at a time went to 0.17, but then a single
+ * statement waiting on a row lock would hold back every write of the store.
+ */
+const BATCHES_AT_ONCE = 2;
+
+/**
  * Gathers the log writes issued during one turn of the event loop into one statement, so that
  * on a server they cost one round trip and one commit together instead of one each. Every
  * write keeps its own outcome: the statement returns the xids it wrote, and a write whose xid
@@ -27,6 +36,8 @@ const MAX_BATCH = 128;
  * compare-and-set: the store then says which).
  *
  * - A lone write is sent as its single statement: a batch of one costs what it did.
+ * - At most two statements are out at once (`BATCHES_AT_ONCE`); what is issued meanwhile goes
+ *   in the next, as soon as one is back, without waiting for another turn.
  * - Writes to the same xid in one turn go in successive statements, in the order they were
  *   issued: one statement touches each row once.
  * - The statement is one transaction: if the server refuses it, none of it was written, and
@@ -39,7 +50,7 @@ export class WriteBatch {
   constructor(private readonly runner: WriteRunner) {
     // Cut here rather than by the batcher: the pieces of one turn go in parallel, which must
     // not put two writes of one xid side by side.
-    this.#writes = new TurnBatcher((batch) => this.#flush(batch));
+    this.#writes = new TurnBatcher((batch) => this.#flush(batch), { concurrency: BATCHES_AT_ONCE });
   }
 
   /** Resolves to the rows the write changed (0 or 1), or rejects with the driver's error. */
