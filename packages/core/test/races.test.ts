@@ -8,7 +8,7 @@ import {
 import { CountingStorage } from '@tcc/core/testing';
 import { describe, expect, it } from 'vitest';
 import { Ledger, registerShop } from './support/shop.js';
-import { eventually, manualClock, sleep } from './support/waits.js';
+import { eventually, manualClock, passTimeWhileRenewed, sleep } from './support/waits.js';
 
 /** A store whose next matching update is applied and then reported as failed (or not applied). */
 class FlakyStorage extends CountingStorage {
@@ -123,11 +123,7 @@ describe('the claim on a record being confirmed', () => {
         // Time passes three claims' worth while this one confirm runs; at each step the claim
         // must have been renewed (by the timer, not by a write between participants) before
         // the clock moves on, or it would lapse.
-        for (let step = 0; step < 9; step++) {
-          const until = await claimUntil();
-          clock.t += 110;
-          await eventually(async () => (await claimUntil()) > until);
-        }
+        await passTimeWhileRenewed(clock, claimUntil);
         const [record] = (await storage.list({})).records;
         seen.push((await tcc.recover(record!.xid)).outcome);
       },

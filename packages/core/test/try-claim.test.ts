@@ -1,7 +1,7 @@
 import { MemoryStorage, Tcc } from '@tcc/core';
 import { CountingStorage } from '@tcc/core/testing';
 import { describe, expect, it } from 'vitest';
-import { eventually, manualClock, sleep } from './support/waits.js';
+import { eventually, manualClock, passTimeWhileRenewed, sleep } from './support/waits.js';
 
 // A try holds a claim on its record (written with the create, renewed while a participant's
 // try runs, released by the write that ends the try), so that no other driver cancels a
@@ -92,11 +92,7 @@ describe("a root's try that runs past its deadline", () => {
       try: async (n: number) => {
         // Three claims' worth of time passes in this one try; at each step the timer must have
         // renewed the claim before the clock moves on, or it would lapse.
-        for (let step = 0; step < 9; step++) {
-          const until = await claimUntil();
-          clock.t += 110;
-          await eventually(async () => (await claimUntil()) > until);
-        }
+        await passTimeWhileRenewed(clock, claimUntil);
         const [record] = (await storage.list({})).records;
         seen.push((await tcc.recover(record!.xid)).outcome);
         stock.reserved += n;

@@ -1,8 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryStorage, Tcc, type TransactionRecord } from '@tcc/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { command, contextHeader, origin, send } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { command, contextHeader, origin, send, stoppedAfterEach } from './support.js';
 
 /** A MemoryStorage that counts its writes, and can be told to fail the next `complete`. */
 class CountingStorage extends MemoryStorage {
@@ -41,13 +41,7 @@ interface Branchy {
   requests: number;
 }
 
-const servers: Server[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-});
+const { servers } = stoppedAfterEach();
 
 /**
  * A service whose `POST /two` runs two compensable participants (`a`, `b`) in its branch, and

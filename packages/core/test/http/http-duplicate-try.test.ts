@@ -1,23 +1,15 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryStorage, Tcc } from '@tcc/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { contextHeader, origin, send } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { contextHeader, origin, send, stoppedAfterEach } from './support.js';
 
 // A caller that timed out and sent its try again while the first is still running: the
 // duplicate must get the first try's answer, not an error that would make the root cancel an
 // order whose try succeeded. Here the two requests reach two processes of the service (two
 // runtimes on one log), so only the log can tell them apart.
 
-const servers: Server[] = [];
-const runtimes: Tcc[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-  for (const tcc of runtimes.splice(0)) await tcc.stop();
-});
+const { servers, runtimes } = stoppedAfterEach();
 
 async function eventually(what: string, condition: () => boolean): Promise<void> {
   const started = Date.now();

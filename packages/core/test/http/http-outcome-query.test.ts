@@ -1,4 +1,4 @@
-import { createServer, type Server } from 'node:http';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import {
   MemoryStorage,
@@ -7,7 +7,7 @@ import {
   type TransactionRecord,
   type TransactionStorage,
 } from '@tcc/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CrashingStorage, SimulatedCrash } from '../support/crashing-storage.js';
 import {
   Accounts,
@@ -17,6 +17,7 @@ import {
   origin,
   SECRET,
   send,
+  stoppedAfterEach,
   tryRequest,
 } from './support.js';
 
@@ -31,15 +32,7 @@ interface ManualClock {
   now(): number;
 }
 
-const servers: Server[] = [];
-const runtimes: Tcc[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-  for (const tcc of runtimes.splice(0)) await tcc.stop();
-});
+const { servers, runtimes } = stoppedAfterEach();
 
 /** A server whose handler can be replaced: the same address, served by a restarted runtime. */
 async function listen(port = 0): Promise<{ url: string; handler: { current: TccHttpHandler | undefined } }> {

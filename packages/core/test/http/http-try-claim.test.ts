@@ -1,23 +1,25 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { MemoryStorage, Tcc, type TransactionRecord } from '@tcc/core';
-import { afterEach, describe, expect, it } from 'vitest';
-import { Accounts, command, contextHeader, type Freeze, origin, send, tryRequest } from './support.js';
+import { describe, expect, it } from 'vitest';
+import { eventually } from '../support/waits.js';
+import {
+  Accounts,
+  command,
+  contextHeader,
+  type Freeze,
+  origin,
+  send,
+  stoppedAfterEach,
+  tryRequest,
+} from './support.js';
 
 // A branch's try holds a claim on its record while a participant's try runs. Without it, a
 // cancel reaching another process of the same service (the root's try call timed out, so it
 // cancelled) ran at once: an empty rollback, after which the try still running froze the funds
 // for good. The model's counterexample `broken-unclaimed-try` (npm run verify) is that trace.
 
-const servers: Server[] = [];
-const runtimes: Tcc[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) {
-    server.closeAllConnections();
-    await new Promise((resolve) => server.close(resolve));
-  }
-  for (const tcc of runtimes.splice(0)) await tcc.stop();
-});
+const { servers, runtimes } = stoppedAfterEach();
 
 async function body(req: IncomingMessage): Promise<Freeze> {
   const chunks: Buffer[] = [];
@@ -75,14 +77,6 @@ async function process(
   return { tcc, url: `http://127.0.0.1:${(server.address() as AddressInfo).port}` };
 }
 
-async function eventually(what: string, condition: () => Promise<boolean>): Promise<void> {
-  const started = Date.now();
-  while (!(await condition())) {
-    if (Date.now() - started > 20_000) throw new Error(`${what}: not within 20 s`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
-
 const stored = async (storage: MemoryStorage, xid: string): Promise<TransactionRecord | undefined> =>
   (await storage.list({})).records.find((r) => r.xid === xid);
 
@@ -98,8 +92,8 @@ describe("a cancel that reaches another process while the branch's try still run
 
     const trying = tryRequest(first.url, contextHeader(o), f);
     await eventually(
-      'the branch record is written',
       async () => (await stored(storage, o.xid)) !== undefined,
+      'the branch record is written',
     );
     const during = await stored(storage, o.xid);
     expect(during).toMatchObject({ status: 'TRYING', claim: { owner: expect.any(String) } });
@@ -142,8 +136,8 @@ describe("a cancel that reaches another process while the branch's try still run
       amount: 30,
     }).catch(() => 'cut off');
     await eventually(
-      'the branch record is written',
       async () => (await stored(storage, o.xid)) !== undefined,
+      'the branch record is written',
     );
     const during = await stored(storage, o.xid);
     expect(await command(second.url, { action: 'cancel', globalId: o.globalId, xid: o.xid })).toMatchObject({

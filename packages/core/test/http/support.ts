@@ -12,6 +12,7 @@ import {
   Signer,
   signCommand,
 } from '@tcc/core/http';
+import { afterEach } from 'vitest';
 
 /** An HTTP answer; its JSON body is checked by `expect`. */
 // biome-ignore lint/suspicious/noExplicitAny: JSON of any shape
@@ -235,4 +236,21 @@ export async function command(
   });
   const text = await response.text();
   return { status: response.status, body: text === '' ? undefined : JSON.parse(text) };
+}
+
+/**
+ * The servers and runtimes a test file starts, pushed here by its tests: after each test the
+ * servers are closed (their keep-alive connections too) and the runtimes stopped.
+ */
+export function stoppedAfterEach(): { servers: Server[]; runtimes: Tcc[] } {
+  const servers: Server[] = [];
+  const runtimes: Tcc[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+    for (const tcc of runtimes.splice(0)) await tcc.stop();
+  });
+  return { servers, runtimes };
 }
