@@ -19,7 +19,7 @@ export interface KnownText {
  * fly (an IN list of varying length) would otherwise leave a prepared statement per text on
  * every connection; past the bound its texts are sent unnamed (parsed each time, as before).
  */
-export const MAX_KNOWN_TEXTS = 256;
+const MAX_KNOWN_TEXTS = 256;
 
 const known = new Map<string, Known>();
 

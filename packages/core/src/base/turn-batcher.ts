@@ -94,8 +94,7 @@ export class TurnBatcher<T, R> {
   /** Starts flushes of what is waiting, up to `maxBatch` items each, while the limit allows. */
   #start(): void {
     while (this.#running < this.#concurrency && this.#items.length > 0) {
-      const batch = this.#items.length <= this.#maxBatch ? this.#items : this.#items.slice(0, this.#maxBatch);
-      this.#items = batch === this.#items ? [] : this.#items.slice(batch.length);
+      const batch = this.#items.splice(0, this.#maxBatch);
       this.#running++;
       void this.#flushOne(batch).then(this.#ended);
     }
