@@ -10,6 +10,7 @@ export const COMMAND = {
   update: 'tccStorageUpdateV2',
   complete: 'tccStorageCompleteV2',
   remove: 'tccStorageRemoveV2',
+  batch: 'tccStorageBatchV1',
   sweep: 'tccStorageSweepV2',
   range: 'tccStorageRangeV1',
 } as const;
@@ -26,7 +27,9 @@ export function defineCommands(client: RedisClient): void {
     if (typeof target[commandName] === 'function') continue;
     const definition = SCRIPTS.get(name);
     if (definition === undefined) throw new Error(`@tcc/storage-redis: script ${name} is missing`);
-    client.defineCommand(commandName, { numberOfKeys: definition.numberOfKeys, lua: definition.lua });
+    const { numberOfKeys, lua } = definition;
+    // No count: the caller passes it first (a batch of writes names two keys per write).
+    client.defineCommand(commandName, numberOfKeys === null ? { lua } : { numberOfKeys, lua });
   }
 }
 

@@ -1,13 +1,15 @@
 import { CorruptRecordError, ReplicationTimeoutError, StorageError, TccError } from '@tcc/core/storage';
 import { COMMAND, type CommandName, runCommand } from './commands.js';
 import type { SchemaMarker } from './schema-marker.js';
+import { holdWritesUntilTickEnd } from './tick-cork.js';
 import type { RedisNode } from './topology.js';
-import { holdWritesUntilTickEnd } from './write-batch.js';
+import { writeBatchOf } from './write-batch.js';
 
 /**
  * Runs the store's calls on its nodes: after the node's schema check, with driver failures
- * turned into errors that name the operation and the address, and writes followed by `WAIT`
- * when the store requires replicas.
+ * turned into errors that name the operation and the address; writes of one tick on a
+ * standalone client batched into one script, or each followed by `WAIT` when the store
+ * requires replicas.
  */
 export class NodeCalls {
   readonly #marker: SchemaMarker;
@@ -21,8 +23,9 @@ export class NodeCalls {
   }
 
   /**
-   * Runs one Redis call on `node`. `key`, where the call reads one record, turns a `WRONGTYPE`
-   * reply into the `CorruptRecordError` of that key: something else was written there.
+   * Runs one Redis call on `node`, after the writes queued on it (so that a read made after a
+   * write sees it). `key`, where the call reads one record, turns a `WRONGTYPE` reply into the
+   * `CorruptRecordError` of that key: something else was written there.
    */
   call<T>(
     operation: string,
@@ -31,12 +34,7 @@ export class NodeCalls {
     run: () => Promise<T>,
     key?: string,
   ): Promise<T> {
-    // Not async: on the hot path (marker checked) the driver's promise is passed on with one
-    // rejection handler, no extra promise and microtask per call.
-    if (!this.#marker.isChecked(node)) {
-      return this.#marker.check(node).then(() => send(operation, node, xid, run, key));
-    }
-    return send(operation, node, xid, run, key);
+    return this.#checked(operation, node, xid, afterQueuedWrites(node, run), key);
   }
 
   /** Runs one script on `node`: its KEYS, then its ARGV. */
@@ -61,9 +59,27 @@ export class NodeCalls {
   ): Promise<unknown> {
     // Not async: an async function returning the call's promise would add a promise and two
     // microtasks to every write.
-    if (this.#replicas === 0)
+    if (this.#replicas !== 0) return this.#writeAndWait(operation, node, xid, name, args);
+    const batch = writeBatchOf(node.client);
+    if (batch === undefined)
       return this.call(operation, node, xid, () => runCommand(node.client, name, args));
-    return this.#writeAndWait(operation, node, xid, name, args);
+    return this.#checked(operation, node, xid, () => batch.add(name, args), undefined);
+  }
+
+  /** `run` after the node's schema check, its failure wrapped. */
+  #checked<T>(
+    operation: string,
+    node: RedisNode,
+    xid: string | undefined,
+    run: () => Promise<T>,
+    key: string | undefined,
+  ): Promise<T> {
+    // Not async: on the hot path (marker checked) the driver's promise is passed on with one
+    // rejection handler, no extra promise and microtask per call.
+    if (!this.#marker.isChecked(node)) {
+      return this.#marker.check(node).then(() => send(operation, node, xid, run, key));
+    }
+    return send(operation, node, xid, run, key);
   }
 
   async #writeAndWait(
@@ -101,6 +117,14 @@ export class NodeCalls {
     }
     return result;
   }
+}
+
+/** `run`, once the writes queued on the node's client have been sent. */
+function afterQueuedWrites<T>(node: RedisNode, run: () => Promise<T>): () => Promise<T> {
+  return () => {
+    writeBatchOf(node.client)?.flush();
+    return run();
+  };
 }
 
 /** Runs `run` with the node's writes held to the end of the tick, its failure wrapped. */

@@ -27,15 +27,16 @@ const COUNT_CHUNK = 500;
  * A {@link TransactionStorage} in Redis, through ioredis: standalone, Sentinel-managed,
  * Cluster, or client-side shards.
  *
- * Every write is one Lua script (one round trip, `EVALSHA`) that does the compare-and-set on
- * `version` and the index maintenance together. Records live in hashes
- * `<prefix>{b<n>}:tx:<xid>` (fields `v` version, `d` domain, `c` createdAt, `r` the record
+ * Every write is one Lua script (`EVALSHA`) that does the compare-and-set on `version` and the
+ * index maintenance together; on a standalone client without `replicas`, the writes of one
+ * tick go as one script (`batch-n.lua`, up to 16 writes), each with its own reply. Records
+ * live in hashes `<prefix>{b<n>}:tx:<xid>` (fields `v` version, `d` domain, `c` createdAt, `r` the record
  * as JSON, `t` on tombstones, `s` the stuck mark: where the stuck index has the record, as of
  * which version); `n = fnv1a(xid) % buckets`. Per bucket, sorted sets index the
  * records: `stuck:<domain>` by `dueAt` (unfinished records, not parked),
  * `all` and `dom:<domain>` by `createdAt`, `exp` by `expiresAt` (tombstones). Tombstones
  * expire through `PEXPIREAT`; `list`/`count` drop their index entries lazily. Nothing ever
- * uses `SCAN` or `KEYS`. On a standalone client, the writes of one tick leave in one socket
+ * uses `SCAN` or `KEYS`. On a standalone client, the commands of one tick leave in one socket
  * write.
  *
  * Durability is Redis's: configure persistence (AOF), `maxmemory-policy noeviction`, and use

@@ -3,12 +3,14 @@ import { GENERATED_SCRIPTS } from './scripts.generated.js';
 /** One Lua script of `src/commands`, BullMQ-style: `<name>-<number of keys>.lua`. */
 export interface ScriptDefinition {
   readonly name: string;
-  readonly numberOfKeys: number;
+  /** `null`: the caller passes the count first. */
+  readonly numberOfKeys: number | null;
   readonly lua: string;
 }
 
 /**
- * The write scripts by name: create, update, complete, remove, sweep, range. Their source is
+ * The scripts by name: the writes create, update, complete, remove and batch (several of them
+ * in one script), sweep, range. Their source is
  * compiled in (`scripts.generated.ts`, written from the `.lua` files by
  * `scripts/generate-scripts.mjs`) rather than read from disk, so a bundled app carries them.
  */

@@ -50,10 +50,28 @@ describe('src/scripts.generated.ts', () => {
   });
 
   it('holds every script with its includes inlined and its key count from the file name', () => {
-    expect([...SCRIPTS.keys()].sort()).toEqual(['complete', 'create', 'range', 'remove', 'sweep', 'update']);
+    expect([...SCRIPTS.keys()].sort()).toEqual([
+      'batch',
+      'complete',
+      'create',
+      'range',
+      'remove',
+      'sweep',
+      'update',
+    ]);
     expect(SCRIPTS.get('update')?.numberOfKeys).toBe(2);
     expect(SCRIPTS.get('range')?.numberOfKeys).toBe(1);
+    // batch-n.lua: the caller passes the count.
+    expect(SCRIPTS.get('batch')?.numberOfKeys).toBeNull();
     for (const script of SCRIPTS.values()) expect(script.lua).not.toMatch(/^--- @include/m);
     expect(SCRIPTS.get('complete')?.lua).toContain('local function casRead(');
+  });
+
+  it('inlines an include named by several includes of one script once', () => {
+    // batch-n.lua includes the four writes; each of them includes casRead or stuckMark.
+    const batch = SCRIPTS.get('batch')!.lua;
+    for (const name of ['casRead', 'stuckMark', 'serverNow', 'dropExpired', 'createRecord', 'removeRecord']) {
+      expect(batch.split(`local function ${name}(`)).toHaveLength(2);
+    }
   });
 });

@@ -21,41 +21,6 @@
     1  created (or, for a tombstone already past expiresAt, accepted and forgotten at once)
     0  the xid exists (a live record or tombstone)
 ]]
---- @include "serverNow"
---- @include "dropExpired"
---- @include "stuckMark"
+--- @include "createRecord"
 
-local rcall = redis.call
-local bp = KEYS[2]
-local xid = string.sub(KEYS[1], #bp + 4)
-
-if rcall('EXISTS', KEYS[1]) == 1 then return 0 end
-
--- An expired tombstone of this xid may still sit in the indexes: drop it first.
-local staleDomain = rcall('HGET', bp .. 'expdom', xid)
-if staleDomain then
-  rcall('ZREM', bp .. 'dom:' .. staleDomain, xid)
-  rcall('ZREM', bp .. 'all', xid)
-  rcall('ZREM', bp .. 'exp', xid)
-  rcall('HDEL', bp .. 'expdom', xid)
-end
-
-local domain = ARGV[2]
-local expiresAt = ARGV[5]
-if expiresAt ~= '' then
-  local now = serverNow()
-  -- As in complete: each tombstone written drops up to two expired ones of its bucket.
-  dropExpired(bp, now, 2)
-  if tonumber(expiresAt) <= now then return 1 end
-  rcall('HSET', KEYS[1], 'v', '1', 'd', domain, 'c', ARGV[3], 'r', ARGV[1], 't', '1', 's', '1:')
-  rcall('PEXPIREAT', KEYS[1], expiresAt)
-  rcall('ZADD', bp .. 'exp', expiresAt, xid)
-  rcall('HSET', bp .. 'expdom', xid, domain)
-else
-  local dueAt = ARGV[4]
-  rcall('HSET', KEYS[1], 'v', '1', 'd', domain, 'c', ARGV[3], 'r', ARGV[1], 's', stuckMark('1', dueAt))
-  if dueAt ~= '' then rcall('ZADD', bp .. 'stuck:' .. domain, dueAt, xid) end
-end
-rcall('ZADD', bp .. 'all', ARGV[3], xid)
-rcall('ZADD', bp .. 'dom:' .. domain, ARGV[3], xid)
-return 1
+return createRecord(KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5])

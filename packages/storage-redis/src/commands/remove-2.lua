@@ -10,22 +10,6 @@
 
   Output: 0 deleted, -1 no such record, n the stored version n differs.
 ]]
---- @include "casRead"
---- @include "stuckMark"
+--- @include "removeRecord"
 
-local rcall = redis.call
-local bp = KEYS[2]
-local xid = string.sub(KEYS[1], #bp + 4)
-local cur, lost = casRead(KEYS[1], ARGV[1], 'd', 't', 's')
-if not cur then return lost end
-
-rcall('DEL', KEYS[1])
--- No entry to drop when the mark says the record has none (see stuckMark).
-if cur[4] ~= stuckMark(ARGV[1], '') then rcall('ZREM', bp .. 'stuck:' .. cur[2], xid) end
-rcall('ZREM', bp .. 'dom:' .. cur[2], xid)
-rcall('ZREM', bp .. 'all', xid)
-if cur[3] then
-  rcall('ZREM', bp .. 'exp', xid)
-  rcall('HDEL', bp .. 'expdom', xid)
-end
-return 0
+return removeRecord(KEYS[1], KEYS[2], ARGV[1])
