@@ -3,23 +3,22 @@ import { COMMAND, type CommandName, runCommand } from './commands.js';
 import type { SchemaMarker } from './schema-marker.js';
 import { holdWritesUntilTickEnd } from './tick-cork.js';
 import type { RedisNode } from './topology.js';
-import { writeBatchOf } from './write-batch.js';
+import { flushWrites, type ReplicaWait, type WaitedReply, writeBatchOf } from './write-batch.js';
 
 /**
  * Runs the store's calls on its nodes: after the node's schema check, with driver failures
- * turned into errors that name the operation and the address; writes of one tick on a
- * standalone client batched into one script, or each followed by `WAIT` when the store
- * requires replicas.
+ * turned into errors that name the operation and the address; the writes of one tick on a
+ * standalone client batched into one script, followed by one `WAIT` when the store requires
+ * replicas.
  */
 export class NodeCalls {
   readonly #marker: SchemaMarker;
-  readonly #replicas: number;
-  readonly #replicaTimeoutMs: number;
+  /** The `WAIT` after each write (or batch of writes); `undefined` without replicas. */
+  readonly #wait: ReplicaWait | undefined;
 
   constructor(marker: SchemaMarker, replicas: number, replicaTimeoutMs: number) {
     this.#marker = marker;
-    this.#replicas = replicas;
-    this.#replicaTimeoutMs = replicaTimeoutMs;
+    this.#wait = replicas === 0 ? undefined : { replicas, timeoutMs: replicaTimeoutMs };
   }
 
   /**
@@ -59,11 +58,19 @@ export class NodeCalls {
   ): Promise<unknown> {
     // Not async: an async function returning the call's promise would add a promise and two
     // microtasks to every write.
-    if (this.#replicas !== 0) return this.#writeAndWait(operation, node, xid, name, args);
-    const batch = writeBatchOf(node.client);
-    if (batch === undefined)
+    const wait = this.#wait;
+    const batch = writeBatchOf(node.client, wait);
+    if (wait === undefined) {
+      if (batch !== undefined)
+        return this.#checked(operation, node, xid, () => batch.add(name, args), undefined);
       return this.call(operation, node, xid, () => runCommand(node.client, name, args));
-    return this.#checked(operation, node, xid, () => batch.add(name, args), undefined);
+    }
+    const started = performance.now();
+    const waited =
+      batch !== undefined
+        ? this.#checked(operation, node, xid, () => batch.addWaited(name, args), undefined)
+        : this.#writeAndWait(operation, node, xid, name, args, wait);
+    return waited.then((written) => replicated(operation, node, xid, name, written, wait, started));
   }
 
   /** `run` after the node's schema check, its failure wrapped. */
@@ -82,47 +89,59 @@ export class NodeCalls {
     return send(operation, node, xid, run, key);
   }
 
+  /** One script and its `WAIT` in one pipeline, so both reach the key's node (a Cluster's). */
   async #writeAndWait(
     operation: string,
     node: RedisNode,
     xid: string,
     name: CommandName,
     args: (string | number)[],
-  ): Promise<unknown> {
-    // The script and `WAIT replicas timeout` in one pipeline, so both reach the key's node.
-    const started = performance.now();
+    { replicas, timeoutMs }: ReplicaWait,
+  ): Promise<WaitedReply> {
     const replies = await this.call(operation, node, xid, () =>
       node.client
         .pipeline([
           [name, ...args],
-          ['wait', this.#replicas, this.#replicaTimeoutMs],
+          ['wait', replicas, timeoutMs],
         ])
         .exec(),
     );
-    const [[writeError, result] = [null, undefined], [waitError, acked] = [null, undefined]] = replies ?? [];
+    const [[writeError, reply] = [null, undefined], [waitError, acknowledged] = [null, undefined]] =
+      replies ?? [];
     if (writeError) throw wrapError(operation, node, xid, writeError);
-    // Nothing was written to wait for: a lost compare-and-set, or a create of a stored xid.
-    if (result !== (name === COMMAND.create ? 1 : 0)) return result;
-    if (waitError) throw wrapError(`${operation} (WAIT)`, node, xid, waitError);
-    const acknowledged = Number(acked);
-    if (!(acknowledged >= this.#replicas)) {
-      const elapsed = Math.round(performance.now() - started);
-      throw new ReplicationTimeoutError(
-        xid,
-        acknowledged,
-        this.#replicas,
-        elapsed,
-        `WAIT on ${node.address}`,
-      );
-    }
-    return result;
+    return { reply, acknowledged, waitError };
   }
+}
+
+/**
+ * The reply of a write that waited for replicas.
+ *
+ * @throws {ReplicationTimeoutError} if the write was applied but too few replicas acknowledged it.
+ */
+function replicated(
+  operation: string,
+  node: RedisNode,
+  xid: string,
+  name: CommandName,
+  { reply, acknowledged, waitError }: WaitedReply,
+  { replicas }: ReplicaWait,
+  started: number,
+): unknown {
+  // Nothing was written to wait for: a lost compare-and-set, or a create of a stored xid.
+  if (reply !== (name === COMMAND.create ? 1 : 0)) return reply;
+  if (waitError) throw wrapError(`${operation} (WAIT)`, node, xid, waitError);
+  const count = Number(acknowledged);
+  if (!(count >= replicas)) {
+    const elapsed = Math.round(performance.now() - started);
+    throw new ReplicationTimeoutError(xid, count, replicas, elapsed, `WAIT on ${node.address}`);
+  }
+  return reply;
 }
 
 /** `run`, once the writes queued on the node's client have been sent. */
 function afterQueuedWrites<T>(node: RedisNode, run: () => Promise<T>): () => Promise<T> {
   return () => {
-    writeBatchOf(node.client)?.flush();
+    flushWrites(node.client);
     return run();
   };
 }
