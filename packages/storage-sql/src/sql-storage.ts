@@ -83,6 +83,12 @@ const COLUMNS =
  */
 export class SqlStorage implements TransactionStorage {
   readonly names: SqlNames;
+  /**
+   * `true` on PGlite: one process holds the database and runs one statement at a time, so a
+   * read returns the last write it acknowledged (see `TransactionStorage.linearizable`).
+   * `false` on a server, whose standby may be promoted without the last commits.
+   */
+  readonly linearizable: boolean;
   private client: SqlClient | undefined;
   /** Where the store opens its own PGlite (`dataDir`), and the open database once it has. */
   private readonly dataDir: string | undefined;
@@ -137,10 +143,12 @@ export class SqlStorage implements TransactionStorage {
         `SqlStorage: vacuumEvery must be a non-negative integer, got ${describeValue(vacuumEvery)}`,
       );
     }
-    this.vacuumEvery = this.client === undefined || this.client.kind === 'pglite' ? vacuumEvery : 0;
+    const embedded = this.client === undefined || this.client.kind === 'pglite';
+    this.linearizable = embedded;
+    this.vacuumEvery = embedded ? vacuumEvery : 0;
     this.clock = options.clock ?? Date;
     this.sql = statements(this.names);
-    this.writes = this.client === undefined || this.client.kind === 'pglite' ? undefined : this.batch();
+    this.writes = embedded ? undefined : this.batch();
   }
 
   /**

@@ -422,3 +422,13 @@ describe('concurrency on PostgreSQL (a Pool of 8 connections)', () => {
     expect(await storage.count({})).toBe(1);
   });
 });
+
+describe('linearizable', () => {
+  it('is true on PGlite, whose one process reads what it wrote, and false on a server, whose standby may lag', async () => {
+    expect(new SqlStorage({ client: lite.db, table: lite.table() }).linearizable).toBe(true);
+    expect(new SqlStorage({ dataDir: '/nonexistent/tcc-linearizable' }).linearizable).toBe(true);
+    expect(new SqlStorage({ client: pg.pool, schema: pg.schema() }).linearizable).toBe(false);
+    const client = new pgDriver.Client({ connectionString: pg.url });
+    expect(new SqlStorage({ client, schema: pg.schema() }).linearizable).toBe(false);
+  });
+});

@@ -1,6 +1,7 @@
 import type { Clock } from '../base/clock.js';
 import { hasCode } from '../base/codes.js';
 import { TransactionHangingError } from '../storage/errors.js';
+import { copyRecord } from '../storage/kit/next-version.js';
 import type { TransactionRecord } from '../storage/record.js';
 import type { Telemetry } from '../telemetry/telemetry.js';
 import type { ActiveTransaction, BranchOrigin } from '../transaction/active-transaction.js';
@@ -53,6 +54,11 @@ const COMMAND_WAIT_MS = 5_000;
 const BUSY_RETRY_MS = 100;
 /** Pauses (ms) between reads of a try that runs in another process, waited for by its duplicate. */
 const DUPLICATE_POLL_MS = [10, 25, 50, 100, 250] as const;
+/**
+ * Most TRIED records kept for the command that follows (on a linearizable store): a command
+ * that goes to another process leaves its copy here until newer ones push it out.
+ */
+const MAX_KEPT_RECORDS = 1_024;
 /** What a command's step returns when another writer changed the branch first: read it again. */
 const RETRY = Symbol('retry');
 
@@ -69,6 +75,11 @@ export class BranchKeeper {
   readonly #commands = new Map<string, Promise<void>>();
   /** Tries whose record was found there already: what it was (a replay or a refusal). */
   readonly #seen = new WeakMap<ActiveTransaction, BranchSeen>();
+  /**
+   * A copy of each TRIED record this process wrote, by xid, while the store is linearizable:
+   * the first attempt of the branch's command starts from it instead of reading the record.
+   */
+  readonly #kept = new Map<string, TransactionRecord>();
 
   constructor(private readonly config: BranchKeeperConfig) {}
 
@@ -212,6 +223,7 @@ export class BranchKeeper {
           if (record === undefined) await log.create(tried);
           else await log.save(tried);
           tx.record = tried;
+          this.#keep(tried);
           return { tried: true };
         } catch (error) {
           tried.status = 'TRYING';
@@ -293,7 +305,10 @@ export class BranchKeeper {
       // wait ends at the branch's deadline: a try still running then is too late to be
       // TRIED (close refuses it), and the command goes on (a cancel fences it out).
       if (running !== undefined) await untilEndedOrDeadline(running, this.config.clock);
-      const record = await this.config.log.storage.get(xid);
+      // A kept copy is what a read right after TRIED would have returned; if the record moved
+      // on since, the command's compare-and-set fails and the next attempt reads it.
+      const record =
+        (attempt === 0 ? this.#takeKept(xid) : undefined) ?? (await this.config.log.storage.get(xid));
       const result =
         action === 'confirm'
           ? await this.#confirm(record, globalId, xid)
@@ -360,6 +375,22 @@ export class BranchKeeper {
       default:
         throw new TransactionStateError(`branch ${xid} is ${record.status}; it cannot be cancelled`);
     }
+  }
+
+  #keep(record: TransactionRecord): void {
+    if (this.config.log.storage.linearizable !== true) return;
+    if (this.#kept.size >= MAX_KEPT_RECORDS) {
+      const oldest = this.#kept.keys().next();
+      if (!oldest.done) this.#kept.delete(oldest.value);
+    }
+    // A copy: the command changes the record it starts from, and so may this try's transaction.
+    this.#kept.set(record.xid, copyRecord(record));
+  }
+
+  #takeKept(xid: string): TransactionRecord | undefined {
+    const record = this.#kept.get(xid);
+    if (record !== undefined) this.#kept.delete(xid);
+    return record;
   }
 
   #ours(record: TransactionRecord | undefined, globalId: string): record is TransactionRecord {

@@ -43,6 +43,8 @@ const DEFAULT_SWEEP_INTERVAL_MS = 60_000;
  * finished ones.
  */
 export class MemoryStorage implements TransactionStorage {
+  /** Every write is in this process's memory: a read returns the last one (see `TransactionStorage.linearizable`). */
+  readonly linearizable: boolean = true;
   private readonly clock: { now(): number };
   private readonly records = new Map<string, TransactionRecord>();
   /** domain -> xid -> record, for records in a stuck status and not parked. */

@@ -47,6 +47,18 @@ export interface Page {
  */
 export interface TransactionStorage {
   /**
+   * `true` only if no write this store acknowledged is ever lost: a read returns the last
+   * acknowledged write of a record, or a later one. The runtime then answers a branch's
+   * confirm or cancel command from the copy of the TRIED record this process wrote itself,
+   * without reading it first: the command's compare-and-set on that version fails, and the
+   * record is read, if anything wrote it since. A store that can lose an acknowledged write
+   * (asynchronous replication with failover: Redis with or without `replicas`, a PostgreSQL
+   * with an asynchronous standby) must leave it out: after a lost write another driver could
+   * store a different record under the same version, and a compare-and-set from the copy
+   * would succeed over it.
+   */
+  readonly linearizable?: boolean;
+  /**
    * Stores a new record (`version` 1). Throws `DuplicateTransactionError` if the xid exists,
    * including as a live tombstone.
    */

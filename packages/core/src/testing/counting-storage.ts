@@ -11,6 +11,11 @@ export class CountingStorage implements TransactionStorage {
 
   constructor(readonly inner: TransactionStorage) {}
 
+  /** As linearizable as the store it wraps. */
+  get linearizable(): boolean {
+    return this.inner.linearizable === true;
+  }
+
   create(record: TransactionRecord) {
     this.tally(`create ${record.status}`);
     return this.inner.create(record);

@@ -4,10 +4,16 @@ import { MemoryStorage, Tcc, type TransactionRecord } from '@tcc/core';
 import { describe, expect, it } from 'vitest';
 import { command, contextHeader, origin, send, stoppedAfterEach } from './support.js';
 
-/** A MemoryStorage that counts its writes, and can be told to fail the next `complete`. */
+/** A MemoryStorage that counts its writes and reads, and can be told to fail the next `complete`. */
 class CountingStorage extends MemoryStorage {
   readonly writes: string[] = [];
+  reads = 0;
   failNextComplete = false;
+
+  override get(xid: string): Promise<TransactionRecord | undefined> {
+    this.reads++;
+    return super.get(xid);
+  }
 
   override create(record: TransactionRecord): Promise<void> {
     this.writes.push(`create ${record.status}`);
@@ -47,8 +53,10 @@ const { servers } = stoppedAfterEach();
  * A service whose `POST /two` runs two compensable participants (`a`, `b`) in its branch, and
  * `POST /none` enlists nothing.
  */
-async function startBranchy(clock: { now(): number } = { now: Date.now }): Promise<Branchy> {
-  const storage = new CountingStorage();
+async function startBranchy(
+  clock: { now(): number } = { now: Date.now },
+  storage = new CountingStorage(),
+): Promise<Branchy> {
   const tcc = new Tcc({ domain: 'branchy', storage, clock, recovery: { recoverAfterMs: 0 } });
   const state: Branchy = {
     url: '',
@@ -254,6 +262,71 @@ describe('writes of a remote branch', () => {
     expect(await trying).toMatchObject({ status: 400, body: { error: { code: 'TCC_DEADLINE_EXCEEDED' } } });
     expect(s.calls).toEqual(['try a o', 'cancel a o']);
     expect((await s.storage.list({})).records.map((r) => r.status)).toEqual(['CANCELLED']);
+  });
+});
+
+/** The same store, as one that may lose an acknowledged write would say of itself. */
+class NotLinearizable extends CountingStorage {
+  override readonly linearizable = false;
+}
+
+describe('a command to the process that wrote its branch’s TRIED (a linearizable store)', () => {
+  it('starts from the copy of that record: no read before its claim', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    const reads = s.storage.reads;
+    expect(await command(s.url, { action: 'confirm', globalId: o.globalId, xid: o.xid })).toMatchObject({
+      status: 200,
+      body: { detail: 'confirmed' },
+    });
+    expect(s.storage.reads - reads).toBe(0);
+    expect(s.storage.writes.slice(-2)).toEqual(['update CONFIRMING', 'complete CONFIRMED']);
+    // The copy is used once: the command sent again reads the tombstone.
+    expect(await command(s.url, { action: 'confirm', globalId: o.globalId, xid: o.xid })).toMatchObject({
+      status: 200,
+      body: { detail: 'already confirmed' },
+    });
+    expect(s.storage.reads - reads).toBe(1);
+    expect(s.calls).toEqual(['try a o', 'try b o', 'confirm a o', 'confirm b o']);
+  });
+
+  it('reads the record when the store may lose an acknowledged write', async () => {
+    const s = await startBranchy(undefined, new NotLinearizable());
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    const reads = s.storage.reads;
+    expect(await command(s.url, { action: 'cancel', globalId: o.globalId, xid: o.xid })).toMatchObject({
+      status: 200,
+      body: { detail: 'cancelled' },
+    });
+    expect(s.storage.reads - reads).toBe(1);
+    expect(s.calls).toEqual(['try a o', 'try b o', 'cancel b o', 'cancel a o']);
+  });
+
+  it('reads the record when it moved on since TRIED: a branch cancelled elsewhere is not confirmed', async () => {
+    const s = await startBranchy();
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    // Another process of the service cancelled the branch meanwhile (its writes, on the same store).
+    const [tried] = (await s.storage.list({})).records;
+    const cancelling = { ...tried!, status: 'CANCELLING' as const, version: tried!.version + 1 };
+    await s.storage.update(cancelling, tried!.version);
+    await s.storage.complete(
+      { ...cancelling, status: 'CANCELLED', version: cancelling.version + 1, expiresAt: Date.now() + 60_000 },
+      cancelling.version,
+    );
+    const reads = s.storage.reads;
+
+    expect(await command(s.url, { action: 'confirm', globalId: o.globalId, xid: o.xid })).toMatchObject({
+      status: 409,
+    });
+    // The claim from the copy was tried and lost its compare-and-set; the next attempt read
+    // the tombstone and refused.
+    expect(s.storage.writes.filter((w) => w.includes('CONFIRM'))).toEqual(['update CONFIRMING']);
+    expect(s.storage.reads - reads).toBe(1);
+    expect(s.calls).toEqual(['try a o', 'try b o']);
+    expect((await s.storage.get(o.xid))?.status).toBe('CANCELLED');
   });
 });
 
