@@ -89,7 +89,12 @@ export class NodeCalls {
     return send(operation, node, xid, run, key);
   }
 
-  /** One script and its `WAIT` in one pipeline, so both reach the key's node (a Cluster's). */
+  /**
+   * One script, then its `WAIT` on the node of its key (a Cluster's): the `WAIT` is pipelined
+   * behind an `EXISTS` of the record's key, which routes it there. Not behind the script
+   * itself: a script the server lost (NOSCRIPT) is sent again by ioredis on its own, after a
+   * `WAIT` already queued had counted the replicas.
+   */
   async #writeAndWait(
     operation: string,
     node: RedisNode,
@@ -98,17 +103,16 @@ export class NodeCalls {
     args: (string | number)[],
     { replicas, timeoutMs }: ReplicaWait,
   ): Promise<WaitedReply> {
+    const reply = await this.call(operation, node, xid, () => runCommand(node.client, name, args));
     const replies = await this.call(operation, node, xid, () =>
       node.client
         .pipeline([
-          [name, ...args],
+          ['exists', args[0]!],
           ['wait', replicas, timeoutMs],
         ])
         .exec(),
     );
-    const [[writeError, reply] = [null, undefined], [waitError, acknowledged] = [null, undefined]] =
-      replies ?? [];
-    if (writeError) throw wrapError(operation, node, xid, writeError);
+    const [, [waitError, acknowledged] = [null, undefined]] = replies ?? [];
     return { reply, acknowledged, waitError };
   }
 }

@@ -1,4 +1,4 @@
-import { ReplyError } from 'ioredis';
+import { type Redis, ReplyError } from 'ioredis';
 import { COMMAND, type CommandName, runCommand } from './commands.js';
 import { holdWritesUntilTickEnd } from './tick-cork.js';
 import type { RedisClient } from './topology.js';
@@ -79,7 +79,7 @@ export function flushWrites(client: RedisClient): void {
  * reply, one `EVALSHA` for the server to run, instead of one each. Each write still gets its
  * own reply, exactly what its own script would have returned, and runs alone: one that fails
  * (its script raised an error) fails by itself and the others are written. With `wait`, each
- * script is pipelined with one `WAIT` for all of its writes.
+ * script is followed by one `WAIT` for all of its writes.
  *
  * A write waits for the end of the tick it was made in (the microtasks already queued), as
  * the socket cork does; a single write of a tick goes as its own script.
@@ -139,24 +139,31 @@ export class WriteBatch {
       );
       return;
     }
-    // The script and `WAIT replicas timeout` in one pipeline: one wait for all its writes.
+    // `WAIT` once the script has answered, not pipelined behind it: a script the server lost
+    // (NOSCRIPT) is sent again by ioredis on its own, and a `WAIT` already queued would count
+    // the replicas before that second send was applied. One `WAIT` for all the script's writes.
     const { replicas, timeoutMs } = this.#wait;
-    this.#client
-      .pipeline([
-        [name, ...args],
-        ['wait', replicas, timeoutMs],
-      ])
-      .exec()
-      .then(
-        (replies) => {
-          const [[scriptError, reply] = [null, undefined], [waitError, acknowledged] = [null, undefined]] =
-            replies ?? [];
-          if (scriptError) return rejectAll(writes, scriptError);
-          if (single) return writes[0]!.settle(reply, acknowledged, waitError);
-          settle(writes, reply, acknowledged, waitError);
-        },
-        (error: unknown) => rejectAll(writes, error),
-      );
+    const deliver = (reply: unknown, acknowledged: unknown, waitError: Error | null) => {
+      if (single) writes[0]!.settle(reply, acknowledged, waitError);
+      else settle(writes, reply, acknowledged, waitError);
+    };
+    run(this.#client, name, args).then(
+      (reply) =>
+        waitFor(this.#client as Redis, replicas, timeoutMs).then(
+          (acknowledged) => deliver(reply, acknowledged, null),
+          (error: Error) => deliver(reply, undefined, error),
+        ),
+      (error: unknown) => rejectAll(writes, error),
+    );
+  }
+}
+
+/** `WAIT replicas timeoutMs`; a synchronous throw of the driver as a rejection. */
+function waitFor(client: Redis, replicas: number, timeoutMs: number): Promise<number> {
+  try {
+    return client.wait(replicas, timeoutMs);
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

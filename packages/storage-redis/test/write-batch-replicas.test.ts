@@ -18,6 +18,8 @@ import { MAX_BATCH_WRITES } from '../src/write-batch.js';
 
 let set: RedisServers;
 let primary: Redis;
+/** Started by the test of a replica in step; the later tests use it too. */
+let replica: { host: string; port: number } | undefined;
 
 beforeAll(async () => {
   set = await startStandalone(1);
@@ -77,7 +79,7 @@ describe('writes of one tick on a store that requires replicas', () => {
   });
 
   it('with a replica in step, resolve after one WAIT per batch script', async () => {
-    const replica = await startReplica(set, set.servers[0]!);
+    replica = await startReplica(set, set.servers[0]!);
     await until('the replica is in step', async () =>
       /connected_slaves:1\b[\s\S]*state=online/.test(await primary.info('replication')),
     );
@@ -98,6 +100,69 @@ describe('writes of one tick on a store that requires replicas', () => {
       for (const r of records) expect(await reader.get(r.xid)).toStrictEqual(r);
     } finally {
       onReplica.disconnect();
+    }
+  });
+
+  it('wait for the script sent again after the server lost it (NOSCRIPT), not before it', async () => {
+    expect(replica, 'the test before starts the replica').toBeDefined();
+    const store = newStore(10_000);
+    await store.migrate();
+    await store.create(makeRecord());
+    // The scripts are gone from the server; the client still thinks it has them.
+    await primary.script('FLUSH');
+    await primary.config('RESETSTAT');
+    const records = Array.from({ length: 5 }, () => makeRecord());
+
+    await Promise.all(records.map((r) => store.create(r)));
+
+    const calls = await commandCalls();
+    expect(calls.evalsha).toBe(1); // refused: NOSCRIPT
+    expect(calls.eval).toBe(1); // sent again with its source
+    expect(calls.wait).toBe(1);
+    const onReplica = new Redis({ host: replica!.host, port: replica!.port, maxRetriesPerRequest: 1 });
+    try {
+      const reader = new RedisStorage({ client: onReplica, prefix: store.prefix });
+      for (const r of records) expect(await reader.get(r.xid)).toStrictEqual(r);
+    } finally {
+      onReplica.disconnect();
+    }
+  });
+
+  it('on a read-only replica, fail as one script, so that the client sees READONLY', async () => {
+    expect(replica, 'the test before starts the replica').toBeDefined();
+    const seen: string[] = [];
+    const client = new Redis({
+      host: replica!.host,
+      port: replica!.port,
+      maxRetriesPerRequest: 1,
+      // What a client behind a failover's DNS name does: reconnect on READONLY (here: only note it).
+      reconnectOnError: (error) => {
+        seen.push(error.message);
+        return false;
+      },
+    });
+    try {
+      const store = new RedisStorage({ client, prefix: `batch-replicas:${n++}:` });
+      await new RedisStorage({ client: primary, prefix: store.prefix }).migrate();
+      await until(
+        'the replica has the schema marker',
+        async () => (await client.exists(`${store.prefix}meta`)) === 1,
+      );
+      const records = [makeRecord(), makeRecord()];
+
+      const outcomes = await Promise.allSettled(records.map((r) => store.create(r)));
+
+      for (const [i, outcome] of outcomes.entries()) {
+        const error = (outcome as PromiseRejectedResult).reason as Error;
+        expect(error).toMatchObject({ code: 'TCC_STORAGE' });
+        expect(error.message).toContain(`redis create of transaction ${records[i]!.xid} on`);
+        expect(error.message).toContain('READONLY');
+      }
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/^READONLY/);
+      expect(await primary.exists(...records.map((r) => store.locate(r.xid).key))).toBe(0);
+    } finally {
+      client.disconnect();
     }
   });
 });

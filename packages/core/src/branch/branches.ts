@@ -55,10 +55,11 @@ const BUSY_RETRY_MS = 100;
 /** Pauses (ms) between reads of a try that runs in another process, waited for by its duplicate. */
 const DUPLICATE_POLL_MS = [10, 25, 50, 100, 250] as const;
 /**
- * Most TRIED records kept for the command that follows (on a linearizable store): a command
- * that goes to another process leaves its copy here until newer ones push it out.
+ * Most TRIED records kept for the command that follows (on a linearizable store; a record
+ * holds its kept reply, up to 16 KB). A command that goes to another process leaves its copy
+ * here until its deadline passes or newer ones push it out; a command that finds none reads.
  */
-const MAX_KEPT_RECORDS = 1_024;
+const MAX_KEPT_RECORDS = 256;
 /** What a command's step returns when another writer changed the branch first: read it again. */
 const RETRY = Symbol('retry');
 
@@ -299,6 +300,7 @@ export class BranchKeeper {
   }
 
   async #command(action: SettlePhase, globalId: string, xid: string): Promise<string> {
+    let first = true;
     for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
       const running = this.#running.get(xid);
       // A try still running here would be undone by a cancel that ran before it ended. The
@@ -306,14 +308,17 @@ export class BranchKeeper {
       // TRIED (close refuses it), and the command goes on (a cancel fences it out).
       if (running !== undefined) await untilEndedOrDeadline(running, this.config.clock);
       // A kept copy is what a read right after TRIED would have returned; if the record moved
-      // on since, the command's compare-and-set fails and the next attempt reads it.
-      const record =
-        (attempt === 0 ? this.#takeKept(xid) : undefined) ?? (await this.config.log.storage.get(xid));
+      // on since, the command's compare-and-set fails and it is read.
+      const kept = first ? this.#takeKept(xid) : undefined;
+      first = false;
+      const record = kept ?? (await this.config.log.storage.get(xid));
       const result =
         action === 'confirm'
           ? await this.#confirm(record, globalId, xid)
           : await this.#cancel(record, globalId, xid);
       if (result !== RETRY) return result;
+      // Not an attempt of its own: the copy only stood in for the first read.
+      if (kept !== undefined) attempt--;
     }
     throw new BusyError(
       xid,
@@ -379,18 +384,27 @@ export class BranchKeeper {
 
   #keep(record: TransactionRecord): void {
     if (this.config.log.storage.linearizable !== true) return;
-    if (this.#kept.size >= MAX_KEPT_RECORDS) {
-      const oldest = this.#kept.keys().next();
-      if (!oldest.done) this.#kept.delete(oldest.value);
+    const now = this.config.clock.now();
+    // Oldest first: those past their deadline (the command went elsewhere, or comes late and
+    // reads), then any beyond the bound.
+    for (const [xid, kept] of this.#kept) {
+      if (this.#kept.size < MAX_KEPT_RECORDS && kept.deadline > now) break;
+      this.#kept.delete(xid);
     }
     // A copy: the command changes the record it starts from, and so may this try's transaction.
     this.#kept.set(record.xid, copyRecord(record));
   }
 
+  /**
+   * The kept copy of `xid`'s record, once. Not past the branch's deadline: a command that late
+   * reads, so that a copy never outlives the record's tombstone (a record created again after
+   * it expired starts at version 1 again, as the copy of a record created TRIED may be).
+   */
   #takeKept(xid: string): TransactionRecord | undefined {
     const record = this.#kept.get(xid);
-    if (record !== undefined) this.#kept.delete(xid);
-    return record;
+    if (record === undefined) return undefined;
+    this.#kept.delete(xid);
+    return record.deadline > this.config.clock.now() ? record : undefined;
   }
 
   #ours(record: TransactionRecord | undefined, globalId: string): record is TransactionRecord {

@@ -291,6 +291,22 @@ describe('a command to the process that wrote its branch’s TRIED (a linearizab
     expect(s.calls).toEqual(['try a o', 'try b o', 'confirm a o', 'confirm b o']);
   });
 
+  it('reads the record when the command comes after the branch’s deadline', async () => {
+    let now = Date.now();
+    const s = await startBranchy({ now: () => now });
+    const o = origin();
+    await tryOn(s.url, '/two', contextHeader(o));
+    const [tried] = (await s.storage.list({})).records;
+    now = tried!.deadline + 1;
+    const reads = s.storage.reads;
+    expect(await command(s.url, { action: 'confirm', globalId: o.globalId, xid: o.xid })).toMatchObject({
+      status: 200,
+      body: { detail: 'confirmed' },
+    });
+    expect(s.storage.reads - reads).toBe(1);
+    expect(s.calls).toEqual(['try a o', 'try b o', 'confirm a o', 'confirm b o']);
+  });
+
   it('reads the record when the store may lose an acknowledged write', async () => {
     const s = await startBranchy(undefined, new NotLinearizable());
     const o = origin();

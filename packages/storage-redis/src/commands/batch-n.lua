@@ -13,7 +13,8 @@
 
   Output: one reply per write, in order: the integer its own script returns, or the text of
   the error it raised. A write that fails does not stop the others (each runs under pcall); as
-  with a script of its own, the Redis calls it made before failing are not undone.
+  with a script of its own, the Redis calls it made before failing are not undone. READONLY (a
+  replica: no write of the script can have been applied) fails the whole script instead.
 ]]
 --- @include "createRecord"
 --- @include "updateRecord"
@@ -54,8 +55,13 @@ for i = 1, #KEYS / 2 do
   if ok then
     replies[i] = reply
   else
-    -- Redis 7.0 raises the error's text; later releases may raise a table with `err`.
-    replies[i] = type(reply) == 'table' and tostring(reply.err) or tostring(reply)
+    -- The error is its text, or a table with `err`, depending on the Redis release.
+    local text = type(reply) == 'table' and tostring(reply.err) or tostring(reply)
+    -- A read-only replica (a primary demoted under a client that still points at it) refuses
+    -- every write of the script, so none was applied: fail the script as such, so that the
+    -- client sees the error (ioredis's `reconnectOnError` acts on READONLY).
+    if string.sub(text, 1, 8) == 'READONLY' then return redis.error_reply(text) end
+    replies[i] = text
   end
 end
 return replies
