@@ -28,8 +28,8 @@ const COUNT_CHUNK = 500;
  * Cluster, or client-side shards.
  *
  * Every write is one Lua script (`EVALSHA`) that does the compare-and-set on `version` and the
- * index maintenance together; on a standalone client without `replicas`, the writes of one
- * tick go as one script (`batch-n.lua`, up to 16 writes), each with its own reply. Records
+ * index maintenance together; on a standalone client the writes of one tick go as one script
+ * (`batch-n.lua`, up to 16 writes), each with its own reply. Records
  * live in hashes `<prefix>{b<n>}:tx:<xid>` (fields `v` version, `d` domain, `c` createdAt, `r` the record
  * as JSON, `t` on tombstones, `s` the stuck mark: where the stuck index has the record, as of
  * which version); `n = fnv1a(xid) % buckets`. Per bucket, sorted sets index the

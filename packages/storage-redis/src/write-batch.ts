@@ -44,12 +44,15 @@ interface QueuedWrite {
   readonly reject: (error: unknown) => void;
 }
 
-/** The batches of each standalone client, by the `WAIT` they send (`0`: none); shared by its stores. */
-const batches = new WeakMap<RedisClient, Map<string, WriteBatch>>();
+/**
+ * The batches of each standalone client, by the `WAIT` they send (`undefined`: none). Stores
+ * without replicas on one client share a batch; a store with replicas has its own.
+ */
+const batches = new WeakMap<RedisClient, Map<ReplicaWait | undefined, WriteBatch>>();
 
 /**
- * The write batch of `client` for stores that wait for `wait` (or for none), `undefined` for a
- * Cluster: it routes each command to its key's node, and the writes of one tick have keys of
+ * The write batch of `client` for a store that waits for `wait` (or for none), `undefined` for
+ * a Cluster: it routes each command to its key's node, and the writes of one tick have keys of
  * many slots.
  */
 export function writeBatchOf(client: RedisClient, wait?: ReplicaWait): WriteBatch | undefined {
@@ -59,11 +62,10 @@ export function writeBatchOf(client: RedisClient, wait?: ReplicaWait): WriteBatc
     byWait = new Map();
     batches.set(client, byWait);
   }
-  const id = wait === undefined ? '0' : `${wait.replicas}/${wait.timeoutMs}`;
-  let batch = byWait.get(id);
+  let batch = byWait.get(wait);
   if (batch === undefined) {
     batch = new WriteBatch(client, wait);
-    byWait.set(id, batch);
+    byWait.set(wait, batch);
   }
   return batch;
 }
@@ -131,37 +133,32 @@ export class WriteBatch {
   #send(writes: readonly QueuedWrite[]): void {
     const single = writes.length === 1;
     const [name, args] = single ? [writes[0]!.name, writes[0]!.args] : batchCommand(writes);
-    if (this.#wait === undefined) {
-      run(this.#client, name, args).then(
-        (reply) =>
-          single ? writes[0]!.settle(reply, undefined, null) : settle(writes, reply, undefined, null),
-        (error: unknown) => rejectAll(writes, error),
-      );
-      return;
-    }
-    // `WAIT` once the script has answered, not pipelined behind it: a script the server lost
-    // (NOSCRIPT) is sent again by ioredis on its own, and a `WAIT` already queued would count
-    // the replicas before that second send was applied. One `WAIT` for all the script's writes.
-    const { replicas, timeoutMs } = this.#wait;
-    const deliver = (reply: unknown, acknowledged: unknown, waitError: Error | null) => {
-      if (single) writes[0]!.settle(reply, acknowledged, waitError);
-      else settle(writes, reply, acknowledged, waitError);
-    };
-    run(this.#client, name, args).then(
-      (reply) =>
-        waitFor(this.#client as Redis, replicas, timeoutMs).then(
+    const wait = this.#wait;
+    // A lone write's reply is its script's; a batch's is one reply per write.
+    const deliver = (reply: unknown, acknowledged: unknown, waitError: Error | null) =>
+      settle(writes, single ? [reply] : reply, acknowledged, waitError);
+    promised(() => runCommand(this.#client, name, args)).then(
+      (reply) => {
+        if (wait === undefined) return deliver(reply, undefined, null);
+        // `WAIT` once the script has answered, not pipelined behind it: a script the server
+        // lost (NOSCRIPT) is sent again by ioredis on its own, and a `WAIT` already queued
+        // would count the replicas before that second send was applied. One `WAIT` for all the
+        // script's writes.
+        const client = this.#client as Redis;
+        return promised(() => client.wait(wait.replicas, wait.timeoutMs)).then(
           (acknowledged) => deliver(reply, acknowledged, null),
           (error: Error) => deliver(reply, undefined, error),
-        ),
+        );
+      },
       (error: unknown) => rejectAll(writes, error),
     );
   }
 }
 
-/** `WAIT replicas timeoutMs`; a synchronous throw of the driver as a rejection. */
-function waitFor(client: Redis, replicas: number, timeoutMs: number): Promise<number> {
+/** `call()`'s promise; a synchronous throw of the driver as a rejection. */
+function promised<T>(call: () => Promise<T>): Promise<T> {
   try {
-    return client.wait(replicas, timeoutMs);
+    return call();
   } catch (error) {
     return Promise.reject(error);
   }
@@ -177,15 +174,6 @@ function batchCommand(writes: readonly QueuedWrite[]): [CommandName, (string | n
     for (let i = 2; i < args.length; i++) values.push(args[i]!);
   }
   return [COMMAND.batch, [keys.length, ...keys, ...values]];
-}
-
-/** The script's promise; a synchronous throw of the driver as a rejection. */
-function run(client: RedisClient, name: CommandName, args: (string | number)[]): Promise<unknown> {
-  try {
-    return runCommand(client, name, args);
-  } catch (error) {
-    return Promise.reject(error);
-  }
 }
 
 function rejectAll(writes: readonly QueuedWrite[], error: unknown): void {

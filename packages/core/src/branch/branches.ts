@@ -300,17 +300,15 @@ export class BranchKeeper {
   }
 
   async #command(action: SettlePhase, globalId: string, xid: string): Promise<string> {
-    let first = true;
     for (let attempt = 0; attempt < COMMAND_ATTEMPTS; attempt++) {
       const running = this.#running.get(xid);
       // A try still running here would be undone by a cancel that ran before it ended. The
       // wait ends at the branch's deadline: a try still running then is too late to be
       // TRIED (close refuses it), and the command goes on (a cancel fences it out).
       if (running !== undefined) await untilEndedOrDeadline(running, this.config.clock);
-      // A kept copy is what a read right after TRIED would have returned; if the record moved
-      // on since, the command's compare-and-set fails and it is read.
-      const kept = first ? this.#takeKept(xid) : undefined;
-      first = false;
+      // A kept copy (taken once: later attempts find none) is what a read right after TRIED
+      // would have returned; if the record moved on since, the compare-and-set fails and it is read.
+      const kept = this.#takeKept(xid);
       const record = kept ?? (await this.config.log.storage.get(xid));
       const result =
         action === 'confirm'
