@@ -1,4 +1,5 @@
 import { type Redis, ReplyError } from 'ioredis';
+import { batchArguments, runBatchScript } from './batch-script.js';
 import { COMMAND, type CommandName, runCommand } from './commands.js';
 import { holdWritesUntilTickEnd } from './tick-cork.js';
 import type { RedisClient } from './topology.js';
@@ -38,6 +39,8 @@ export interface WaitedReply {
 
 interface QueuedWrite {
   readonly name: CommandName;
+  /** `name` as the batch script knows it. */
+  readonly kind: string;
   /** Its script's KEYS (record hash, bucket prefix), then its ARGV. */
   readonly args: (string | number)[];
   readonly settle: (reply: unknown, acknowledged: unknown, waitError: Error | null) => void;
@@ -98,7 +101,9 @@ export class WriteBatch {
 
   /** Queues one write script (`name`, its KEYS then ARGV); resolves to that script's reply. */
   add(name: CommandName, args: (string | number)[]): Promise<unknown> {
-    return new Promise((resolve, reject) => this.#queue({ name, args, settle: resolve, reject }));
+    return new Promise((resolve, reject) =>
+      this.#queue({ name, kind: KIND[name]!, args, settle: resolve, reject }),
+    );
   }
 
   /** As {@link add}, on a batch that waits for replicas: the reply and what `WAIT` said. */
@@ -106,7 +111,7 @@ export class WriteBatch {
     return new Promise((resolve, reject) => {
       const settle = (reply: unknown, acknowledged: unknown, waitError: Error | null) =>
         resolve({ reply, acknowledged, waitError });
-      this.#queue({ name, args, settle, reject });
+      this.#queue({ name, kind: KIND[name]!, args, settle, reject });
     });
   }
 
@@ -132,19 +137,21 @@ export class WriteBatch {
 
   #send(writes: readonly QueuedWrite[]): void {
     const single = writes.length === 1;
-    const [name, args] = single ? [writes[0]!.name, writes[0]!.args] : batchCommand(writes);
+    const client = this.#client as Redis;
     const wait = this.#wait;
     // A lone write's reply is its script's; a batch's is one reply per write.
     const deliver = (reply: unknown, acknowledged: unknown, waitError: Error | null) =>
       settle(writes, single ? [reply] : reply, acknowledged, waitError);
-    promised(() => runCommand(this.#client, name, args)).then(
+    const run = single
+      ? () => runCommand(client, writes[0]!.name, writes[0]!.args)
+      : () => runBatchScript(client, batchArguments(writes, client.options.keyPrefix ?? ''));
+    promised(run).then(
       (reply) => {
         if (wait === undefined) return deliver(reply, undefined, null);
         // `WAIT` once the script has answered, not pipelined behind it: a script the server
         // lost (NOSCRIPT) is sent again by ioredis on its own, and a `WAIT` already queued
         // would count the replicas before that second send was applied. One `WAIT` for all the
         // script's writes.
-        const client = this.#client as Redis;
         return promised(() => client.wait(wait.replicas, wait.timeoutMs)).then(
           (acknowledged) => deliver(reply, acknowledged, null),
           (error: Error) => deliver(reply, undefined, error),
@@ -162,18 +169,6 @@ function promised<T>(call: () => Promise<T>): Promise<T> {
   } catch (error) {
     return Promise.reject(error);
   }
-}
-
-/** The batch script and its arguments for `writes`: the key count, every KEYS, then per write its kind and ARGV. */
-function batchCommand(writes: readonly QueuedWrite[]): [CommandName, (string | number)[]] {
-  const keys: (string | number)[] = [];
-  const values: (string | number)[] = [];
-  for (const { name, args } of writes) {
-    keys.push(args[0]!, args[1]!);
-    values.push(KIND[name]!);
-    for (let i = 2; i < args.length; i++) values.push(args[i]!);
-  }
-  return [COMMAND.batch, [keys.length, ...keys, ...values]];
 }
 
 function rejectAll(writes: readonly QueuedWrite[], error: unknown): void {

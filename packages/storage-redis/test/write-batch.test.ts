@@ -228,6 +228,47 @@ describe('writes of one tick on a standalone client', () => {
     expect(await store.get(mine.xid)).toStrictEqual(mine);
   });
 
+  it('send the batch script as text once per connection, then by its SHA, never refused NOSCRIPT', async () => {
+    const refused: string[] = [];
+    const connect = () =>
+      redis.newClient({
+        reconnectOnError: (error) => {
+          refused.push(error.message);
+          return false;
+        },
+      });
+    const sent = (client: Redis): string[] => {
+      // The name a script is written under is chosen as it is written: read it afterwards.
+      const names: string[] = [];
+      const sendCommand = client.sendCommand;
+      client.sendCommand = function (this: Redis, command, ...rest) {
+        const result = sendCommand.call(this, command, ...rest);
+        if (command.args.length > 20) names.push(command.name);
+        return result;
+      } as typeof client.sendCommand;
+      return names;
+    };
+    const prefix = redis.prefix();
+    const first = await connect();
+    const names = sent(first);
+    const store = new RedisStorage({ client: first, prefix });
+    await store.migrate();
+    const records = Array.from({ length: 6 }, () => makeRecord());
+    await Promise.all(records.slice(0, 3).map((r) => store.create(r)));
+    await Promise.all(records.slice(3).map((r) => store.create(r)));
+    expect(names).toEqual(['eval', 'evalsha']);
+
+    // Another connection has not been sent the text: it sends it too.
+    const second = await connect();
+    const againNames = sent(second);
+    const again = new RedisStorage({ client: second, prefix });
+    await Promise.all(records.map((r) => again.update({ ...r, version: 2, retries: 1 }, 1)));
+    expect(againNames).toEqual(['eval']);
+
+    expect(refused).toEqual([]);
+    for (const r of records) expect(await store.get(r.xid)).toStrictEqual({ ...r, version: 2, retries: 1 });
+  });
+
   it('on a client with a keyPrefix, put every key of the batch under it', async () => {
     const keyPrefix = redis.prefix();
     const client = await redis.newClient({ keyPrefix });
