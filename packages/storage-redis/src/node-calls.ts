@@ -1,5 +1,6 @@
-import { CorruptRecordError, ReplicationTimeoutError, StorageError, TccError } from '@tcc/core/storage';
+import { ReplicationTimeoutError } from '@tcc/core/storage';
 import { COMMAND, type CommandName, runCommand } from './commands.js';
+import { wrapError } from './driver-errors.js';
 import type { SchemaMarker } from './schema-marker.js';
 import { holdWritesUntilTickEnd } from './tick-cork.js';
 import type { RedisNode } from './topology.js';
@@ -62,15 +63,23 @@ export class NodeCalls {
     const batch = writeBatchOf(node.client, wait);
     if (wait === undefined) {
       if (batch !== undefined)
-        return this.#checked(operation, node, xid, () => batch.add(name, args), undefined);
+        return this.#afterCheck(node, () => batch.add(name, args, { operation, node, xid }));
       return this.call(operation, node, xid, () => runCommand(node.client, name, args));
     }
     const started = performance.now();
     const waited =
       batch !== undefined
-        ? this.#checked(operation, node, xid, () => batch.addWaited(name, args), undefined)
+        ? this.#afterCheck(node, () => batch.addWaited(name, args, { operation, node, xid }))
         : this.#writeAndWait(operation, node, xid, name, args, wait);
     return waited.then((written) => replicated(operation, node, xid, name, written, wait, started));
+  }
+
+  /**
+   * `run` after the node's schema check, for a batched write: the batch names its failures
+   * itself, which saves each write a promise (and the async hooks of `AsyncLocalStorage` on it).
+   */
+  #afterCheck<T>(node: RedisNode, run: () => Promise<T>): Promise<T> {
+    return this.#marker.isChecked(node) ? run() : this.#marker.check(node).then(run);
   }
 
   /** `run` after the node's schema check, its failure wrapped. */
@@ -168,21 +177,4 @@ function send<T>(
   return pending.catch((error: unknown) => {
     throw wrapError(operation, node, xid, error, key);
   });
-}
-
-/** A driver failure as a `StorageError` naming the operation and the address; errors of ours pass through. */
-export function wrapError(
-  operation: string,
-  node: RedisNode,
-  xid: string | undefined,
-  error: unknown,
-  key?: string,
-): Error {
-  if (error instanceof TccError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  if (key !== undefined && message.startsWith('WRONGTYPE')) {
-    return new CorruptRecordError(`${node.keyPrefix}${key}`, `not a hash (${message})`, { cause: error });
-  }
-  const what = xid === undefined ? operation : `${operation} of transaction ${xid}`;
-  return new StorageError(`redis ${what} on ${node.address} failed: ${message}`, { cause: error });
 }

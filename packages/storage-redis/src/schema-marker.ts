@@ -1,6 +1,6 @@
 import { SchemaVersionError } from '@tcc/core/storage';
+import { wrapError } from './driver-errors.js';
 import type { KeySpace } from './key-space.js';
-import { wrapError } from './node-calls.js';
 import type { RedisNode } from './topology.js';
 
 /** Version of the key layout this package reads and writes. */

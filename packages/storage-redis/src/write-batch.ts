@@ -1,8 +1,9 @@
 import { type Redis, ReplyError } from 'ioredis';
 import { batchArguments, runBatchScript } from './batch-script.js';
 import { COMMAND, type CommandName, runCommand } from './commands.js';
+import { wrapError } from './driver-errors.js';
 import { holdWritesUntilTickEnd } from './tick-cork.js';
-import type { RedisClient } from './topology.js';
+import type { RedisClient, RedisNode } from './topology.js';
 
 /**
  * Most writes one batch script carries; a tick with more sends several. Small batches keep
@@ -37,12 +38,20 @@ export interface WaitedReply {
   readonly waitError: Error | null;
 }
 
+/** Where a write comes from, named by its failure: the store's operation, the node, the transaction. */
+export interface WriteOrigin {
+  readonly operation: string;
+  readonly node: RedisNode;
+  readonly xid: string;
+}
+
 interface QueuedWrite {
   readonly name: CommandName;
   /** `name` as the batch script knows it. */
   readonly kind: string;
   /** Its script's KEYS (record hash, bucket prefix), then its ARGV. */
   readonly args: (string | number)[];
+  readonly origin: WriteOrigin;
   readonly settle: (reply: unknown, acknowledged: unknown, waitError: Error | null) => void;
   readonly reject: (error: unknown) => void;
 }
@@ -99,19 +108,22 @@ export class WriteBatch {
     this.#wait = wait;
   }
 
-  /** Queues one write script (`name`, its KEYS then ARGV); resolves to that script's reply. */
-  add(name: CommandName, args: (string | number)[]): Promise<unknown> {
+  /**
+   * Queues one write script (`name`, its KEYS then ARGV); resolves to that script's reply, or
+   * rejects with the driver's failure as a `StorageError` naming `origin`.
+   */
+  add(name: CommandName, args: (string | number)[], origin: WriteOrigin): Promise<unknown> {
     return new Promise((resolve, reject) =>
-      this.#queue({ name, kind: KIND[name]!, args, settle: resolve, reject }),
+      this.#queue({ name, kind: KIND[name]!, args, origin, settle: resolve, reject }),
     );
   }
 
   /** As {@link add}, on a batch that waits for replicas: the reply and what `WAIT` said. */
-  addWaited(name: CommandName, args: (string | number)[]): Promise<WaitedReply> {
+  addWaited(name: CommandName, args: (string | number)[], origin: WriteOrigin): Promise<WaitedReply> {
     return new Promise((resolve, reject) => {
       const settle = (reply: unknown, acknowledged: unknown, waitError: Error | null) =>
         resolve({ reply, acknowledged, waitError });
-      this.#queue({ name, kind: KIND[name]!, args, settle, reject });
+      this.#queue({ name, kind: KIND[name]!, args, origin, settle, reject });
     });
   }
 
@@ -172,7 +184,12 @@ function promised<T>(call: () => Promise<T>): Promise<T> {
 }
 
 function rejectAll(writes: readonly QueuedWrite[], error: unknown): void {
-  for (const write of writes) write.reject(error);
+  for (const write of writes) fail(write, error);
+}
+
+function fail(write: QueuedWrite, error: unknown): void {
+  const { operation, node, xid } = write.origin;
+  write.reject(wrapError(operation, node, xid, error));
 }
 
 /** Hands each write its reply: an integer as its script returns it, a text as the error it raised. */
@@ -191,6 +208,6 @@ function settle(
     const reply: unknown = replies[i];
     const write = writes[i]!;
     if (typeof reply === 'number') write.settle(reply, acknowledged, waitError);
-    else write.reject(new ReplyError(String(reply)));
+    else fail(write, new ReplyError(String(reply)));
   }
 }
