@@ -1,9 +1,10 @@
 import { DuplicateTransactionError, OptimisticLockError, StorageError } from './errors.js';
 import { compareKey, cutPage, type PageKey, toPage } from './kit/keyset.js';
+import { copyRecord } from './kit/next-version.js';
 import { checkFindStuck, checkList } from './kit/query-checks.js';
 import { isExpired, isStuck } from './kit/record-state.js';
 import { checkComplete, checkCreate, checkUpdate } from './kit/write-guards.js';
-import { type ParticipantRecord, TERMINAL_STATUSES, type TransactionRecord } from './record.js';
+import { TERMINAL_STATUSES, type TransactionRecord } from './record.js';
 import type { FindStuckQuery, ListQuery, Page, TransactionStorage } from './transaction-storage.js';
 
 /** Options of {@link MemoryStorage}. */
@@ -243,17 +244,6 @@ export class MemoryStorage implements TransactionStorage {
     }
     return out;
   }
-}
-
-/** Copies what a caller could mutate: the record, its participants, `attachments`, `claim` and `parent`. */
-function copyRecord(record: TransactionRecord): TransactionRecord {
-  const source = record.participants;
-  const participants = new Array<ParticipantRecord>(source.length);
-  for (let i = 0; i < source.length; i++) participants[i] = { ...source[i]! };
-  const copy: TransactionRecord = { ...record, participants, attachments: { ...record.attachments } };
-  if (record.claim !== undefined) copy.claim = { ...record.claim };
-  if (record.parent !== undefined) copy.parent = { ...record.parent };
-  return copy;
 }
 
 const byDue = (a: TransactionRecord, b: TransactionRecord) => compareKey(a.dueAt, a.xid, b.dueAt, b.xid);

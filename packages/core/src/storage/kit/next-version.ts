@@ -1,5 +1,5 @@
 import { hasCode } from '../../base/codes.js';
-import type { TransactionRecord } from '../record.js';
+import type { ParticipantRecord, TransactionRecord } from '../record.js';
 import type { TransactionStorage } from '../transaction-storage.js';
 
 /**
@@ -32,11 +32,11 @@ export async function writeNextVersion(
 
 /** A copy that shares nothing a writer changes with the original. */
 export function copyRecord(record: TransactionRecord): TransactionRecord {
-  const copy: TransactionRecord = {
-    ...record,
-    participants: record.participants.map((p) => ({ ...p })),
-    attachments: { ...record.attachments },
-  };
+  // A loop, not `map`: the memory store copies every record it writes and reads.
+  const source = record.participants;
+  const participants = new Array<ParticipantRecord>(source.length);
+  for (let i = 0; i < source.length; i++) participants[i] = { ...source[i]! };
+  const copy: TransactionRecord = { ...record, participants, attachments: { ...record.attachments } };
   if (record.claim !== undefined) copy.claim = { ...record.claim };
   if (record.parent !== undefined) copy.parent = { ...record.parent };
   return copy;
