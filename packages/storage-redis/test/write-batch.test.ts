@@ -199,8 +199,13 @@ describe('writes of one tick on a standalone client', () => {
     expect(await reader.count({})).toBe(0);
   });
 
-  it('are sent before a read made after them in the same tick, which sees them', async () => {
-    const { store } = await openStore();
+  it.each([
+    ['', {}],
+    [' (a client with enableAutoPipelining)', { enableAutoPipelining: true }],
+  ])('are sent before a read made after them in the same tick, which sees them%s', async (_, options) => {
+    const client = await redis.newClient(options);
+    const store = new RedisStorage({ client, prefix: redis.prefix() });
+    await store.migrate();
     const record = makeRecord();
     const [, read] = await Promise.all([store.create(record), store.get(record.xid)]);
     expect(read).toStrictEqual(record);
