@@ -233,7 +233,7 @@ describe('writes of one tick on a standalone client', () => {
     expect(await store.get(mine.xid)).toStrictEqual(mine);
   });
 
-  it('send the batch script as text once per connection, then by its SHA, never refused NOSCRIPT', async () => {
+  it('send the batch script as text once per connection (and reconnection), then by its SHA, never refused NOSCRIPT', async () => {
     const refused: string[] = [];
     const connect = () =>
       redis.newClient({
@@ -270,8 +270,15 @@ describe('writes of one tick on a standalone client', () => {
     await Promise.all(records.map((r) => again.update({ ...r, version: 2, retries: 1 }, 1)));
     expect(againNames).toEqual(['eval']);
 
+    // A reconnection is a new socket: the text again, then the SHA.
+    second.disconnect(true);
+    await new Promise((resolve) => second.once('ready', resolve));
+    await Promise.all(records.slice(0, 3).map((r) => again.update({ ...r, version: 3, retries: 2 }, 2)));
+    await Promise.all(records.slice(3).map((r) => again.update({ ...r, version: 3, retries: 2 }, 2)));
+    expect(againNames).toEqual(['eval', 'eval', 'evalsha']);
+
     expect(refused).toEqual([]);
-    for (const r of records) expect(await store.get(r.xid)).toStrictEqual({ ...r, version: 2, retries: 1 });
+    for (const r of records) expect(await store.get(r.xid)).toStrictEqual({ ...r, version: 3, retries: 2 });
   });
 
   it('on a client with a keyPrefix, put every key of the batch under it', async () => {
