@@ -27,7 +27,8 @@ const loadedOn = new WeakSet<object>();
  * As ioredis's `defineCommand` scripts do, the first command on a socket sends the script's
  * text (`EVAL`), which loads it, and the others its SHA (`EVALSHA`): a new connection, or a
  * failover's new server, costs no `NOSCRIPT` round trip (nor shows that error to a client's
- * `reconnectOnError`).
+ * `reconnectOnError`). A `NOSCRIPT` reply makes its socket send the text again, decided as the
+ * reply is read, so that batches refused together are not each sent with the text.
  */
 class BatchCommand extends Command {
   constructor(args: string[]) {
@@ -37,6 +38,11 @@ class BatchCommand extends Command {
 
   override toWritable(socket: object): string | Buffer {
     const { lua, sha } = script();
+    const reject = this.reject;
+    this.reject = (error: Error) => {
+      if (error.message.includes('NOSCRIPT')) loadedOn.delete(socket);
+      reject.call(this, error);
+    };
     if (!loadedOn.has(socket)) {
       loadedOn.add(socket);
       this.name = 'eval';
@@ -74,12 +80,9 @@ export function batchArguments(
  * restart behind the same connection). The reply is the script's.
  */
 export function runBatchScript(client: Redis, args: string[]): Promise<unknown> {
-  const first = new BatchCommand(args);
-  return send(client, first).catch((error: unknown) => {
+  return send(client, new BatchCommand(args)).catch((error: unknown) => {
     if (!(error instanceof Error) || !error.message.includes('NOSCRIPT')) throw error;
-    // `first` is settled: its arguments are free to be sent again.
-    const socket = client.stream;
-    if (socket !== undefined) loadedOn.delete(socket);
+    // The first command is settled: its arguments are free to be sent again.
     return send(client, new BatchCommand(args));
   });
 }

@@ -4,13 +4,15 @@ import type { RedisClient } from './topology.js';
 /**
  * Names under which the scripts of `src/commands` are defined on the clients. One namespace
  * per script version: two versions of this package sharing a client each run their own.
- * `batch-n.lua` is not among them: `batch-script.ts` sends it itself.
+ * `batch` is used on a client with `enableAutoPipelining` only: elsewhere `batch-script.ts`
+ * sends `batch-n.lua` itself.
  */
 export const COMMAND = {
   create: 'tccStorageCreateV2',
   update: 'tccStorageUpdateV2',
   complete: 'tccStorageCompleteV2',
   remove: 'tccStorageRemoveV2',
+  batch: 'tccStorageBatchV1',
   sweep: 'tccStorageSweepV2',
   range: 'tccStorageRangeV1',
 } as const;

@@ -154,14 +154,11 @@ export class WriteBatch {
     // A lone write's reply is its script's; a batch's is one reply per write.
     const deliver = (reply: unknown, acknowledged: unknown, waitError: Error | null) =>
       settle(writes, single ? [reply] : reply, acknowledged, waitError);
-    const run = single
-      ? () => runCommand(client, writes[0]!.name, writes[0]!.args)
-      : () => runBatchScript(client, batchArguments(writes, client.options.keyPrefix ?? ''));
-    promised(run).then(
+    promised(() => this.#script(writes)).then(
       (reply) => {
         if (wait === undefined) return deliver(reply, undefined, null);
         // `WAIT` once the script has answered, not pipelined behind it: a script the server
-        // lost (NOSCRIPT) is sent again by ioredis on its own, and a `WAIT` already queued
+        // lost (NOSCRIPT) is sent again on its own (by ioredis, or `runBatchScript`), and a `WAIT` already queued
         // would count the replicas before that second send was applied. One `WAIT` for all the
         // script's writes.
         return promised(() => client.wait(wait.replicas, wait.timeoutMs)).then(
@@ -171,6 +168,18 @@ export class WriteBatch {
       },
       (error: unknown) => rejectAll(writes, error),
     );
+  }
+
+  /** Sends the script of `writes`: a lone write's own, or a batch. */
+  #script(writes: readonly QueuedWrite[]): Promise<unknown> {
+    const client = this.#client as Redis;
+    if (writes.length === 1) return runCommand(client, writes[0]!.name, writes[0]!.args);
+    // On an auto-pipelining client, into its pipeline (sent at `setImmediate`), behind the
+    // commands already queued there: a read made before these writes still runs before them.
+    if (client.options.enableAutoPipelining) {
+      return runCommand(client, COMMAND.batch, batchArguments(writes, '').slice(1));
+    }
+    return runBatchScript(client, batchArguments(writes, client.options.keyPrefix ?? ''));
   }
 }
 

@@ -199,24 +199,54 @@ describe('writes of one tick on a standalone client', () => {
     expect(await reader.count({})).toBe(0);
   });
 
-  it.each([
-    ['', {}],
-    [' (a client with enableAutoPipelining)', { enableAutoPipelining: true }],
-  ])('are sent before a read made after them in the same tick, which sees them%s', async (_, options) => {
-    const client = await redis.newClient(options);
-    const store = new RedisStorage({ client, prefix: redis.prefix() });
-    await store.migrate();
-    const record = makeRecord();
-    const [, read] = await Promise.all([store.create(record), store.get(record.xid)]);
-    expect(read).toStrictEqual(record);
-    const next = { ...record, version: 2, retries: 1 };
-    const [, again, listed] = await Promise.all([
-      store.update(next, 1),
-      store.get(record.xid),
-      store.list({ limit: 10 }),
-    ]);
-    expect(again).toStrictEqual(next);
-    expect(listed.records).toStrictEqual([next]);
+  describe.each([
+    ['a client', {}],
+    ['a client with enableAutoPipelining', { enableAutoPipelining: true }],
+  ])('on %s', (_, options) => {
+    async function open(): Promise<{ client: Redis; store: RedisStorage }> {
+      const client = await redis.newClient(options);
+      const store = new RedisStorage({ client, prefix: redis.prefix() });
+      await store.migrate();
+      return { client, store };
+    }
+
+    it('are sent before a read made after them in the same tick, which sees them', async () => {
+      const { client, store } = await open();
+      const commands = recordCommands(client);
+      const [a, b] = [makeRecord(), makeRecord()];
+      const [, , read] = await Promise.all([store.create(a), store.create(b), store.get(b.xid)]);
+      expect(read).toStrictEqual(b);
+      const next = (r: TransactionRecord) => ({ ...r, version: 2, retries: 1 });
+      const [, , again, listed] = await Promise.all([
+        store.update(next(a), 1),
+        store.update(next(b), 1),
+        store.get(a.xid),
+        store.list({ limit: 10 }),
+      ]);
+      expect(again).toStrictEqual(next(a));
+      expect(listed.records).toHaveLength(2);
+      for (const r of listed.records) expect(r.version).toBe(2);
+      // Each tick's two writes went as one batch script (two creates: 18 arguments with its
+      // SHA, two updates: 20), each before the read made after them.
+      expect(commands.slice(0, 4)).toEqual(['script:18', 'hmget', 'script:20', 'hmget']);
+    });
+
+    it('are sent after a read made before them in the same tick, which does not see them', async () => {
+      const { client, store } = await open();
+      const [a, b] = [makeRecord(), makeRecord()];
+      await Promise.all([store.create(a), store.create(b)]);
+      const commands = recordCommands(client);
+      const next = (r: TransactionRecord) => ({ ...r, version: 2, retries: 1 });
+      const [before, , , after] = await Promise.all([
+        store.get(a.xid),
+        store.update(next(a), 1),
+        store.update(next(b), 1),
+        store.get(a.xid),
+      ]);
+      expect(before).toStrictEqual(a);
+      expect(after).toStrictEqual(next(a));
+      expect(commands).toEqual(['hmget', 'script:20', 'hmget']);
+    });
   });
 
   it('of several stores on one client share a script', async () => {
@@ -231,54 +261,6 @@ describe('writes of one tick on a standalone client', () => {
     expect(await store.get(theirs.xid)).toBeUndefined();
     expect(await other.get(theirs.xid)).toStrictEqual(theirs);
     expect(await store.get(mine.xid)).toStrictEqual(mine);
-  });
-
-  it('send the batch script as text once per connection (and reconnection), then by its SHA, never refused NOSCRIPT', async () => {
-    const refused: string[] = [];
-    const connect = () =>
-      redis.newClient({
-        reconnectOnError: (error) => {
-          refused.push(error.message);
-          return false;
-        },
-      });
-    const sent = (client: Redis): string[] => {
-      // The name a script is written under is chosen as it is written: read it afterwards.
-      const names: string[] = [];
-      const sendCommand = client.sendCommand;
-      client.sendCommand = function (this: Redis, command, ...rest) {
-        const result = sendCommand.call(this, command, ...rest);
-        if (command.args.length > 20) names.push(command.name);
-        return result;
-      } as typeof client.sendCommand;
-      return names;
-    };
-    const prefix = redis.prefix();
-    const first = await connect();
-    const names = sent(first);
-    const store = new RedisStorage({ client: first, prefix });
-    await store.migrate();
-    const records = Array.from({ length: 6 }, () => makeRecord());
-    await Promise.all(records.slice(0, 3).map((r) => store.create(r)));
-    await Promise.all(records.slice(3).map((r) => store.create(r)));
-    expect(names).toEqual(['eval', 'evalsha']);
-
-    // Another connection has not been sent the text: it sends it too.
-    const second = await connect();
-    const againNames = sent(second);
-    const again = new RedisStorage({ client: second, prefix });
-    await Promise.all(records.map((r) => again.update({ ...r, version: 2, retries: 1 }, 1)));
-    expect(againNames).toEqual(['eval']);
-
-    // A reconnection is a new socket: the text again, then the SHA.
-    second.disconnect(true);
-    await new Promise((resolve) => second.once('ready', resolve));
-    await Promise.all(records.slice(0, 3).map((r) => again.update({ ...r, version: 3, retries: 2 }, 2)));
-    await Promise.all(records.slice(3).map((r) => again.update({ ...r, version: 3, retries: 2 }, 2)));
-    expect(againNames).toEqual(['eval', 'eval', 'evalsha']);
-
-    expect(refused).toEqual([]);
-    for (const r of records) expect(await store.get(r.xid)).toStrictEqual({ ...r, version: 3, retries: 2 });
   });
 
   it('on a client with a keyPrefix, put every key of the batch under it', async () => {
