@@ -21,6 +21,7 @@ import { parseBenchArgs } from './options.js';
 import { fixed, int, machine, saveResults, table, verdict } from './report.js';
 import { tccScenario } from './scenario.js';
 import { deleteKeys, openSchema, REDIS_URL } from './servers.js';
+import { storeWritesOp } from './store-writes.js';
 
 const USAGE = `usage: node bench/dist/storage.bench.js [options]
 
@@ -244,11 +245,17 @@ interface Row {
   readonly raw: string;
   readonly tcc: Run;
   readonly rawRun: Run;
+  /** The scenario's four store writes without the SDK (`store-writes.ts`). */
+  readonly writesRun: Run;
   /** rawRun.txPerSec ÷ tcc.writesPerOp */
   readonly limitTxPerSec: number;
   /** tcc.txPerSec ÷ limitTxPerSec */
   readonly ratioToLimit: number;
-  readonly runs: { readonly tcc: readonly Run[]; readonly raw: readonly Run[] };
+  readonly runs: {
+    readonly tcc: readonly Run[];
+    readonly raw: readonly Run[];
+    readonly writes: readonly Run[];
+  };
 }
 
 async function measure(op: () => Promise<unknown>, durationMs: number, writes: Counter): Promise<Run> {
@@ -282,21 +289,20 @@ async function benchStore(id: StoreId, args: Args): Promise<Row> {
   const subject = await OPENERS[id](args);
   const writes = countWrites(subject.storage);
   const scenario = tccScenario(subject.storage);
+  const ops = { raw: subject.rawOp, tcc: scenario.op, writes: storeWritesOp(subject.storage, 'bench') };
   try {
     // Warm-up: connections open, scripts loaded, statements prepared, JIT warm.
     const warm = Math.min(1000, args.durationMs);
-    await runLoad(subject.rawOp, { concurrency: CONCURRENCY, durationMs: warm });
-    await runLoad(scenario.op, { concurrency: CONCURRENCY, durationMs: warm });
-    const tccRuns: Run[] = [];
-    const rawRuns: Run[] = [];
+    for (const op of Object.values(ops)) await runLoad(op, { concurrency: CONCURRENCY, durationMs: warm });
+    const runs = { raw: [] as Run[], tcc: [] as Run[], writes: [] as Run[] };
     for (let i = 0; i < args.repeats; i++) {
-      // Alternating which goes first, so a drift of the machine's load colours both alike.
-      const order = i % 2 === 0 ? (['raw', 'tcc'] as const) : (['tcc', 'raw'] as const);
+      // Turning the order round, so a drift of the machine's load colours each alike.
+      const order = i % 2 === 0 ? (['raw', 'tcc', 'writes'] as const) : (['writes', 'tcc', 'raw'] as const);
       for (const what of order) {
-        const run = await measure(what === 'raw' ? subject.rawOp : scenario.op, args.durationMs, writes);
-        (what === 'raw' ? rawRuns : tccRuns).push(run);
+        const run = await measure(ops[what], args.durationMs, writes);
+        runs[what].push(run);
         progress(
-          `run ${i + 1}/${args.repeats}  ${id.padEnd(8)} ${what.padEnd(3)} ${int(run.txPerSec).padStart(8)} /s` +
+          `run ${i + 1}/${args.repeats}  ${id.padEnd(8)} ${what.padEnd(6)} ${int(run.txPerSec).padStart(8)} /s` +
             `  p99 ${fixed(run.p99Us).padStart(8)} µs  ${fixed(run.roundTripsPerOp, 2)} round trips`,
         );
       }
@@ -304,18 +310,23 @@ async function benchStore(id: StoreId, args: Args): Promise<Row> {
     scenario.books.check(`${id} tcc`);
     const left = await subject.storage.count({ domain: 'bench' });
     if (left !== 0) throw new Error(`${id}: ${left} transaction records left in storage after the run`);
-    const tcc = medianRun(tccRuns);
-    const rawRun = medianRun(rawRuns);
+    const tcc = medianRun(runs.tcc);
+    const rawRun = medianRun(runs.raw);
+    const writesRun = medianRun(runs.writes);
     if (tcc.writesPerOp < 1) throw new Error(`${id}: ${tcc.writesPerOp} store writes per transaction`);
+    if (writesRun.writesPerOp !== 4) {
+      throw new Error(`${id}: ${writesRun.writesPerOp} store writes per run of the writes alone, not 4`);
+    }
     const limitTxPerSec = rawRun.txPerSec / tcc.writesPerOp;
     return {
       store: id,
       raw: subject.raw,
       tcc,
       rawRun,
+      writesRun,
       limitTxPerSec,
       ratioToLimit: tcc.txPerSec / limitTxPerSec,
-      runs: { tcc: tccRuns, raw: rawRuns },
+      runs,
     };
   } finally {
     await scenario.close();
@@ -382,10 +393,18 @@ function format(date: string, args: Args, rows: readonly Row[], targets: readonl
     fixed(r.rawRun.p99Us),
     fixed(r.rawRun.cpuUsPerOp),
   ]);
+  const alone = rows.map((r) => [
+    r.store,
+    int(r.writesRun.txPerSec),
+    fixed(r.writesRun.cpuUsPerOp),
+    fixed(r.writesRun.cpuUsPerOp / r.writesRun.writesPerOp),
+    fixed(r.rawRun.cpuUsPerOp),
+    fixed(r.tcc.cpuUsPerOp - r.writesRun.cpuUsPerOp),
+  ]);
   return [
     `tcc storage benchmark  ${date}`,
     `node ${m.node} | ${m.cpu} x ${m.cores} | ${m.os} | load ${m.loadAverageAtStart.join(' ')}`,
-    `each figure: median of ${args.repeats} runs of ${args.durationMs / 1000} s at concurrency ${CONCURRENCY}, tcc and raw alternating`,
+    `each figure: median of ${args.repeats} runs of ${args.durationMs / 1000} s at concurrency ${CONCURRENCY}, tcc, raw and the writes alone alternating`,
     '',
     table(
       [
@@ -411,8 +430,15 @@ function format(date: string, args: Args, rows: readonly Row[], targets: readonl
       raws,
     ),
     '',
+    table(
+      ['writes alone', 'tx/s', 'client CPU µs/tx', 'µs/write', 'raw µs/op', 'tcc − writes alone µs/tx'],
+      ['l', 'r', 'r', 'r', 'r', 'r'],
+      alone,
+    ),
+    '',
     `targets: ${targets.filter((t) => t.met).length} of ${targets.length} met`,
     'limit = raw ops/s ÷ store writes per transaction (counted at the store); tcc/limit = tx/s ÷ limit.',
+    "writes alone: the scenario's four store writes on records of its shape, without the SDK; tcc − writes alone: the SDK's share of a transaction's client CPU.",
   ].join('\n');
 }
 
