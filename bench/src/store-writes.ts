@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
-import type { LocalParticipant, TransactionRecord, TransactionStorage } from '@tcc/core';
+import type { LocalParticipant, TransactionStorage } from '@tcc/core';
+import { makeRecord } from '@tcc/core/testing';
 
 /**
  * The four writes the core scenario makes (create with the first participant, update with
@@ -11,9 +11,17 @@ export function storeWritesOp(storage: TransactionStorage, domain: string): () =
   let n = 0;
   return async () => {
     const id = `w-${++n}`;
-    const record = recordOf(randomUUID(), domain, Date.now(), [
-      participant('p1', 'funds.freeze', 'Freeze', `[{"id":"${id}","account":"acct-1","amount":2}]`),
-    ]);
+    const now = Date.now();
+    // The scenario's record: its deadline and due time a minute out, its try's claim on it.
+    const record = makeRecord({
+      domain,
+      participants: [
+        participant('p1', 'funds.freeze', 'Freeze', `[{"id":"${id}","account":"acct-1","amount":2}]`),
+      ],
+      deadline: now + 60_000,
+      dueAt: now + 60_000,
+      claim: { owner: `bench/${process.pid}`, until: now + 30_000 },
+    });
     await storage.create(record);
     record.participants.push(
       participant('p2', 'stock.reserve', 'Reserve', `[{"id":"${id}","sku":"sku-1","quantity":2}]`),
@@ -36,30 +44,5 @@ function participant(id: string, target: string, method: string, args: string): 
     cancel: `cancel${method}`,
     args,
     status: 'TRYING',
-  };
-}
-
-function recordOf(
-  xid: string,
-  domain: string,
-  now: number,
-  participants: LocalParticipant[],
-): TransactionRecord {
-  return {
-    globalId: xid,
-    xid,
-    domain,
-    rootDomain: domain,
-    type: 'ROOT',
-    status: 'TRYING',
-    participants,
-    attachments: {},
-    retries: 0,
-    version: 1,
-    createdAt: now,
-    updatedAt: now,
-    deadline: now + 60_000,
-    dueAt: now + 60_000,
-    claim: { owner: `bench/${process.pid}`, until: now + 30_000 },
   };
 }
