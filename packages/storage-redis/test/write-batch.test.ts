@@ -263,21 +263,27 @@ describe('writes of one tick on a standalone client', () => {
     expect(await store.get(mine.xid)).toStrictEqual(mine);
   });
 
-  it('on a client with a keyPrefix, put every key of the batch under it', async () => {
-    const keyPrefix = redis.prefix();
-    const client = await redis.newClient({ keyPrefix });
-    const store = new RedisStorage({ client, prefix: 'shop:' });
-    await store.migrate();
-    const records = Array.from({ length: 5 }, () => makeRecord());
-    await Promise.all(records.map((r) => store.create(r)));
-    await Promise.all(records.map((r) => store.update({ ...r, version: 2, retries: 1 }, 1)));
+  it.each([
+    ['', false],
+    [' (and enableAutoPipelining)', true],
+  ])(
+    'on a client with a keyPrefix%s, put every key of the batch under it',
+    async (_, enableAutoPipelining) => {
+      const keyPrefix = redis.prefix();
+      const client = await redis.newClient({ keyPrefix, enableAutoPipelining });
+      const store = new RedisStorage({ client, prefix: 'shop:' });
+      await store.migrate();
+      const records = Array.from({ length: 5 }, () => makeRecord());
+      await Promise.all(records.map((r) => store.create(r)));
+      await Promise.all(records.map((r) => store.update({ ...r, version: 2, retries: 1 }, 1)));
 
-    const plain = await redis.newClient();
-    for (const r of records) {
-      expect(await plain.hget(`${keyPrefix}${store.locate(r.xid).key}`, 'v')).toBe('2');
-      expect(await plain.exists(store.locate(r.xid).key)).toBe(0);
-    }
-    expect(await store.count({})).toBe(5);
-    expect((await store.list({})).records.map((r) => r.version)).toEqual([2, 2, 2, 2, 2]);
-  });
+      const plain = await redis.newClient();
+      for (const r of records) {
+        expect(await plain.hget(`${keyPrefix}${store.locate(r.xid).key}`, 'v')).toBe('2');
+        expect(await plain.exists(store.locate(r.xid).key)).toBe(0);
+      }
+      expect(await store.count({})).toBe(5);
+      expect((await store.list({})).records.map((r) => r.version)).toEqual([2, 2, 2, 2, 2]);
+    },
+  );
 });
