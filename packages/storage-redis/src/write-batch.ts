@@ -158,9 +158,9 @@ export class WriteBatch {
       (reply) => {
         if (wait === undefined) return deliver(reply, undefined, null);
         // `WAIT` once the script has answered, not pipelined behind it: a script the server
-        // lost (NOSCRIPT) is sent again on its own (by ioredis, or `runBatchScript`), and a `WAIT` already queued
-        // would count the replicas before that second send was applied. One `WAIT` for all the
-        // script's writes.
+        // lost (NOSCRIPT) is sent again on its own (by ioredis, or `runBatchScript`), and a
+        // `WAIT` already queued would count the replicas before that second send was applied.
+        // One `WAIT` for all the script's writes.
         return promised(() => client.wait(wait.replicas, wait.timeoutMs)).then(
           (acknowledged) => deliver(reply, acknowledged, null),
           (error: Error) => deliver(reply, undefined, error),
@@ -176,6 +176,7 @@ export class WriteBatch {
     if (writes.length === 1) return runCommand(client, writes[0]!.name, writes[0]!.args);
     // On an auto-pipelining client, into its pipeline (sent at `setImmediate`), behind the
     // commands already queued there: a read made before these writes still runs before them.
+    // ioredis then puts the script's SHA first and the client's keyPrefix on the keys.
     if (client.options.enableAutoPipelining) {
       return runCommand(client, COMMAND.batch, batchArguments(writes, '').slice(1));
     }
