@@ -75,8 +75,9 @@ export class NodeCalls {
   }
 
   /**
-   * `run` after the node's schema check, for a batched write: the batch names its failures
-   * itself, which saves each write a promise (and the async hooks of `AsyncLocalStorage` on it).
+   * `run` after the node's schema check, at once when the node was checked. A batched write
+   * calls it bare: the batch names its failures itself, which saves each write a promise (and
+   * the async hooks of `AsyncLocalStorage` on it).
    */
   #afterCheck<T>(node: RedisNode, run: () => Promise<T>): Promise<T> {
     return this.#marker.isChecked(node) ? run() : this.#marker.check(node).then(run);
@@ -92,10 +93,7 @@ export class NodeCalls {
   ): Promise<T> {
     // Not async: on the hot path (marker checked) the driver's promise is passed on with one
     // rejection handler, no extra promise and microtask per call.
-    if (!this.#marker.isChecked(node)) {
-      return this.#marker.check(node).then(() => send(operation, node, xid, run, key));
-    }
-    return send(operation, node, xid, run, key);
+    return this.#afterCheck(node, () => send(operation, node, xid, run, key));
   }
 
   /**
