@@ -1,4 +1,4 @@
-import { ReplicationTimeoutError } from '@tcc/core';
+import { ReplicationTimeoutError, type TransactionRecord } from '@tcc/core';
 import { makeRecord } from '@tcc/core/testing';
 import { RedisStorage } from '@tcc/storage-redis';
 import { Redis } from 'ioredis';
@@ -48,6 +48,17 @@ function scripts(calls: Record<string, number>): number {
 const ACKNOWLEDGED_WITHIN_MS = 60_000;
 /** Each test's own limit: above the waits' bounds, so that they, not the runner, say what was slow. */
 const SLOW_MACHINE_MS = 180_000;
+
+/** Reads `records` back from the replica, through a store of `prefix` there. */
+async function expectOnReplica(prefix: string, records: readonly TransactionRecord[]): Promise<void> {
+  const onReplica = new Redis({ host: replica!.host, port: replica!.port, maxRetriesPerRequest: 1 });
+  try {
+    const reader = new RedisStorage({ client: onReplica, prefix });
+    for (const r of records) expect(await reader.get(r.xid)).toStrictEqual(r);
+  } finally {
+    onReplica.disconnect();
+  }
+}
 
 let n = 0;
 const newStore = (replicaTimeoutMs: number) =>
@@ -106,14 +117,8 @@ describe('writes of one tick on a store that requires replicas', () => {
       const calls = await commandCalls();
       expect(scripts(calls)).toBe(2);
       expect(calls.wait).toBe(2);
-      const onReplica = new Redis({ host: replica.host, port: replica.port, maxRetriesPerRequest: 1 });
-      try {
-        const reader = new RedisStorage({ client: onReplica, prefix: store.prefix });
-        // WAIT answered: the replica has every write.
-        for (const r of records) expect(await reader.get(r.xid)).toStrictEqual(r);
-      } finally {
-        onReplica.disconnect();
-      }
+      // WAIT answered: the replica has every write.
+      await expectOnReplica(store.prefix, records);
     },
     SLOW_MACHINE_MS,
   );
@@ -136,13 +141,7 @@ describe('writes of one tick on a store that requires replicas', () => {
       expect(calls.evalsha).toBe(1); // refused: NOSCRIPT
       expect(calls.eval).toBe(1); // sent again with its source
       expect(calls.wait).toBe(1);
-      const onReplica = new Redis({ host: replica!.host, port: replica!.port, maxRetriesPerRequest: 1 });
-      try {
-        const reader = new RedisStorage({ client: onReplica, prefix: store.prefix });
-        for (const r of records) expect(await reader.get(r.xid)).toStrictEqual(r);
-      } finally {
-        onReplica.disconnect();
-      }
+      await expectOnReplica(store.prefix, records);
     },
     SLOW_MACHINE_MS,
   );
