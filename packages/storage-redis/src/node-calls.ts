@@ -43,8 +43,9 @@ export class NodeCalls {
   }
 
   /**
-   * One write script; with `replicas`, pipelined with `WAIT` so that it resolves only once
-   * enough replicas have it. Every write needs that, not only the commit point: a lost create
+   * One write script (batched with the others of its tick on a standalone client); with
+   * `replicas`, followed by `WAIT` once it has answered, so that it resolves only once enough
+   * replicas have it. Every write needs that, not only the commit point: a lost create
    * or enlisting update would leave a try's effects with no record to cancel them, a lost
    * empty-rollback tombstone would let a hanging try through.
    *
