@@ -29,5 +29,13 @@ describe('npm run bench -- --quick', () => {
       /checked: in each of the \d+ drains every one of the 500 records was confirmed exactly once/,
     );
     expect(run.stdout).toContain('postgres place-order c=64');
+    // After the last benchmark, every one's targets in one table, with the host's plain rate.
+    const glance = run.stdout.slice(run.stdout.indexOf('=== targets at a glance'));
+    expect(glance).toMatch(/^=== targets at a glance \(--quick: smoke runs, not measurements\)\n/);
+    expect(glance).toMatch(/core\s+memory c=64 plain \(the host\)\s+[\d,]+ tx\/s/);
+    for (const bench of ['core', 'http', 'place-order', 'recovery', 'storage']) {
+      expect(glance).toMatch(new RegExp(`\\n${bench} .*(ok|MISS)\\n`));
+    }
+    expect(glance).toMatch(/\n(all \d+ targets met|\d+ of \d+ targets missed)\n/);
   }, 610_000);
 });

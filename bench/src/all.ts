@@ -4,10 +4,14 @@
  * each so that one benchmark's heap, hooks and connections never colour the next one's figures.
  * Leading bare words pick benchmarks by name (`npm run bench -- storage place-order`); every
  * `--option` is passed on to each of them (`--quick`, `--no-save`, `--check`, `--help`).
+ * After the last one, the targets of all of them in one table (glance.ts).
  */
 import { spawnSync } from 'node:child_process';
-import { readdirSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { GLANCE_FILE_ENV, glanceTable } from './glance.js';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const SUFFIX = '.bench.js';
@@ -28,15 +32,26 @@ if (unknown.length > 0) {
   process.exit(2);
 }
 
+// Each benchmark appends its targets here; they are printed together at the end.
+const glanceDir = mkdtempSync(join(tmpdir(), 'tcc-bench-'));
+const glanceFile = join(glanceDir, 'targets.jsonl');
+
 let failed = 0;
 for (const name of names.length > 0 ? names : available) {
   console.log(`\n=== bench: ${name} ===`);
   const run = spawnSync(process.execPath, ['--expose-gc', `${here}${name}${SUFFIX}`, ...options], {
     stdio: 'inherit',
+    env: { ...process.env, [GLANCE_FILE_ENV]: glanceFile },
   });
   if (run.status !== 0) {
     failed++;
     console.error(`bench ${name} exited with ${run.status ?? run.signal}`);
   }
+}
+const glance = glanceTable(glanceFile);
+rmSync(glanceDir, { recursive: true, force: true });
+if (glance !== undefined) {
+  const quick = options.includes('--quick') ? ' (--quick: smoke runs, not measurements)' : '';
+  console.log(`\n=== ${glance.replace('\n', `${quick}\n`)}`);
 }
 process.exit(failed === 0 ? 0 : 1);

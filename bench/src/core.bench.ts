@@ -7,10 +7,12 @@
  */
 import { fileURLToPath } from 'node:url';
 import { assertAudit } from './audit.js';
+import { type GlanceLine, reportAtAGlance } from './glance.js';
 import { type LoadOptions, type LoadResult, median, obtainGc, runLoad, settledHeap } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import {
   type AlsTax,
+  fixed,
   formatReport,
   type HeapCheckpoint,
   type HeapResult,
@@ -331,12 +333,33 @@ async function main(): Promise<void> {
     durationSec: Number(process.hrtime.bigint() - started) / 1e9,
   };
   console.log(`\n${formatReport(report)}`);
+  reportAtAGlance(glanceOf(rows, targets));
   if (args.save) {
     const dir = fileURLToPath(new URL('../results/', import.meta.url));
     const files = await saveReport(dir, report);
     console.log(`saved ${files.join(', ')}`);
   }
   if (args.check && targets.some((t) => !t.ok)) process.exitCode = 1;
+}
+
+/** The targets for `npm run bench`'s table, after the plain calls at c=64: the host's speed. */
+function glanceOf(rows: readonly RowResult[], targets: readonly TargetResult[]): GlanceLine[] {
+  const lines: GlanceLine[] = [];
+  const plain = rows.find((r) => r.mode === 'plain' && r.concurrency === 64);
+  if (plain !== undefined) {
+    lines.push({
+      bench: 'core',
+      row: `${plain.name} (the host)`,
+      figure: `${int(plain.txPerSec)} tx/s`,
+      target: '',
+    });
+  }
+  for (const t of targets) {
+    const figure =
+      t.unit === 'tx/s' ? `${int(t.value)} tx/s` : `${fixed(t.value, t.unit === '%' ? 2 : 1)} ${t.unit}`;
+    lines.push({ bench: 'core', row: t.row, figure, target: t.limit, ok: t.ok });
+  }
+  return lines;
 }
 
 /**

@@ -13,6 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { reportAtAGlance } from './glance.js';
 import { median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { machine } from './report.js';
@@ -213,6 +214,15 @@ try {
   const pairRatios = runs.tcc.map((r, i) => r.txPerSec / runs.plain[i]!.txPerSec);
   const ratio = median(pairRatios);
   const ok = ratio >= TARGET_RATIO;
+  reportAtAGlance([
+    {
+      bench: 'http',
+      row: `three services c=${CONCURRENCY}, tcc/plain`,
+      figure: ratio.toFixed(2),
+      target: `>= ${TARGET_RATIO}`,
+      ok,
+    },
+  ]);
   const m = machine();
   const date = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
   console.log(`tcc http benchmark  ${date}`);

@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Tcc } from '@tcc/core';
 import { barrier, barrierQuery, SqlStorage } from '@tcc/storage-sql';
 import pg from 'pg';
+import { reportAtAGlance } from './glance.js';
 import { type LoadResult, median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { fixed, int, machine, saveResults, table, verdict } from './report.js';
@@ -545,6 +546,8 @@ interface Target {
   readonly row: RowId;
   readonly text: string;
   readonly value: number;
+  /** `value` with its unit, as the summary of `npm run bench` shows it. */
+  readonly figure: string;
   readonly met: boolean;
 }
 
@@ -556,24 +559,28 @@ function targetsOf(rows: readonly Row[]): Target[] {
       row: 'po-c64',
       text: `>= ${TARGET.ratioToRaw} of raw`,
       value: po64.ratioToRaw ?? Number.NaN,
+      figure: `${fixed(po64.ratioToRaw, 3)} of raw`,
       met: (po64.ratioToRaw ?? 0) >= TARGET.ratioToRaw,
     },
     {
       row: 'po-c64',
       text: `<= ${TARGET.statementsPerOrder} statements`,
       value: po64.statementsPerOp,
+      figure: `${fixed(po64.statementsPerOp, 2)} statements`,
       met: po64.statementsPerOp <= TARGET.statementsPerOrder,
     },
     {
       row: 'po-c64',
       text: `<= ${TARGET.commitsPerOrder} commits`,
       value: po64.commitsPerOp,
+      figure: `${fixed(po64.commitsPerOp, 2)} commits`,
       met: po64.commitsPerOp <= TARGET.commitsPerOrder,
     },
     {
       row: 'po-c1',
       text: `p50 <= ${TARGET.p50MsAtC1} ms`,
       value: po1.p50Ms,
+      figure: `p50 ${fixed(po1.p50Ms, 2)} ms`,
       met: po1.p50Ms <= TARGET.p50MsAtC1,
     },
   ];
@@ -696,6 +703,15 @@ async function main(): Promise<void> {
   }
   const targets = targetsOf(rows);
   console.log(`\n${format(date, atStart, args, rows, targets)}`);
+  reportAtAGlance(
+    targets.map((t) => ({
+      bench: 'place-order',
+      row: rows.find((r) => r.id === t.row)?.name ?? t.row,
+      figure: t.figure,
+      target: t.text,
+      ok: t.met,
+    })),
+  );
   if (args.save) {
     const dir = fileURLToPath(new URL('../results/', import.meta.url));
     const files = await saveResults(dir, 'place-order', date, {

@@ -13,6 +13,7 @@ import { RedisStorage } from '@tcc/storage-redis';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { checkEffects, type Effects, parseEffects } from './effects.js';
+import { reportAtAGlance } from './glance.js';
 import { median } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { int, machine, saveResults, table } from './report.js';
@@ -384,6 +385,17 @@ try {
             value: one.median,
           },
         ];
+  if (one !== undefined) {
+    reportAtAGlance([
+      {
+        bench: 'recovery',
+        row: one.name,
+        figure: `${int(one.median)} records/s`,
+        target: `>= ${int(TARGET_PER_SEC)} records/s`,
+        ok: one.median >= TARGET_PER_SEC,
+      },
+    ]);
+  }
   const m = machine();
   console.log(`tcc recovery benchmark  ${date}`);
   console.log(

@@ -16,6 +16,7 @@ import { SqlStorage } from '@tcc/storage-sql';
 import { Cluster, Redis } from 'ioredis';
 import pg from 'pg';
 import { startCluster } from '../../test/support/dist/redis-servers.js';
+import { reportAtAGlance } from './glance.js';
 import { type LoadResult, median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { fixed, int, machine, saveResults, table, verdict } from './report.js';
@@ -338,6 +339,8 @@ async function benchStore(id: StoreId, args: Args): Promise<Row> {
 interface Target {
   readonly row: StoreId;
   readonly text: string;
+  /** The figure judged, with its unit. */
+  readonly figure: string;
   readonly met: boolean;
 }
 
@@ -348,11 +351,13 @@ function targetsOf(rows: readonly Row[]): Target[] {
       targets.push({
         row: 'redis',
         text: `>= ${int(REDIS_TARGET_TX_PER_SEC)} tx/s`,
+        figure: `${int(row.tcc.txPerSec)} tx/s`,
         met: row.tcc.txPerSec >= REDIS_TARGET_TX_PER_SEC,
       });
       targets.push({
         row: 'redis',
         text: `>= ${REDIS_TARGET_RATIO} of limit`,
+        figure: `${fixed(row.ratioToLimit, 2)} of limit`,
         met: row.ratioToLimit >= REDIS_TARGET_RATIO,
       });
     }
@@ -360,6 +365,7 @@ function targetsOf(rows: readonly Row[]): Target[] {
       targets.push({
         row: 'postgres',
         text: `>= ${POSTGRES_TARGET_RATIO} of limit`,
+        figure: `${fixed(row.ratioToLimit, 2)} of limit`,
         met: row.ratioToLimit >= POSTGRES_TARGET_RATIO,
       });
     }
@@ -471,6 +477,15 @@ async function main(): Promise<void> {
   for (const id of args.only) rows.push(await benchStore(id, args));
   const targets = targetsOf(rows);
   console.log(`\n${format(date, args, rows, targets)}`);
+  reportAtAGlance(
+    targets.map((t) => ({
+      bench: 'storage',
+      row: `${t.row} c=64`,
+      figure: t.figure,
+      target: t.text,
+      ok: t.met,
+    })),
+  );
   if (args.save) {
     const dir = fileURLToPath(new URL('../results/', import.meta.url));
     const files = await saveResults(dir, 'storage', date, {
