@@ -36,22 +36,25 @@ if (unknown.length > 0) {
 const glanceDir = mkdtempSync(join(tmpdir(), 'tcc-bench-'));
 const glanceFile = join(glanceDir, 'targets.jsonl');
 
-let failed = 0;
-for (const name of names.length > 0 ? names : available) {
-  console.log(`\n=== bench: ${name} ===`);
-  const run = spawnSync(process.execPath, ['--expose-gc', `${here}${name}${SUFFIX}`, ...options], {
-    stdio: 'inherit',
-    env: { ...process.env, [GLANCE_FILE_ENV]: glanceFile },
-  });
-  if (run.status !== 0) {
-    failed++;
-    console.error(`bench ${name} exited with ${run.status ?? run.signal}`);
+const failed: string[] = [];
+try {
+  for (const name of names.length > 0 ? names : available) {
+    console.log(`\n=== bench: ${name} ===`);
+    const run = spawnSync(process.execPath, ['--expose-gc', `${here}${name}${SUFFIX}`, ...options], {
+      stdio: 'inherit',
+      env: { ...process.env, [GLANCE_FILE_ENV]: glanceFile },
+    });
+    if (run.status !== 0) {
+      failed.push(name);
+      console.error(`bench ${name} exited with ${run.status ?? run.signal}`);
+    }
   }
+  const glance = glanceTable(glanceFile, failed);
+  if (glance !== undefined) {
+    const quick = options.includes('--quick') ? ' (--quick: smoke runs, not measurements)' : '';
+    console.log(`\n=== ${glance.replace('\n', `${quick}\n`)}`);
+  }
+} finally {
+  rmSync(glanceDir, { recursive: true, force: true });
 }
-const glance = glanceTable(glanceFile);
-rmSync(glanceDir, { recursive: true, force: true });
-if (glance !== undefined) {
-  const quick = options.includes('--quick') ? ' (--quick: smoke runs, not measurements)' : '';
-  console.log(`\n=== ${glance.replace('\n', `${quick}\n`)}`);
-}
-process.exit(failed === 0 ? 0 : 1);
+process.exit(failed.length === 0 ? 0 : 1);

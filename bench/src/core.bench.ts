@@ -7,12 +7,11 @@
  */
 import { fileURLToPath } from 'node:url';
 import { assertAudit } from './audit.js';
-import { type GlanceLine, reportAtAGlance } from './glance.js';
+import { type GlanceLine, reportAtAGlance, sharp } from './glance.js';
 import { type LoadOptions, type LoadResult, median, obtainGc, runLoad, settledHeap } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import {
   type AlsTax,
-  fixed,
   formatReport,
   type HeapCheckpoint,
   type HeapResult,
@@ -354,9 +353,14 @@ function glanceOf(rows: readonly RowResult[], targets: readonly TargetResult[]):
       target: '',
     });
   }
+  const limits: Record<string, readonly [digits: number, limit: number]> = {
+    throughput: [0, TARGET_TX_PER_SEC],
+    'SDK CPU': [2, TARGET_SDK_CPU_US],
+    'heap growth': [2, TARGET_HEAP_GROWTH_PCT],
+  };
   for (const t of targets) {
-    const figure =
-      t.unit === 'tx/s' ? `${int(t.value)} tx/s` : `${fixed(t.value, t.unit === '%' ? 2 : 1)} ${t.unit}`;
+    const [digits, limit] = limits[t.what] ?? [2, Number.NaN];
+    const figure = `${sharp(t.value, digits, limit)} ${t.unit}`;
     lines.push({ bench: 'core', row: t.row, figure, target: t.limit, ok: t.ok });
   }
   return lines;

@@ -32,31 +32,62 @@ export function reportAtAGlance(lines: readonly GlanceLine[]): void {
   appendFileSync(file, lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
 }
 
-/** The table of the lines in `file` (as the benchmarks wrote them), or `undefined` if there are none. */
-export function glanceTable(file: string): string | undefined {
-  let text: string;
+/**
+ * `value` with `digits` decimals, or more where those would round it onto `limit`: a figure
+ * shown as its target (`0.50` for 0.4996 against `>= 0.5`) must not read as met when it missed,
+ * nor as missed when it was met.
+ */
+export function sharp(value: number, digits: number, limit: number): string {
+  if (!Number.isFinite(value)) return '–';
+  let d = digits;
+  while (d < 6 && value !== limit && Number(value.toFixed(d)) === limit) d++;
+  // With thousands separators, as the benchmarks' own tables print rates.
+  return value.toLocaleString('en-US', { minimumFractionDigits: d, maximumFractionDigits: d });
+}
+
+/**
+ * The table of the lines in `file` (as the benchmarks wrote them), the host's line first, with
+ * a row for each benchmark in `failed` (it exited before or after reporting: its targets may
+ * be missing); `undefined` if there is nothing to show.
+ */
+export function glanceTable(file: string, failed: readonly string[] = []): string | undefined {
+  let text = '';
   try {
     text = readFileSync(file, 'utf8');
   } catch {
-    return undefined;
+    // No benchmark reported anything: only the failures, if any, are shown.
   }
-  const lines = text
-    .split('\n')
-    .filter((line) => line !== '')
-    .map((line) => JSON.parse(line) as GlanceLine);
+  const lines: GlanceLine[] = [];
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    try {
+      lines.push(JSON.parse(line) as GlanceLine);
+    } catch {
+      // A line cut short by a benchmark that was killed while writing it.
+    }
+  }
+  for (const bench of failed)
+    lines.push({ bench, row: '–', figure: 'exited with an error', target: '', ok: false });
   if (lines.length === 0) return undefined;
+  const host = lines.filter((line) => line.ok === undefined);
   const judged = lines.filter((line) => line.ok !== undefined);
   const missed = judged.filter((line) => line.ok === false).length;
-  const body = lines.map((line) => [
+  const body = [...host, ...judged].map((line) => [
     line.bench,
     line.row,
     line.figure,
     line.target,
     line.ok === undefined ? '' : line.ok ? 'ok' : 'MISS',
   ]);
+  const summary =
+    judged.length === 0
+      ? 'no targets judged'
+      : missed === 0
+        ? `all ${judged.length} targets met`
+        : `${missed} of ${judged.length} targets missed`;
   return [
     'targets at a glance',
     table(['benchmark', 'row', 'figure', 'target', ''], ['l', 'l', 'r', 'l', 'l'], body),
-    missed === 0 ? `all ${judged.length} targets met` : `${missed} of ${judged.length} targets missed`,
+    summary,
   ].join('\n');
 }

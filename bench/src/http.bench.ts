@@ -13,7 +13,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { reportAtAGlance } from './glance.js';
+import { reportAtAGlance, sharp } from './glance.js';
 import { median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { machine } from './report.js';
@@ -218,7 +218,7 @@ try {
     {
       bench: 'http',
       row: `three services c=${CONCURRENCY}, tcc/plain`,
-      figure: ratio.toFixed(2),
+      figure: `${sharp(ratio, 2, TARGET_RATIO)} of plain`,
       target: `>= ${TARGET_RATIO}`,
       ok,
     },

@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { Tcc } from '@tcc/core';
 import { barrier, barrierQuery, SqlStorage } from '@tcc/storage-sql';
 import pg from 'pg';
-import { reportAtAGlance } from './glance.js';
+import { reportAtAGlance, sharp } from './glance.js';
 import { type LoadResult, median, runLoad } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { fixed, int, machine, saveResults, table, verdict } from './report.js';
@@ -559,28 +559,28 @@ function targetsOf(rows: readonly Row[]): Target[] {
       row: 'po-c64',
       text: `>= ${TARGET.ratioToRaw} of raw`,
       value: po64.ratioToRaw ?? Number.NaN,
-      figure: `${fixed(po64.ratioToRaw, 3)} of raw`,
+      figure: `${sharp(po64.ratioToRaw ?? Number.NaN, 3, TARGET.ratioToRaw)} of raw`,
       met: (po64.ratioToRaw ?? 0) >= TARGET.ratioToRaw,
     },
     {
       row: 'po-c64',
       text: `<= ${TARGET.statementsPerOrder} statements`,
       value: po64.statementsPerOp,
-      figure: `${fixed(po64.statementsPerOp, 2)} statements`,
+      figure: `${sharp(po64.statementsPerOp, 2, TARGET.statementsPerOrder)} statements`,
       met: po64.statementsPerOp <= TARGET.statementsPerOrder,
     },
     {
       row: 'po-c64',
       text: `<= ${TARGET.commitsPerOrder} commits`,
       value: po64.commitsPerOp,
-      figure: `${fixed(po64.commitsPerOp, 2)} commits`,
+      figure: `${sharp(po64.commitsPerOp, 2, TARGET.commitsPerOrder)} commits`,
       met: po64.commitsPerOp <= TARGET.commitsPerOrder,
     },
     {
       row: 'po-c1',
       text: `p50 <= ${TARGET.p50MsAtC1} ms`,
       value: po1.p50Ms,
-      figure: `p50 ${fixed(po1.p50Ms, 2)} ms`,
+      figure: `p50 ${sharp(po1.p50Ms, 2, TARGET.p50MsAtC1)} ms`,
       met: po1.p50Ms <= TARGET.p50MsAtC1,
     },
   ];

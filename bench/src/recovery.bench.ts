@@ -13,7 +13,7 @@ import { RedisStorage } from '@tcc/storage-redis';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { checkEffects, type Effects, parseEffects } from './effects.js';
-import { reportAtAGlance } from './glance.js';
+import { reportAtAGlance, sharp } from './glance.js';
 import { median } from './harness.js';
 import { parseBenchArgs } from './options.js';
 import { int, machine, saveResults, table } from './report.js';
@@ -390,7 +390,7 @@ try {
       {
         bench: 'recovery',
         row: one.name,
-        figure: `${int(one.median)} records/s`,
+        figure: `${sharp(one.median, 0, TARGET_PER_SEC)} records/s`,
         target: `>= ${int(TARGET_PER_SEC)} records/s`,
         ok: one.median >= TARGET_PER_SEC,
       },
