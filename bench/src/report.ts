@@ -78,6 +78,8 @@ export interface TargetResult {
   readonly row: string;
   readonly value: number;
   readonly unit: string;
+  /** `value` with its unit, never rounded onto the limit (`sharp`). */
+  readonly figure: string;
   readonly limit: string;
   readonly ok: boolean;
 }
